@@ -1,0 +1,135 @@
+/**
+ * PURE. A fingerprint is canonical data: a plain object with sorted keys, serialised to JSON and
+ * hashed with sha256. Two runs that would produce the same bytes have the same fingerprint; any
+ * difference that could change the bytes changes it.
+ *
+ * Besides the full hash we keep three short component hashes (code, params, inputs). They go into
+ * the marker's key, so the planner can say *why* a task is stale from a listing alone, without
+ * reading one marker per task.
+ */
+import { createHash } from 'node:crypto';
+import type { FingerprintHash, TaskId, TaskInstance } from './model.js';
+
+/** Bump when the shape of FingerprintData changes: every old marker then reads as code-changed. */
+export const FINGERPRINT_SCHEMA = 1;
+
+/** The content of a task's key. Every field says why it is in the key. */
+export interface FingerprintData {
+  /** The layout of this object itself; see FINGERPRINT_SCHEMA. */
+  schema: number;
+  /** Different kinds produce different outputs from the same inputs. */
+  kind: string;
+  /** The kind's implementation version: bumping it reruns exactly that kind's tasks. */
+  implVersion: string;
+  /** Versions of libraries whose output bytes the task depends on (DuckDB, zstd). */
+  tools: Record<string, string>;
+  /** The task's identity: tasks with equal inputs but different ids write different outputs. */
+  task: string;
+  /** Params after defaults and templating: any param can change the output. */
+  params: unknown;
+  /** The pinned dataset revision: a new revision may list different bytes under the same path. */
+  revision: string;
+  /** Identities of the files the task reads, sorted by name so order never matters. */
+  inputs: { name: string; size: number; sha256: string }[];
+  /** Fingerprints of the tasks it depends on, sorted by task id: a changed upstream reruns us. */
+  upstream: { task: string; fingerprint: string }[];
+}
+
+/** A computed fingerprint. */
+export interface Fingerprint {
+  hash: FingerprintHash;
+  data: FingerprintData;
+  /** Short hashes of parts of the data, used in marker keys to explain staleness. */
+  components: FingerprintComponents;
+}
+
+export interface FingerprintComponents {
+  /** kind + implVersion + tools + schema. */
+  code: string;
+  /** The stage's params template (same for every task of a stage). */
+  params: string;
+  /** task id + revision + inputs + upstream. */
+  inputs: string;
+}
+
+/** JSON with object keys sorted recursively; arrays keep their order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+export const sha256Hex = (s: string | Uint8Array): string =>
+  createHash('sha256').update(s).digest('hex');
+
+const short = (v: unknown): string => sha256Hex(canonicalJson(v)).slice(0, 8);
+
+/** Hash of a stage's params template: the `params` component. */
+export const paramsComponent = (stageParams: unknown): string => short(stageParams);
+
+export interface FingerprintInput {
+  task: TaskInstance;
+  implVersion: string;
+  tools: Record<string, string>;
+  revision: string;
+  /** The stage's params before templating (defaults applied). */
+  stageParams: unknown;
+  inputs: { name: string; size: number; sha256: string }[];
+  upstream: ReadonlyMap<TaskId, Fingerprint>;
+}
+
+export function computeFingerprint(x: FingerprintInput): Fingerprint {
+  const upstream = x.task.deps
+    .map((d) => {
+      const f = x.upstream.get(d);
+      if (f === undefined) throw new Error(`Internal error: no fingerprint for dependency ${d}`);
+      return { task: d as string, fingerprint: f.hash as string };
+    })
+    .sort((a, b) => cmp(a.task, b.task));
+  const inputs = [...x.inputs].sort((a, b) => cmp(a.name, b.name));
+  const data: FingerprintData = {
+    schema: FINGERPRINT_SCHEMA,
+    kind: x.task.kind,
+    implVersion: x.implVersion,
+    tools: x.tools,
+    task: x.task.id,
+    params: x.task.params,
+    revision: x.revision,
+    inputs,
+    upstream,
+  };
+  return {
+    hash: sha256Hex(canonicalJson(data)) as FingerprintHash,
+    data,
+    components: {
+      code: short({ schema: data.schema, kind: data.kind, v: data.implVersion, tools: data.tools }),
+      params: paramsComponent(x.stageParams),
+      inputs: short({ task: data.task, rev: data.revision, inputs, upstream }),
+    },
+  };
+}
+
+/** Byte-order string comparison (what S3 listings use), independent of locale. */
+export const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Names of top-level params that differ between two params objects. */
+export function changedParams(before: unknown, after: unknown): string[] {
+  const b = (before ?? {}) as Record<string, unknown>;
+  const a = (after ?? {}) as Record<string, unknown>;
+  const keys = new Set([...Object.keys(b), ...Object.keys(a)]);
+  return [...keys]
+    .filter((k) => canonicalJson(b[k]) !== canonicalJson(a[k]))
+    .sort(cmp);
+}
+

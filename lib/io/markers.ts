@@ -1,0 +1,246 @@
+/**
+ * Completion markers, part markers, the params archive and manifests, on top of the state store.
+ *
+ * A marker is written LAST, after the task's outputs are published and verified; it says what it
+ * covers (fingerprint data, outputs with size and sha256, host, times, counts). Its key carries the
+ * fingerprint and its component hashes, so one listing of `markers/` is the whole snapshot the
+ * planner needs: ≤ one LIST page per 1,000 tasks, never one request per task.
+ */
+import { hostname } from 'node:os';
+import type { Failure, Result } from '../errors.js';
+import { err, ok } from '../errors.js';
+import type { Fingerprint, FingerprintData } from '../fingerprint.js';
+import { taskId } from '../graph.js';
+import { manifestKey, pad, paramsKey, taskPath } from '../layout.js';
+import type { Manifest, TaskId, TaskInstance } from '../model.js';
+import { objectKey } from '../model.js';
+import type { MarkerRef } from '../planner.js';
+import type { ObjectStore } from './object-store.js';
+import { listAll, StoreError } from './object-store.js';
+
+/** Which store an output lives in. */
+export type StoreName = 'work' | 'bucket' | 'state';
+
+/** One verified output. */
+export interface OutputRecord {
+  store: StoreName;
+  key: string;
+  size: number;
+  sha256: string;
+}
+
+/** The JSON body of a completion marker. */
+export interface MarkerBody {
+  /** Layout version of this body. */
+  schema: 1;
+  task: string;
+  fingerprint: string;
+  /** The canonical data that was hashed, so two runs can be diffed. */
+  fingerprintData: FingerprintData;
+  outputs: OutputRecord[];
+  /** Task-specific counters (rows, missing blobs, bytes…). */
+  counts: Record<string, number>;
+  host: string;
+  worker: string;
+  startedAt: string;
+  finishedAt: string;
+  stackflowVersion: string;
+}
+
+const MARKERS = 'markers/';
+
+const instancePath = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
+  taskPath(t.stage, t.language, t.file?.stem);
+
+export const markerKey = (t: TaskInstance, fp: Fingerprint): string =>
+  `${MARKERS}${instancePath(t)}/${fp.hash}.c${fp.components.code}.p${fp.components.params}.i${fp.components.inputs}.json`;
+
+/** Inverse of markerKey: the task id and what the key says, or undefined for foreign keys. */
+export function parseMarkerKey(key: string): { task: TaskId; ref: MarkerRef } | undefined {
+  if (!key.startsWith(MARKERS)) return undefined;
+  const segs = key.slice(MARKERS.length).split('/');
+  const file = segs.pop();
+  const m = /^([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})\.json$/.exec(
+    file ?? '',
+  );
+  if (m === null || segs.length < 2 || segs.length > 3) return undefined;
+  const [stage, lang, stem] = segs.map((s) => decodeURIComponent(s));
+  if (stage === undefined || lang === undefined) return undefined;
+  const id = lang === '@' ? taskId(stage) : taskId(stage, lang, stem);
+  return {
+    task: id,
+    ref: { key, fingerprint: m[1] ?? '', code: m[2] ?? '', params: m[3] ?? '', inputs: m[4] ?? '' },
+  };
+}
+
+/** Every marker, from one paginated listing. */
+export async function snapshotMarkers(
+  state: ObjectStore,
+): Promise<Result<Map<TaskId, MarkerRef[]>, Failure>> {
+  const out = new Map<TaskId, MarkerRef[]>();
+  try {
+    for await (const o of listAll(state, MARKERS)) {
+      const p = parseMarkerKey(o.key);
+      if (p === undefined) continue;
+      out.set(p.task, [...(out.get(p.task) ?? []), p.ref]);
+    }
+  } catch (e) {
+    if (e instanceof StoreError) return err(e.failure);
+    throw e;
+  }
+  return ok(out);
+}
+
+export async function writeMarker(
+  state: ObjectStore,
+  t: TaskInstance,
+  fp: Fingerprint,
+  body: MarkerBody,
+): Promise<Result<void, Failure>> {
+  const r = await state.put(objectKey(markerKey(t, fp)), JSON.stringify(body, null, 2) + '\n');
+  return r.ok ? ok(undefined) : r;
+}
+
+export async function readMarker(
+  state: ObjectStore,
+  key: string,
+): Promise<Result<MarkerBody, Failure>> {
+  const r = await state.get(objectKey(key));
+  if (!r.ok) return r;
+  try {
+    return ok(JSON.parse(r.value.toString('utf8')) as MarkerBody);
+  } catch {
+    return err({ reason: 'invalid-input', message: `marker ${key} is not valid JSON` });
+  }
+}
+
+export async function deleteKeys(
+  state: ObjectStore,
+  keys: readonly string[],
+): Promise<Result<void, Failure>> {
+  for (const k of keys) {
+    const r = await state.delete(objectKey(k));
+    if (!r.ok) return r;
+  }
+  return ok(undefined);
+}
+
+export const workerId = (): string => `${hostname()}-${process.pid}`;
+
+/** Stores a stage's params template once per distinct value, so "which param" can be answered. */
+export async function archiveParams(
+  state: ObjectStore,
+  stage: string,
+  component: string,
+  params: unknown,
+): Promise<void> {
+  const key = objectKey(paramsKey(stage, component));
+  const head = await state.head(key);
+  if (head.ok) return;
+  // Create-only: a concurrent writer of the same key wrote the same bytes.
+  await state.put(key, JSON.stringify(params) + '\n', { ifNoneMatch: '*' });
+}
+
+/** Reads archived params templates for the given `<stage>/<component>` ids (absent ones skipped). */
+export async function readParamsArchive(
+  state: ObjectStore,
+  ids: Iterable<string>,
+): Promise<Map<string, unknown>> {
+  const out = new Map<string, unknown>();
+  for (const id of ids) {
+    const slash = id.lastIndexOf('/');
+    const r = await state.get(objectKey(paramsKey(id.slice(0, slash), id.slice(slash + 1))));
+    if (!r.ok) continue;
+    try {
+      out.set(id, JSON.parse(r.value.toString('utf8')));
+    } catch {
+      // A corrupt archive entry only costs the detail of a params-changed reason.
+    }
+  }
+  return out;
+}
+
+export async function writeManifest(
+  state: ObjectStore,
+  fp: string,
+  m: Manifest,
+): Promise<Result<OutputRecord, Failure>> {
+  const key = manifestKey(m.language, fp);
+  const r = await state.put(objectKey(key), JSON.stringify(m, null, 2) + '\n');
+  if (!r.ok) return r;
+  return ok({ store: 'state', key, size: r.value.size, sha256: r.value.sha256 ?? '' });
+}
+
+export async function readManifest(
+  state: ObjectStore,
+  language: string,
+  fp: string,
+): Promise<Result<Manifest, Failure>> {
+  const r = await state.get(objectKey(manifestKey(language, fp)));
+  if (!r.ok) return r;
+  try {
+    return ok(JSON.parse(r.value.toString('utf8')) as Manifest);
+  } catch {
+    return err({ reason: 'invalid-input', message: `manifest for ${language} is not valid JSON` });
+  }
+}
+
+/** One finished part of a multi-part task (pack). */
+export interface PartRecord {
+  part: number;
+  total: number;
+  outputs: OutputRecord[];
+  counts: Record<string, number>;
+}
+
+/**
+ * Per-part markers of one task at one fingerprint: an interrupted pack resumes at the first part
+ * without a record. Scoped by fingerprint, so parts of an older configuration never count.
+ */
+export class PartLedger {
+  private readonly prefix: string;
+  constructor(
+    private readonly state: ObjectStore,
+    t: TaskInstance,
+    fp: Fingerprint,
+  ) {
+    this.prefix = `parts/${instancePath(t)}/${fp.hash}/`;
+  }
+
+  /** All recorded parts (one listing, then a read per recorded part). */
+  async load(): Promise<Result<Map<number, PartRecord>, Failure>> {
+    const out = new Map<number, PartRecord>();
+    try {
+      for await (const o of listAll(this.state, this.prefix)) {
+        const r = await this.state.get(o.key);
+        if (!r.ok) return r;
+        const rec = JSON.parse(r.value.toString('utf8')) as PartRecord;
+        out.set(rec.part, rec);
+      }
+    } catch (e) {
+      if (e instanceof StoreError) return err(e.failure);
+      throw e;
+    }
+    return ok(out);
+  }
+
+  async record(rec: PartRecord): Promise<Result<void, Failure>> {
+    const r = await this.state.put(
+      objectKey(`${this.prefix}${pad(rec.part, 6)}.json`),
+      JSON.stringify(rec) + '\n',
+    );
+    return r.ok ? ok(undefined) : r;
+  }
+
+  /** Drops the part records once the task marker covers them. */
+  async clear(): Promise<Result<void, Failure>> {
+    const keys: string[] = [];
+    try {
+      for await (const o of listAll(this.state, this.prefix)) keys.push(o.key);
+    } catch (e) {
+      if (e instanceof StoreError) return err(e.failure);
+      throw e;
+    }
+    return deleteKeys(this.state, keys);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * PURE. Where every output lives: the one module that knows key shapes in the work store, the
+ * bucket and the state store. Tasks, the planner's output check and the markers all use it.
+ *
+ *   work store   data/<Language>/<stem>.parquet           (fetch; mirrors the Hub layout)
+ *                cmds/<Language>/<stem>.cmd.txt           (cmds)
+ *                <shell outputs as declared>              (shell)
+ *   bucket       <sync prefix><work key>                  (sync)
+ *                <pack prefix><Language>/<Language>-<NNNNN>-<part:06d>-of-<total:06d>.jsonl.zst
+ *                … same name with .errors.jsonl            (pack, only when a part has bad rows)
+ *   state        markers/<stage>/<task path>/<fingerprint>.c<code>.p<params>.i<inputs>.json
+ *                parts/<stage>/<task path>/<fingerprint>/<part:06d>.json
+ *                params/<stage>/<params component>.json
+ *                manifests/<Language>/<discover fingerprint>.json
+ */
+import type { ManifestEntry } from './model.js';
+
+export const workParquetKey = (file: ManifestEntry): string => file.path;
+
+export const cmdKey = (language: string, stem: string): string =>
+  `cmds/${language}/${stem}.cmd.txt`;
+
+export const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+
+/** Prefix shared by every part of one parquet's pack output. */
+export const packFamilyPrefix = (prefix: string, language: string, shard: string): string =>
+  `${prefix}${language}/${language}-${shard}-`;
+
+export const packPartKey = (
+  prefix: string,
+  language: string,
+  shard: string,
+  part: number,
+  total: number,
+): string => `${packFamilyPrefix(prefix, language, shard)}${pad(part, 6)}-of-${pad(total, 6)}.jsonl.zst`;
+
+export const errorsKeyFor = (partKey: string): string =>
+  partKey.replace(/\.jsonl\.zst$/, '.errors.jsonl');
+
+/** Parses `…-<part>-of-<total>.jsonl.zst` at the end of a key. */
+export function parsePartKey(key: string): { part: number; total: number } | undefined {
+  const m = /-(\d{6})-of-(\d{6})\.jsonl\.zst$/.exec(key);
+  if (m?.[1] === undefined || m[2] === undefined) return undefined;
+  return { part: Number(m[1]), total: Number(m[2]) };
+}
+
+/** Encodes one path segment of a state key (languages may contain `+`, `(`, `.`). */
+export const seg = (s: string): string => encodeURIComponent(s);
+
+/** `markers/<stage>/<lang>/<stem>/` etc.: the per-task folder in the state store. */
+export function taskPath(stage: string, language?: string, stem?: string): string {
+  const parts = [seg(stage), language === undefined ? '@' : seg(language)];
+  if (stem !== undefined) parts.push(seg(stem));
+  return parts.join('/');
+}
+
+export const manifestKey = (language: string, fingerprint: string): string =>
+  `manifests/${seg(language)}/${fingerprint}.json`;
+
+export const paramsKey = (stage: string, paramsComponent: string): string =>
+  `params/${seg(stage)}/${paramsComponent}.json`;

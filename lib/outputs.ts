@@ -1,0 +1,82 @@
+/**
+ * PURE. What each task leaves behind, checked against one listing of the work store and one of
+ * the bucket (never one request per task). Used by the planner's `output-missing` reason.
+ */
+import { unreachable } from './errors.js';
+import type { Graph } from './graph.js';
+import { shardOf } from './graph.js';
+import { cmdKey, packFamilyPrefix, parsePartKey, workParquetKey } from './layout.js';
+import type { TaskInstance } from './model.js';
+
+/** Keys present in the stores, from listings. */
+export interface OutputListing {
+  work: ReadonlySet<string>;
+  bucket: ReadonlySet<string>;
+}
+
+const str = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : fallback);
+const strs = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+
+/** Keys a task writes into the work store (statically known kinds only). */
+export function workOutputsOf(task: TaskInstance): string[] {
+  switch (task.kind) {
+    case 'fetch':
+      return task.file ? [workParquetKey(task.file)] : [];
+    case 'cmds':
+      return task.file && task.language ? [cmdKey(task.language, task.file.stem)] : [];
+    case 'shell':
+      return strs(task.params.outputs);
+    case 'discover':
+    case 'sync':
+    case 'pack':
+      return [];
+    default:
+      return unreachable(task.kind);
+  }
+}
+
+/** Missing output keys of a task; empty when everything is there. */
+export function missingOutputs(task: TaskInstance, graph: Graph, listing: OutputListing): string[] {
+  switch (task.kind) {
+    case 'discover':
+      return [];
+    case 'fetch':
+    case 'cmds':
+    case 'shell':
+      return workOutputsOf(task).filter((k) => !listing.work.has(k));
+    case 'sync': {
+      const prefix = str(task.params.prefix);
+      const keys = task.deps.flatMap((d) => {
+        const dep = graph.tasks.get(d);
+        return dep ? workOutputsOf(dep) : [];
+      });
+      return keys.map((k) => prefix + k).filter((k) => !listing.bucket.has(k));
+    }
+    case 'pack': {
+      if (task.file === undefined || task.language === undefined) return [];
+      const family = packFamilyPrefix(
+        str(task.params.prefix, 'packed/'),
+        task.language,
+        shardOf(task.file.stem),
+      );
+      return missingParts(family, listing.bucket);
+    }
+    default:
+      return unreachable(task.kind);
+  }
+}
+
+/** A pack family is complete when parts 0..total-1 all exist with one consistent total. */
+function missingParts(family: string, keys: ReadonlySet<string>): string[] {
+  const parts = [...keys]
+    .filter((k) => k.startsWith(family))
+    .map((k) => parsePartKey(k))
+    .filter((p) => p !== undefined);
+  const total = parts[0]?.total;
+  if (total === undefined) return [`${family}*.jsonl.zst`];
+  const have = new Set(parts.filter((p) => p.total === total).map((p) => p.part));
+  const missing: string[] = [];
+  for (let i = 0; i < total; i++) if (!have.has(i)) missing.push(`${family}${i} of ${total}`);
+  return missing;
+}

@@ -1,0 +1,82 @@
+/**
+ * The only module tasks/ import from lib/: the task contract and what a task receives.
+ *
+ * A task kind is `defineTask({kind, version, tools, run})`. `run(ctx)` gets everything through
+ * `ctx` and returns its outputs (already published) as a Result; the executor then verifies them
+ * and writes the completion marker. Bumping `version` reruns every task of the kind.
+ */
+import type { Failure, Result } from './errors.js';
+import type { Fingerprint } from './fingerprint.js';
+import type { HubSource } from './io/hub.js';
+import type { OutputRecord, PartLedger } from './io/markers.js';
+import type { ObjectStore } from './io/object-store.js';
+import type { Shell } from './io/shell.js';
+import type { Manifest, TaskId, TaskInstance, TaskKind } from './model.js';
+
+export type { Failure, Result } from './errors.js';
+export { err, ok, convertExceptionToFailure } from './errors.js';
+export type { Manifest, ManifestEntry, TaskInstance } from './model.js';
+export { objectKey } from './model.js';
+export type { ObjectStore, ObjectInfo } from './io/object-store.js';
+export type { OutputRecord, PartRecord } from './io/markers.js';
+export { cmdKey, errorsKeyFor, packPartKey, workParquetKey, pad } from './layout.js';
+export { shardOf } from './graph.js';
+export { checkRemoteName } from './io/hub.js';
+export { quote } from './io/shell.js';
+
+/** Progress a task reports while it runs (deltas). */
+export interface ProgressDelta {
+  rows?: number;
+  bytes?: number;
+}
+
+/** Everything a task may touch. */
+export interface TaskContext {
+  task: TaskInstance;
+  fingerprint: Fingerprint;
+  pipeline: {
+    /** Directory of pipeline.yaml: relative globs resolve against it. */
+    dir: string;
+    repo: string;
+    revision: string;
+    contentSource: string;
+    bucketUrl: string;
+  };
+  stores: { work: ObjectStore; bucket: ObjectStore; state: ObjectStore };
+  hub: HubSource;
+  /** Software Heritage contents, keyed by blob id. */
+  content: ObjectStore;
+  /** Outputs of this task's dependencies, read from their markers. */
+  upstream: ReadonlyMap<TaskId, { kind: TaskKind; outputs: OutputRecord[] }>;
+  /** A zx `$` bound to the scratch dir and the run's abort signal. */
+  $: Shell;
+  signal: AbortSignal;
+  /** A private, empty directory, removed after the task. */
+  scratch: string;
+  /** Per-part completion records (pack). */
+  parts: PartLedger;
+  progress(delta: ProgressDelta): void;
+  /** A line worth telling the user (a warning, a summary). */
+  note(message: string): void;
+}
+
+/** What a task returns on success. */
+export interface TaskResult {
+  /** Published outputs; each is verified (size, sha256) before the marker is written. */
+  outputs: OutputRecord[];
+  counts: Record<string, number>;
+  /** discover only: the listing downstream stages expand from. */
+  manifest?: Manifest;
+}
+
+export interface TaskDefinition {
+  kind: TaskKind;
+  /** Implementation version: part of every fingerprint of this kind. */
+  version: string;
+  /** Library versions that shape the output bytes. */
+  tools: Record<string, string>;
+  run(ctx: TaskContext): Promise<Result<TaskResult, Failure>>;
+}
+
+export const defineTask = (d: TaskDefinition): TaskDefinition => d;
+export { publishFile, localCopy, holdsSame, writeHashed, sha256File } from './io/files.js';

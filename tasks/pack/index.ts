@@ -1,0 +1,133 @@
+/**
+ * pack (per parquet): splits the parquet's rows into parts of `rows_per_part`, packs each part
+ * (see part.ts) and publishes it to the bucket as
+ * `<prefix><Language>/<Language>-<NNNNN>-<part:06d>-of-<total:06d>.jsonl.zst` (+ `.errors.jsonl`
+ * when some rows could not be packed). Each part gets its own record, so an interrupted pack
+ * resumes at the first unfinished part.
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { parquetRowCount, withDuckDB } from '../../lib/io/duckdb.js';
+import {
+  defineTask,
+  err,
+  errorsKeyFor,
+  localCopy,
+  objectKey,
+  ok,
+  packPartKey,
+  publishFile,
+  shardOf,
+  workParquetKey,
+} from '../../lib/task-api.js';
+import type { Failure, OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
+import type { PackParams } from './part.js';
+import { packPart } from './part.js';
+
+const require = createRequire(import.meta.url);
+const versionOf = (pkg: string): string =>
+  (require(`${pkg}/package.json`) as { version: string }).version;
+
+const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
+
+export function packParams(p: Record<string, unknown>): PackParams & { prefix: string } {
+  return {
+    rowsPerPart: num(p.rows_per_part, 16384),
+    contentField: typeof p.content_field === 'string' ? p.content_field : 'content',
+    maxMissingRate: num(p.max_missing_rate, 0.01),
+    concurrency: num(p.concurrency, 64),
+    zstdLevel: num(p.zstd_level, 3),
+    frameBytes: num(p.frame_bytes, 8 << 20),
+    prefix: typeof p.prefix === 'string' ? p.prefix : 'packed/',
+  };
+}
+
+export default defineTask({
+  kind: 'pack',
+  version: '1',
+  tools: { duckdb: versionOf('@duckdb/node-api'), zstd: versionOf('@mongodb-js/zstd') },
+  run: (ctx) => runPack(ctx),
+});
+
+async function runPack(ctx: TaskContext): Promise<Result<{ outputs: OutputRecord[]; counts: Record<string, number> }, Failure>> {
+  const { file, language } = ctx.task;
+  if (file === undefined || language === undefined) throw new Error('Internal error: pack without a file');
+  const params = packParams(ctx.task.params);
+  const local = await localCopy(ctx.stores.work, objectKey(workParquetKey(file)), ctx.scratch, ctx.signal);
+  if (!local.ok) return local;
+  const done = await ctx.parts.load();
+  if (!done.ok) return done;
+  const shard = shardOf(file.stem);
+  const totals: Record<string, number> = { parts: 0, resumed_parts: 0 };
+  const outputs: OutputRecord[] = [];
+  return withDuckDB(async (conn) => {
+    const rows = await parquetRowCount(conn, local.value);
+    const total = Math.max(1, Math.ceil(rows / params.rowsPerPart));
+    for (let part = 0; part < total; part++) {
+      if (ctx.signal.aborted) return err({ reason: 'aborted', message: 'interrupted' });
+      const key = packPartKey(params.prefix, language, shard, part, total);
+      const prior = done.value.get(part);
+      if (prior !== undefined && prior.total === total && (await stillThere(ctx, prior))) {
+        outputs.push(...prior.outputs);
+        add(totals, prior.counts);
+        totals.resumed_parts = (totals.resumed_parts ?? 0) + 1;
+        totals.parts = (totals.parts ?? 0) + 1;
+        ctx.progress({ rows: prior.counts.rows ?? 0 });
+        continue;
+      }
+      const from = part * params.rowsPerPart;
+      const to = Math.min(rows, from + params.rowsPerPart);
+      const outPath = join(ctx.scratch, `part-${part}.jsonl.zst`);
+      const packed = await packPart({
+        conn,
+        parquet: local.value,
+        from,
+        to,
+        content: ctx.content,
+        params,
+        outPath,
+        signal: ctx.signal,
+        onRows: (n, bytes) => {
+          ctx.progress({ rows: n, bytes });
+        },
+        onRetry: () => undefined,
+      });
+      if (!packed.ok) {
+        return err({ ...packed.error, message: `${key}: ${packed.error.message}` });
+      }
+      const rec: PartRecord = { part, total, outputs: [], counts: { ...packed.value.counts } };
+      if (packed.value.errors.length > 0) {
+        const errPath = join(ctx.scratch, `part-${part}.errors.jsonl`);
+        await writeFile(errPath, packed.value.errors.map((e) => JSON.stringify(e) + '\n').join(''));
+        const pubErr = await publishFile(ctx.stores.bucket, 'bucket', errorsKeyFor(key), errPath);
+        if (!pubErr.ok) return pubErr;
+        rec.outputs.push(pubErr.value);
+      }
+      const pub = await publishFile(ctx.stores.bucket, 'bucket', key, outPath);
+      if (!pub.ok) return pub;
+      rec.outputs.push(pub.value);
+      // The part record is written after its outputs: a part without a record is redone.
+      const recorded = await ctx.parts.record(rec);
+      if (!recorded.ok) return recorded;
+      outputs.push(...rec.outputs);
+      add(totals, rec.counts);
+      totals.parts = (totals.parts ?? 0) + 1;
+      const bad = packed.value.errors.length;
+      if (bad > 0) ctx.note(`${key}: ${bad} row(s) not packed, listed in ${errorsKeyFor(key)}`);
+    }
+    return ok({ outputs, counts: totals });
+  });
+}
+
+async function stillThere(ctx: TaskContext, rec: PartRecord): Promise<boolean> {
+  for (const o of rec.outputs) {
+    const h = await ctx.stores.bucket.head(objectKey(o.key));
+    if (!h.ok || h.value.size !== o.size) return false;
+  }
+  return true;
+}
+
+function add(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}

@@ -1,0 +1,69 @@
+/**
+ * shell: a user's own step. Runs `params.command` through bash with `{inputs}` (the declared local
+ * globs plus the dependencies' local outputs) and `{outputs}` (scratch paths) substituted, shell
+ * quoted; then publishes each declared output into the work store under its declared key.
+ */
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import fg from 'fast-glob';
+import { defineTask, err, objectKey, ok, publishFile, quote } from '../lib/task-api.js';
+import type { OutputRecord } from '../lib/task-api.js';
+
+const strings = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+
+/** Local files matched by a shell stage's `inputs` globs, sorted. */
+export async function shellInputFiles(dir: string, globs: readonly string[]): Promise<string[]> {
+  if (globs.length === 0) return [];
+  const found = await fg([...globs], { cwd: dir, absolute: true, onlyFiles: true, dot: false });
+  return found.sort();
+}
+
+export default defineTask({
+  kind: 'shell',
+  version: '1',
+  tools: {},
+  async run(ctx) {
+    const command = typeof ctx.task.params.command === 'string' ? ctx.task.params.command : '';
+    const outKeys = strings(ctx.task.params.outputs);
+    const env = (ctx.task.params.env ?? {}) as Record<string, string>;
+    const globbed = await shellInputFiles(ctx.pipeline.dir, strings(ctx.task.params.inputs));
+    const upstream: string[] = [];
+    for (const u of ctx.upstream.values()) {
+      for (const o of u.outputs) {
+        const store = o.store === 'work' ? ctx.stores.work : o.store === 'bucket' ? ctx.stores.bucket : undefined;
+        const p = store?.localPath?.(objectKey(o.key));
+        if (p !== undefined) upstream.push(p);
+      }
+    }
+    const inputs = [...upstream.sort(), ...globbed];
+    const outPaths = outKeys.map((_k, i) => join(ctx.scratch, `out-${i}`));
+    const line = command
+      .replace(/\{inputs\}/g, inputs.map((p) => quote(p)).join(' '))
+      .replace(/\{outputs\}/g, outPaths.map((p) => quote(p)).join(' '));
+    const $ = ctx.$({ env: { ...process.env, ...env, STACKFLOW_TASK: ctx.task.id } });
+    const res = await $`bash -eo pipefail -c ${line}`.nothrow();
+    if (res.exitCode !== 0) {
+      return err({
+        reason: 'task-exit-non-zero',
+        exitCode: res.exitCode,
+        message: `${ctx.task.id}: command exited ${res.exitCode ?? res.signal ?? '?'}: ${res.stderr.trim().split('\n').slice(-5).join(' | ')}`,
+      });
+    }
+    const outputs: OutputRecord[] = [];
+    for (const [i, key] of outKeys.entries()) {
+      const p = outPaths[i] ?? '';
+      if (!existsSync(p) || isAbsolute(key)) {
+        return err({
+          reason: 'output-missing',
+          key,
+          message: `${ctx.task.id}: the command did not write output ${i + 1} (${key}); write it to the path {outputs} gives`,
+        });
+      }
+      const pub = await publishFile(ctx.stores.work, 'work', key, p);
+      if (!pub.ok) return pub;
+      outputs.push(pub.value);
+    }
+    return ok({ outputs, counts: { inputs: inputs.length } });
+  },
+});
