@@ -226,7 +226,14 @@ export function selectSubgraph(
   for (const t of targets) {
     const matcher = globMatcher(t);
     const hits = graph.order.filter((id) => parseTaskId(id).stage === t || matcher(id));
-    const pendingHits = graph.pending.filter((p) => p.stage === t || matcher(p.id));
+    // A task id under a language not yet discovered selects that language's expansion.
+    const parsed = parseTaskId(t);
+    const pendingHits = graph.pending.filter(
+      (p) =>
+        p.stage === t ||
+        matcher(p.id) ||
+        (parsed.stage === p.stage && parsed.language === p.language),
+    );
     if (hits.length === 0 && pendingHits.length === 0) unknown.push(t);
     stack.push(...hits);
     for (const p of pendingHits) keepPending.add(p.id);

@@ -1,0 +1,268 @@
+/**
+ * Composition root: argv → options → real adapters → run → exit code. The only module that
+ * touches process.argv, signals and exit codes.
+ *
+ * Exit codes: 0 ok · 1 some task failed · 2 usage or config error · 130 interrupted.
+ */
+import { readFile } from 'node:fs/promises';
+import { relative, resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { registry } from '../tasks/index.js';
+import type { Failure } from './errors.js';
+import { parsePipeline } from './config/parse.js';
+import { renderDiagnostics } from './config/diagnostics.js';
+import type { RunEvent } from './events.js';
+import { execute } from './executor.js';
+import { globMatcher, parseTaskId, renderGraph } from './graph.js';
+import type { Pipeline, StageName, TaskId } from './model.js';
+import { plan } from './planner.js';
+import { makePrinter, renderPlan } from './report.js';
+import type { Session } from './session.js';
+import { openSession, resolveLanguages, snapshot } from './session.js';
+import { statusOf, renderStatus } from './status.js';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+interface Common {
+  file: string;
+  cacheDir: string;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = new Command('stackflow')
+    .description('Content-hashed, resumable pipelines for packaging bigcode/the-stack-v2')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const common = (c: Command): Command =>
+    c
+      .option('-f, --file <path>', 'pipeline file', 'pipeline.yaml')
+      .option('--cache-dir <dir>', 'local cache: work files, default state and bucket', 'cache');
+
+  common(program.command('run'))
+    .description('run targets (stage names, task ids or globs like "pack:C++/*"); all stages by default')
+    .argument('[targets...]', 'what to run')
+    .option('-n, --dry-run', 'print the plan; write nothing')
+    .option('--json', 'with --dry-run: print the full plan as JSON')
+    .option('-j, --jobs <n>', 'tasks at once', (v) => positiveInt(v, '--jobs'), 2)
+    .addOption(new Option('--force [pattern]', 'rerun tasks even if up to date (all targeted, or those matching)'))
+    .option('--only <languages>', 'comma-separated languages to restrict to', (v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .action(async (targets: string[], o: Common & RunOpts) => {
+      code = await cmdRun(targets, o);
+    });
+
+  common(program.command('status'))
+    .description('per stage: done / stale / pending / failed, from markers')
+    .option('--json', 'machine-readable')
+    .action(async (o: Common & { json?: boolean }) => {
+      code = await cmdStatus(o);
+    });
+
+  common(program.command('graph'))
+    .description('print the task graph')
+    .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'dot']).default('mermaid'))
+    .action(async (o: Common & { format: 'mermaid' | 'dot' }) => {
+      code = await cmdGraph(o);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help'
+        ? EXIT.ok
+        : EXIT.usage;
+    }
+    throw e;
+  }
+  return code;
+}
+
+interface RunOpts {
+  dryRun?: boolean;
+  json?: boolean;
+  jobs: number;
+  force?: boolean | string;
+  only?: string[];
+}
+
+function positiveInt(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CommanderError(2, 'stackflow.usage', `${name} must be a positive integer`);
+  return n;
+}
+
+const say = (s: string): void => {
+  process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+};
+
+const failureLine = (f: Failure): string => `❌ ${f.message}`;
+
+/** Reads and parses the pipeline; prints diagnostics and returns undefined on error. */
+async function load(o: Common): Promise<{ pipeline: Pipeline; session: Session } | undefined> {
+  const path = resolve(o.file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    say(`❌ cannot read pipeline file ${o.file}`);
+    return undefined;
+  }
+  const display = relative(process.cwd(), path) || o.file;
+  const parsed = parsePipeline(text, { path, displayName: display, cacheDir: resolve(o.cacheDir) });
+  if (!parsed.ok) {
+    say(renderDiagnostics(parsed.error, new Map([[display, text]])));
+    const n = parsed.error.length;
+    say(`${n} error${n === 1 ? '' : 's'} in ${display}`);
+    return undefined;
+  }
+  const session = openSession(parsed.value, resolve(o.cacheDir), registry);
+  if (!session.ok) {
+    say(failureLine(session.error));
+    return undefined;
+  }
+  return { pipeline: parsed.value, session: session.value };
+}
+
+async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number> {
+  const loaded = await load(o);
+  if (loaded === undefined) return EXIT.usage;
+  const { pipeline, session } = loaded;
+  const targets = targetsIn.length > 0 ? targetsIn : pipeline.stages.map((s) => s.name as string);
+  const langs = await resolveLanguages(session, o.only);
+  if (!langs.ok) {
+    say(failureLine(langs.error));
+    return EXIT.usage;
+  }
+  const forced = forcedMatcher(o.force);
+  if (o.dryRun === true) {
+    const snap = await snapshot(session, langs.value, targets, { preview: true });
+    if (!snap.ok) {
+      say(failureLine(snap.error));
+      return EXIT.usage;
+    }
+    if (snap.value.unknownTargets.length > 0) return unknownTargets(snap.value.unknownTargets);
+    const p = plan({ ...snap.value.plannerInput, forced });
+    process.stdout.write(o.json === true ? JSON.stringify(p, null, 2) + '\n' : renderPlan(p));
+    return EXIT.ok;
+  }
+
+  const ac = new AbortController();
+  const onSigint = (): void => {
+    if (ac.signal.aborted) process.exit(EXIT.interrupted);
+    say('\ninterrupt: stopping running tasks (press Ctrl-C again to quit at once)');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const printer = makePrinter(process.stdout, process.stderr);
+  const emit = (e: RunEvent): void => {
+    printer.emit(e);
+  };
+  const started = Date.now();
+  const totals = { succeeded: 0, failed: 0, skipped: 0, blocked: 0, retries: 0 };
+  let interrupted = false;
+  try {
+    for (let round = 1; round <= 8; round++) {
+      const snap = await snapshot(session, langs.value, targets, { preview: false });
+      if (!snap.ok) {
+        say(failureLine(snap.error));
+        return EXIT.failed;
+      }
+      if (round === 1 && snap.value.unknownTargets.length > 0) return unknownTargets(snap.value.unknownTargets);
+      const p = plan({ ...snap.value.plannerInput, forced: round === 1 ? forced : () => false });
+      const count = (a: string): number => p.steps.filter((s) => s.action === a).length;
+      emit({ type: 'plan', round, run: count('run'), skip: count('skip'), blocked: count('blocked') });
+      // Tasks that ran in earlier rounds show up as fresh now: they are not "up to date" skips.
+      totals.skipped = count('skip') - totals.succeeded;
+      printer.start(stageTotals(p.steps, pipeline));
+      const res = await execute(p, {
+        pipeline,
+        graph: snap.value.graph,
+        fingerprints: snap.value.fingerprints,
+        markers: snap.value.markers,
+        stores: session.stores,
+        hub: session.hub,
+        content: session.content,
+        registry: session.registry,
+        cacheDir: session.cacheDir,
+        emit,
+        signal: ac.signal,
+        jobs: o.jobs,
+      });
+      totals.succeeded += res.succeeded.size;
+      totals.failed += res.failed.size;
+      totals.retries += res.retries;
+      totals.blocked = res.blocked.size + count('blocked');
+      interrupted = res.interrupted;
+      if (res.interrupted || res.failed.size > 0) break;
+      // New manifests: expand what was waiting for them and go again (what just ran is skipped).
+      if (res.manifests.size === 0 || snap.value.graph.pending.length === 0) break;
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  emit({
+    type: 'run-finished',
+    ok: totals.failed === 0 && !interrupted,
+    interrupted,
+    ...totals,
+    ms: Date.now() - started,
+  });
+  printer.close();
+  if (interrupted) return EXIT.interrupted;
+  return totals.failed > 0 ? EXIT.failed : EXIT.ok;
+}
+
+function stageTotals(steps: readonly { stage: StageName; action: string }[], pipeline: Pipeline) {
+  return pipeline.stages
+    .map((st) => ({
+      stage: st.name,
+      total: steps.filter((s) => s.stage === st.name && s.action !== 'blocked').length,
+      skipped: steps.filter((s) => s.stage === st.name && s.action === 'skip').length,
+    }))
+    .filter((t) => t.total > 0);
+}
+
+function forcedMatcher(force: boolean | string | undefined): (id: TaskId) => boolean {
+  if (force === undefined || force === false) return () => false;
+  if (force === true) return () => true;
+  const m = globMatcher(force);
+  return (id) => m(id) || parseTaskId(id).stage === force;
+}
+
+function unknownTargets(names: string[]): number {
+  say(`❌ unknown target${names.length > 1 ? 's' : ''}: ${names.join(', ')} (use a stage name, a task id or a glob such as "pack:C++/*")`);
+  return EXIT.usage;
+}
+
+async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
+  const loaded = await load(o);
+  if (loaded === undefined) return EXIT.usage;
+  const st = await statusOf(loaded.session);
+  if (!st.ok) {
+    say(failureLine(st.error));
+    return EXIT.failed;
+  }
+  process.stdout.write(o.json === true ? JSON.stringify(st.value, null, 2) + '\n' : renderStatus(st.value));
+  return EXIT.ok;
+}
+
+async function cmdGraph(o: Common & { format: 'mermaid' | 'dot' }): Promise<number> {
+  const loaded = await load(o);
+  if (loaded === undefined) return EXIT.usage;
+  const langs = await resolveLanguages(loaded.session, undefined);
+  if (!langs.ok) {
+    say(failureLine(langs.error));
+    return EXIT.usage;
+  }
+  const snap = await snapshot(loaded.session, langs.value, loaded.pipeline.stages.map((s) => s.name), { preview: true });
+  if (!snap.ok) {
+    say(failureLine(snap.error));
+    return EXIT.failed;
+  }
+  process.stdout.write(renderGraph(snap.value.graph, o.format));
+  return EXIT.ok;
+}

@@ -1,0 +1,45 @@
+/**
+ * Everything the engine says, as data. Only lib/report.ts turns events into text.
+ */
+import type { Failure } from './errors.js';
+import type { PlanStep, RunReason, StageName, TaskId } from './model.js';
+
+export type RunEvent =
+  | { type: 'plan'; round: number; run: number; skip: number; blocked: number }
+  | { type: 'task-started'; task: TaskId; stage: StageName; reason: RunReason; attempt: number }
+  | {
+      type: 'task-succeeded';
+      task: TaskId;
+      stage: StageName;
+      ms: number;
+      counts: Record<string, number>;
+    }
+  | { type: 'task-failed'; task: TaskId; stage: StageName; failure: Failure }
+  | { type: 'task-blocked'; task: TaskId; stage: StageName; because: TaskId }
+  | { type: 'task-retry'; task: TaskId; attempt: number; reason: string; waitMs: number }
+  | { type: 'progress'; task: TaskId; stage: StageName; rows: number; bytes: number }
+  | { type: 'note'; task: TaskId; message: string }
+  | { type: 'warning'; message: string }
+  | {
+      type: 'run-finished';
+      ok: boolean;
+      interrupted: boolean;
+      succeeded: number;
+      failed: number;
+      skipped: number;
+      blocked: number;
+      retries: number;
+      ms: number;
+    };
+
+/** Where events go. */
+export type Emit = (e: RunEvent) => void;
+
+/** Totals per stage for the progress display. */
+export interface StageTotals {
+  stage: StageName;
+  total: number;
+  skipped: number;
+}
+
+export type { PlanStep };

@@ -1,0 +1,324 @@
+/**
+ * EFFECTS. Walks a plan: runs ready tasks with bounded concurrency (`-j` and per-stage limits),
+ * deepest stage first (so a parquet is finished before the next one is fetched), retries
+ * transient failures with jittered backoff, verifies each task's outputs (size + sha256) and only
+ * then writes its marker. SIGINT aborts running tasks; an aborted task writes no marker.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Failure, Result } from './errors.js';
+import { convertExceptionToFailure, err, ok } from './errors.js';
+import type { Emit } from './events.js';
+import type { Fingerprint } from './fingerprint.js';
+import type { Graph } from './graph.js';
+import { digestObject } from './io/files.js';
+import type { HubSource } from './io/hub.js';
+import type { MarkerBody, OutputRecord, StoreName } from './io/markers.js';
+import {
+  archiveParams,
+  deleteKeys,
+  markerKey,
+  PartLedger,
+  readMarker,
+  workerId,
+  writeMarker,
+} from './io/markers.js';
+import type { ObjectStore } from './io/object-store.js';
+import { makeShell } from './io/shell.js';
+import { taskPath } from './layout.js';
+import type { Manifest, Pipeline, Plan, PlanStep, StageConfig, TaskId, TaskInstance, TaskKind } from './model.js';
+import { objectKey } from './model.js';
+import type { MarkerRef } from './planner.js';
+import type { TaskContext, TaskDefinition, TaskResult } from './task-api.js';
+import { withRetry } from './util/retry.js';
+
+export const STACKFLOW_VERSION = '0.1.0';
+
+export interface Stores {
+  work: ObjectStore;
+  bucket: ObjectStore;
+  state: ObjectStore;
+}
+
+export interface ExecEnv {
+  pipeline: Pipeline;
+  graph: Graph;
+  fingerprints: ReadonlyMap<TaskId, Fingerprint>;
+  markers: ReadonlyMap<TaskId, readonly MarkerRef[]>;
+  stores: Stores;
+  hub: HubSource;
+  content: ObjectStore;
+  registry: { readonly [K in TaskKind]: TaskDefinition };
+  cacheDir: string;
+  emit: Emit;
+  signal: AbortSignal;
+  /** Max tasks at once. */
+  jobs: number;
+}
+
+export interface ExecResult {
+  succeeded: Set<TaskId>;
+  failed: Map<TaskId, Failure>;
+  blocked: Set<TaskId>;
+  /** Manifests produced by discover tasks in this run, by language. */
+  manifests: Map<string, Manifest>;
+  retries: number;
+  interrupted: boolean;
+}
+
+type RunStep = Extract<PlanStep, { action: 'run' }>;
+
+export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
+  const res: ExecResult = {
+    succeeded: new Set(),
+    failed: new Map(),
+    blocked: new Set(),
+    manifests: new Map(),
+    retries: 0,
+    interrupted: false,
+  };
+  const steps = plan.steps.filter((s): s is RunStep => s.action === 'run');
+  const inRun = new Set(steps.map((s) => s.task));
+  const waiting = new Map<TaskId, number>();
+  const dependents = new Map<TaskId, TaskId[]>();
+  const stepOf = new Map(steps.map((s) => [s.task, s]));
+  for (const s of steps) {
+    const deps = (env.graph.tasks.get(s.task)?.deps ?? []).filter((d) => inRun.has(d));
+    waiting.set(s.task, deps.length);
+    for (const d of deps) dependents.set(d, [...(dependents.get(d) ?? []), s.task]);
+  }
+  const stageIndex = new Map(env.graph.stageOrder.map((s, i) => [s, i]));
+  const planIndex = new Map(steps.map((s, i) => [s.task, i]));
+  const stageCfg = new Map(env.pipeline.stages.map((s) => [s.name, s]));
+  // Deeper stages first, then plan order: finish what was started before opening new work.
+  const priority = (a: TaskId, b: TaskId): number => {
+    const sa = stageIndex.get(stepOf.get(a)?.stage ?? ('' as never)) ?? 0;
+    const sb = stageIndex.get(stepOf.get(b)?.stage ?? ('' as never)) ?? 0;
+    return sb - sa || (planIndex.get(a) ?? 0) - (planIndex.get(b) ?? 0);
+  };
+  const ready: TaskId[] = steps.filter((s) => waiting.get(s.task) === 0).map((s) => s.task);
+  const running = new Map<TaskId, Promise<void>>();
+  const runningPerStage = new Map<string, number>();
+  const bodies = new Map<TaskId, MarkerBody>();
+
+  const block = (from: TaskId): void => {
+    for (const d of dependents.get(from) ?? []) {
+      if (res.blocked.has(d)) continue;
+      res.blocked.add(d);
+      const st = stepOf.get(d);
+      if (st) env.emit({ type: 'task-blocked', task: d, stage: st.stage, because: from });
+      block(d);
+    }
+  };
+
+  while ((ready.length > 0 && !env.signal.aborted) || running.size > 0) {
+    ready.sort(priority);
+    for (let i = 0; i < ready.length && running.size < env.jobs && !env.signal.aborted; ) {
+      const id = ready[i] as TaskId;
+      const step = stepOf.get(id) as RunStep;
+      const cfg = stageCfg.get(step.stage);
+      const n = runningPerStage.get(step.stage) ?? 0;
+      if (cfg?.limit !== undefined && n >= cfg.limit) {
+        i++;
+        continue;
+      }
+      ready.splice(i, 1);
+      runningPerStage.set(step.stage, n + 1);
+      const p = runOne(step, env, cfg, bodies, res).then((outcome) => {
+        running.delete(id);
+        runningPerStage.set(step.stage, (runningPerStage.get(step.stage) ?? 1) - 1);
+        if (outcome.ok) {
+          res.succeeded.add(id);
+          for (const d of dependents.get(id) ?? []) {
+            const left = (waiting.get(d) ?? 1) - 1;
+            waiting.set(d, left);
+            if (left === 0 && !res.blocked.has(d)) ready.push(d);
+          }
+        } else {
+          res.failed.set(id, outcome.error);
+          block(id);
+        }
+      });
+      running.set(id, p);
+    }
+    if (running.size === 0) break;
+    await Promise.race(running.values());
+  }
+  res.interrupted = env.signal.aborted;
+  return res;
+}
+
+async function runOne(
+  step: RunStep,
+  env: ExecEnv,
+  cfg: StageConfig | undefined,
+  bodies: Map<TaskId, MarkerBody>,
+  res: ExecResult,
+): Promise<Result<void, Failure>> {
+  const task = env.graph.tasks.get(step.task);
+  const fp = env.fingerprints.get(step.task);
+  if (task === undefined || fp === undefined) throw new Error(`Internal error: ${step.task} unknown`);
+  const def = env.registry[task.kind];
+  const startedAt = new Date();
+  env.emit({ type: 'task-started', task: task.id, stage: task.stage, reason: step.reason, attempt: 1 });
+  const fail = async (f: Failure): Promise<Result<void, Failure>> => {
+    if (f.reason !== 'aborted') await recordFailure(env.stores.state, task, f);
+    env.emit({ type: 'task-failed', task: task.id, stage: task.stage, failure: f });
+    return err(f);
+  };
+  // The old markers go first: a crash from here on leaves the task visibly unfinished.
+  const old = (env.markers.get(task.id) ?? []).map((m) => m.key);
+  const dropped = await deleteKeys(env.stores.state, old);
+  if (!dropped.ok) return fail(dropped.error);
+  const upstream = await upstreamOutputs(task, env, bodies);
+  if (!upstream.ok) return fail(upstream.error);
+  await mkdir(join(env.cacheDir, 'tmp'), { recursive: true });
+  const scratch = await mkdtemp(join(env.cacheDir, 'tmp', `${task.id.replace(/[^A-Za-z0-9._-]+/g, '_')}-`));
+  try {
+    const ctx: TaskContext = {
+      task,
+      fingerprint: fp,
+      pipeline: {
+        dir: join(env.pipeline.file, '..'),
+        repo: env.pipeline.dataset.repo,
+        revision: env.pipeline.dataset.revision,
+        contentSource: env.pipeline.content.source,
+        bucketUrl: env.pipeline.bucket,
+      },
+      stores: env.stores,
+      hub: env.hub,
+      content: env.content,
+      upstream: upstream.value,
+      $: makeShell({ cwd: scratch, signal: env.signal }),
+      signal: env.signal,
+      scratch,
+      parts: new PartLedger(env.stores.state, task, fp),
+      progress: (d) => {
+        env.emit({ type: 'progress', task: task.id, stage: task.stage, rows: d.rows ?? 0, bytes: d.bytes ?? 0 });
+      },
+      note: (message) => {
+        env.emit({ type: 'note', task: task.id, message });
+      },
+    };
+    const result = await withRetry(
+      async (): Promise<Result<TaskResult, Failure>> => {
+        try {
+          return await def.run(ctx);
+        } catch (e) {
+          return err(convertExceptionToFailure(e, env.signal));
+        }
+      },
+      {
+        retries: cfg?.retries ?? 2,
+        signal: env.signal,
+        onRetry: (attempt, f, waitMs) => {
+          res.retries++;
+          env.emit({ type: 'task-retry', task: task.id, attempt, reason: f.message, waitMs });
+        },
+      },
+    );
+    if (!result.ok) return await fail(result.error);
+    if (env.signal.aborted) return await fail({ reason: 'aborted', message: 'interrupted' });
+    const verified = await verifyOutputs(env.stores, result.value.outputs);
+    if (!verified.ok) return await fail(verified.error);
+    const body: MarkerBody = {
+      schema: 1,
+      task: task.id,
+      fingerprint: fp.hash,
+      fingerprintData: fp.data,
+      outputs: result.value.outputs,
+      counts: result.value.counts,
+      host: workerId().replace(/-\d+$/, ''),
+      worker: workerId(),
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      stackflowVersion: STACKFLOW_VERSION,
+    };
+    await archiveParams(env.stores.state, task.stage, fp.components.params, cfg?.params ?? {});
+    // The marker is written last, after every output is published and verified.
+    const written = await writeMarker(env.stores.state, task, fp, body);
+    if (!written.ok) return await fail(written.error);
+    bodies.set(task.id, body);
+    if (result.value.manifest && task.language !== undefined) {
+      res.manifests.set(task.language, result.value.manifest);
+    }
+    await ctx.parts.clear();
+    await env.stores.state.delete(objectKey(failureKey(task)));
+    env.emit({
+      type: 'task-succeeded',
+      task: task.id,
+      stage: task.stage,
+      ms: Date.now() - startedAt.getTime(),
+      counts: result.value.counts,
+    });
+    return ok(undefined);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Outputs of each dependency: from this run's markers, else read from the state store. */
+async function upstreamOutputs(
+  task: TaskInstance,
+  env: ExecEnv,
+  bodies: Map<TaskId, MarkerBody>,
+): Promise<Result<Map<TaskId, { kind: TaskKind; outputs: OutputRecord[] }>, Failure>> {
+  const out = new Map<TaskId, { kind: TaskKind; outputs: OutputRecord[] }>();
+  for (const d of task.deps) {
+    const dep = env.graph.tasks.get(d);
+    const fp = env.fingerprints.get(d);
+    if (dep === undefined || fp === undefined) throw new Error(`Internal error: dep ${d} unknown`);
+    let body = bodies.get(d);
+    if (body === undefined) {
+      const r = await readMarker(env.stores.state, markerKey(dep, fp));
+      if (!r.ok) {
+        return err({ reason: 'invalid-input', message: `${d} has no completion marker (${r.error.message}); run it first` });
+      }
+      body = r.value;
+      bodies.set(d, body);
+    }
+    out.set(d, { kind: dep.kind, outputs: body.outputs });
+  }
+  return ok(out);
+}
+
+/** Every output exists with the size and sha256 the task reported. */
+export async function verifyOutputs(
+  stores: Stores,
+  outputs: readonly OutputRecord[],
+): Promise<Result<void, Failure>> {
+  for (const o of outputs) {
+    const store = stores[o.store satisfies StoreName];
+    const h = await store.head(objectKey(o.key));
+    if (!h.ok || h.value.size !== o.size) {
+      return err({
+        reason: 'output-missing',
+        key: o.key,
+        message: `output ${store.url}/${o.key} is ${h.ok ? `${h.value.size} bytes, expected ${o.size}` : 'missing'} after the task ran`,
+      });
+    }
+    const sha = h.value.sha256 ?? (await digestObject(store, o.key));
+    const actual = typeof sha === 'string' ? sha : sha.ok ? sha.value.sha256 : '';
+    if (actual !== o.sha256) {
+      return err({
+        reason: 'checksum-mismatch',
+        key: o.key,
+        expected: o.sha256,
+        actual,
+        message: `output ${store.url}/${o.key} does not have the sha256 the task wrote`,
+      });
+    }
+  }
+  return ok(undefined);
+}
+
+export const failureKey = (t: TaskInstance): string =>
+  `failures/${taskPath(t.stage, t.language, t.file?.stem)}.json`;
+
+async function recordFailure(state: ObjectStore, t: TaskInstance, f: Failure): Promise<void> {
+  const { stack: _stack, ...rest } = f as Failure & { stack?: string };
+  await state.put(
+    objectKey(failureKey(t)),
+    JSON.stringify({ task: t.id, failure: rest, at: new Date().toISOString() }) + '\n',
+  );
+}

@@ -1,0 +1,207 @@
+/**
+ * The one printer: events, plans and diagnostics to text. On a TTY a live per-stage display
+ * (tasks done/total, rows/s, MB/s); off a TTY one JSON object per line. Nothing else in the
+ * engine writes to the console.
+ */
+import { clearScreenDown, moveCursor } from 'node:readline';
+import type { Writable } from 'node:stream';
+import type { RunEvent, StageTotals } from './events.js';
+import type { Plan, StageName } from './model.js';
+import { summarizePlan } from './planner.js';
+
+export interface Printer {
+  /** Sets the per-stage totals of the plan being executed. */
+  start(totals: StageTotals[]): void;
+  emit(e: RunEvent): void;
+  /** Stops any live display. */
+  close(): void;
+}
+
+interface StageLine {
+  total: number;
+  done: number;
+  failed: number;
+  running: number;
+  rows: number;
+  bytes: number;
+  startedAt: number;
+}
+
+const fmtRate = (n: number, secs: number, unit: string, scale = 1): string =>
+  secs <= 0 ? `0 ${unit}` : `${(n / scale / secs).toFixed(n / scale / secs < 10 ? 1 : 0)} ${unit}`;
+
+/** Human-readable failure line. */
+const failureText = (e: Extract<RunEvent, { type: 'task-failed' }>): string =>
+  `✗ ${e.task} failed (${e.failure.reason}): ${e.failure.message}`;
+
+export function makePrinter(out: Writable & { isTTY?: boolean }, err: Writable): Printer {
+  return out.isTTY === true ? new TtyPrinter(out, err) : new JsonPrinter(out);
+}
+
+/** One JSON event per line; progress is throttled to one line per task per second. */
+class JsonPrinter implements Printer {
+  private lastProgress = new Map<string, number>();
+  private acc = new Map<string, { rows: number; bytes: number }>();
+  constructor(private readonly out: Writable) {}
+  start(totals: StageTotals[]): void {
+    this.write({ type: 'stages', stages: totals });
+  }
+  emit(e: RunEvent): void {
+    if (e.type === 'progress') {
+      const a = this.acc.get(e.task) ?? { rows: 0, bytes: 0 };
+      a.rows += e.rows;
+      a.bytes += e.bytes;
+      this.acc.set(e.task, a);
+      const now = Date.now();
+      if (now - (this.lastProgress.get(e.task) ?? 0) < 1000) return;
+      this.lastProgress.set(e.task, now);
+      this.write({ ...e, rows: a.rows, bytes: a.bytes });
+      return;
+    }
+    if (e.type === 'task-succeeded' || e.type === 'task-failed') this.acc.delete(e.task);
+    this.write(e);
+  }
+  close(): void {
+    /* nothing to stop */
+  }
+  private write(o: object): void {
+    this.out.write(JSON.stringify({ time: new Date().toISOString(), ...o }) + '\n');
+  }
+}
+
+/** A redrawn block with one line per stage, and permanent lines above it for notable events. */
+class TtyPrinter implements Printer {
+  private stages = new Map<StageName, StageLine>();
+  private drawn = 0;
+  private timer: NodeJS.Timeout | undefined;
+  constructor(
+    private readonly out: Writable,
+    private readonly err: Writable,
+  ) {}
+  start(totals: StageTotals[]): void {
+    for (const t of totals) {
+      this.stages.set(t.stage, {
+        total: t.total,
+        done: t.skipped,
+        failed: 0,
+        running: 0,
+        rows: 0,
+        bytes: 0,
+        startedAt: Date.now(),
+      });
+    }
+    this.timer ??= setInterval(() => {
+      this.draw();
+    }, 250);
+    this.timer.unref();
+  }
+  emit(e: RunEvent): void {
+    const s = 'stage' in e ? this.stages.get(e.stage) : undefined;
+    switch (e.type) {
+      case 'task-started':
+        if (s) s.running++;
+        return;
+      case 'task-succeeded':
+        if (s) {
+          s.running--;
+          s.done++;
+        }
+        return;
+      case 'task-failed':
+        if (s) {
+          s.running = Math.max(0, s.running - 1);
+          s.failed++;
+        }
+        this.line(failureText(e));
+        return;
+      case 'task-blocked':
+        if (s) s.failed++;
+        return;
+      case 'progress':
+        if (s) {
+          s.rows += e.rows;
+          s.bytes += e.bytes;
+        }
+        return;
+      case 'note':
+        this.line(`• ${e.message}`);
+        return;
+      case 'warning':
+        this.line(`⚠ ${e.message}`);
+        return;
+      case 'task-retry':
+        return;
+      case 'plan':
+        return;
+      case 'run-finished':
+        this.draw();
+        this.drawn = 0;
+        this.out.write(
+          `${e.interrupted ? 'interrupted' : e.ok ? 'done' : 'failed'}: ${e.succeeded} ran, ${e.skipped} up to date, ${e.failed} failed, ${e.blocked} blocked` +
+            (e.retries > 0 ? `, ${e.retries} retries` : '') +
+            ` in ${(e.ms / 1000).toFixed(1)}s\n`,
+        );
+        return;
+    }
+  }
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+  private line(text: string): void {
+    this.clear();
+    this.err.write(text + '\n');
+    this.draw();
+  }
+  private clear(): void {
+    if (this.drawn > 0) {
+      moveCursor(this.out, 0, -this.drawn);
+      clearScreenDown(this.out);
+      this.drawn = 0;
+    }
+  }
+  private draw(): void {
+    this.clear();
+    const lines: string[] = [];
+    for (const [name, s] of this.stages) {
+      const secs = (Date.now() - s.startedAt) / 1000;
+      const bar = s.total === 0 ? 1 : s.done / s.total;
+      const filled = Math.round(bar * 20);
+      lines.push(
+        `${name.padEnd(10)} [${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${s.done}/${s.total}` +
+          (s.running > 0 ? ` running ${s.running}` : '') +
+          (s.failed > 0 ? ` failed ${s.failed}` : '') +
+          (s.rows > 0 ? `  ${fmtRate(s.rows, secs, 'rows/s')}` : '') +
+          (s.bytes > 0 ? `  ${fmtRate(s.bytes, secs, 'MB/s', 1e6)}` : ''),
+      );
+    }
+    this.out.write(lines.join('\n') + '\n');
+    this.drawn = lines.length;
+  }
+}
+
+/** The dry-run table: stage × reason counts, then the first tasks in run order. */
+export function renderPlan(p: Plan, first = 20): string {
+  const summary = summarizePlan(p);
+  const cols = [...new Set([...summary.values()].flatMap((m) => [...m.keys()]))];
+  const order = ['missing', 'input-changed', 'params-changed', 'code-changed', 'output-missing', 'forced', 'fresh', 'blocked'];
+  cols.sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  const width = Math.max(5, ...[...summary.keys()].map((s) => s.length));
+  const lines = [
+    ['stage'.padEnd(width), ...cols.map((c) => c.padStart(Math.max(c.length, 6)))].join('  '),
+  ];
+  for (const [stage, m] of summary) {
+    lines.push(
+      [stage.padEnd(width), ...cols.map((c) => String(m.get(c) ?? 0).padStart(Math.max(c.length, 6)))].join('  '),
+    );
+  }
+  const runs = p.steps.filter((s) => s.action !== 'skip');
+  lines.push('');
+  lines.push(runs.length === 0 ? 'Everything is up to date.' : `First tasks in run order (${runs.length} to run or blocked):`);
+  for (const s of runs.slice(0, first)) {
+    const why = s.action === 'run' ? s.reason + (s.detail ? ` (${s.detail})` : '') : `blocked: ${s.detail}`;
+    lines.push(`  ${s.action.padEnd(7)} ${s.task}  ${why}`);
+  }
+  if (runs.length > first) lines.push(`  … and ${runs.length - first} more (--json for all)`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,241 @@
+/**
+ * EFFECTS. Gathers what the pure planner needs (languages, manifests, marker snapshot, output
+ * listings, input digests, params archive), in as few store requests as possible: one paginated
+ * listing of markers, one of the work store, one of the bucket, one manifest read per language.
+ */
+import { join } from 'node:path';
+import type { Failure, Result } from './errors.js';
+import { err, ok } from './errors.js';
+import type { Fingerprint } from './fingerprint.js';
+import { cmp, computeFingerprint } from './fingerprint.js';
+import type { Graph } from './graph.js';
+import { expandGraph, filterLanguages, selectSubgraph, taskId } from './graph.js';
+import { sha256File } from './io/files.js';
+import type { HubSource } from './io/hub.js';
+import { MirrorHub } from './io/hub-mirror.js';
+import { readManifest, readParamsArchive, snapshotMarkers } from './io/markers.js';
+import type { ObjectStore } from './io/object-store.js';
+import { listAll, StoreError } from './io/object-store.js';
+import { openStore } from './io/store-url.js';
+import { FsStore } from './io/fs-store.js';
+import type { Manifest, Pipeline, StageName, TaskId, TaskKind } from './model.js';
+import type { OutputListing } from './outputs.js';
+import { missingOutputs } from './outputs.js';
+import type { MarkerRef, PlannerInput } from './planner.js';
+import type { TaskDefinition } from './task-api.js';
+import type { Stores } from './executor.js';
+import { shellInputFiles } from '../tasks/shell.js';
+
+/** Everything opened for one pipeline. */
+export interface Session {
+  pipeline: Pipeline;
+  cacheDir: string;
+  stores: Stores;
+  hub: HubSource;
+  content: ObjectStore;
+  registry: { readonly [K in TaskKind]: TaskDefinition };
+}
+
+export function openSession(
+  pipeline: Pipeline,
+  cacheDir: string,
+  registry: Session['registry'],
+): Result<Session, Failure> {
+  const bucket = openStore(pipeline.bucket);
+  if (!bucket.ok) return bucket;
+  const state = openStore(pipeline.state);
+  if (!state.ok) return state;
+  const content = openStore(pipeline.content.source);
+  if (!content.ok) return content;
+  const src = pipeline.dataset.source;
+  if (!src.startsWith('file://')) {
+    return err({
+      reason: 'invalid-input',
+      message: `dataset source ${src}: only file:// mirrors are supported yet (hf:// arrives with the real-endpoints work)`,
+    });
+  }
+  return ok({
+    pipeline,
+    cacheDir,
+    stores: { work: new FsStore(join(cacheDir, 'work')), bucket: bucket.value, state: state.value },
+    hub: new MirrorHub(src.slice('file://'.length)),
+    content: content.value,
+    registry,
+  });
+}
+
+/** The languages a run covers: the configured list or every folder, then `--only`. */
+export async function resolveLanguages(
+  s: Session,
+  only: readonly string[] | undefined,
+): Promise<Result<string[], Failure>> {
+  let langs: string[];
+  const cfg = s.pipeline.dataset.languages;
+  if (cfg === 'all') {
+    const r = await s.hub.listLanguages(s.pipeline.dataset.revision);
+    if (!r.ok) return r;
+    langs = r.value;
+  } else langs = [...cfg];
+  const f = filterLanguages(langs.sort(cmp), only);
+  if (f.unknown.length > 0) {
+    return err({
+      reason: 'invalid-input',
+      message: `--only names languages that are not in the pipeline: ${f.unknown.join(', ')}`,
+    });
+  }
+  return ok(f.languages);
+}
+
+/** A planned snapshot: the graph with fingerprints and the planner's input. */
+export interface Snapshot {
+  graph: Graph;
+  fingerprints: Map<TaskId, Fingerprint>;
+  markers: Map<TaskId, MarkerRef[]>;
+  manifests: Map<string, Manifest>;
+  /** Manifests obtained by listing without running discover (dry runs). */
+  previewed: Set<string>;
+  plannerInput: Omit<PlannerInput, 'forced'>;
+}
+
+/**
+ * Reads the state, expands the graph for `targets` and computes fingerprints. With `preview`,
+ * languages without a manifest are listed directly (read-only) so a dry run shows the full plan.
+ */
+export async function snapshot(
+  s: Session,
+  languages: readonly string[],
+  targets: readonly string[],
+  opts: { preview: boolean },
+): Promise<Result<Snapshot & { unknownTargets: string[] }, Failure>> {
+  const markers = await snapshotMarkers(s.stores.state);
+  if (!markers.ok) return markers;
+  const discover = s.pipeline.stages.find((st) => st.kind === 'discover');
+  const manifests = new Map<string, Manifest>();
+  const previewed = new Set<string>();
+  const discoverFps = new Map<TaskId, Fingerprint>();
+  const missingManifest = new Set<TaskId>();
+  if (discover !== undefined) {
+    const g0 = expandGraph({ ...s.pipeline, stages: [discover] }, languages, new Map());
+    const fps0 = await fingerprintAll(s, g0);
+    for (const lang of languages) {
+      const id = taskId(discover.name, lang);
+      const fp = fps0.get(id);
+      if (fp === undefined) continue;
+      discoverFps.set(id, fp);
+      const fresh = markers.value.get(id)?.some((m) => m.fingerprint === fp.hash) === true;
+      if (fresh) {
+        const m = await readManifest(s.stores.state, lang, fp.hash);
+        if (m.ok) manifests.set(lang, m.value);
+        else missingManifest.add(id);
+      }
+      if (!manifests.has(lang) && opts.preview) {
+        const files = await s.hub.listFiles(lang, s.pipeline.dataset.revision);
+        if (files.ok) {
+          manifests.set(lang, { language: lang, revision: s.pipeline.dataset.revision, files: files.value });
+          previewed.add(lang);
+        }
+      }
+    }
+  }
+  const full = expandGraph(s.pipeline, languages, manifests);
+  const { graph, unknown } = selectSubgraph(full, targets);
+  const fingerprints = await fingerprintAll(s, graph);
+  const freshIds = graph.order.filter((id) => {
+    const fp = fingerprints.get(id);
+    return markers.value.get(id)?.some((m) => m.fingerprint === fp?.hash) === true;
+  });
+  const missing = new Map<TaskId, string[]>();
+  for (const id of missingManifest) missing.set(id, ['manifest']);
+  if (freshIds.length > 0) {
+    const listing = await listOutputs(s);
+    if (!listing.ok) return listing;
+    for (const id of freshIds) {
+      const t = graph.tasks.get(id);
+      if (t === undefined) continue;
+      const m = missingOutputs(t, graph, listing.value);
+      if (m.length > 0) missing.set(id, m);
+    }
+  }
+  const staleParams = new Set<string>();
+  for (const id of graph.order) {
+    const fp = fingerprints.get(id);
+    const t = graph.tasks.get(id);
+    for (const m of markers.value.get(id) ?? []) {
+      if (t && fp && m.params !== fp.components.params) staleParams.add(`${t.stage}/${m.params}`);
+    }
+  }
+  const stageParams = new Map<StageName, unknown>(s.pipeline.stages.map((st) => [st.name, st.params]));
+  return ok({
+    graph,
+    fingerprints,
+    markers: markers.value,
+    manifests,
+    previewed,
+    unknownTargets: unknown,
+    plannerInput: {
+      graph,
+      fingerprints,
+      markers: markers.value,
+      stageParams,
+      paramsArchive: await readParamsArchive(s.stores.state, staleParams),
+      missingOutputs: missing,
+    },
+  });
+}
+
+/** Fingerprints in topological order (dependencies first). */
+async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerprint>> {
+  const out = new Map<TaskId, Fingerprint>();
+  const stageParams = new Map(s.pipeline.stages.map((st) => [st.name, st.params]));
+  const globCache = new Map<string, { name: string; size: number; sha256: string }[]>();
+  const dir = join(s.pipeline.file, '..');
+  for (const id of g.order) {
+    const t = g.tasks.get(id);
+    if (t === undefined) continue;
+    const def = s.registry[t.kind];
+    let inputs: { name: string; size: number; sha256: string }[] = [];
+    if (t.file !== undefined) inputs = [{ name: t.file.path, size: t.file.size, sha256: t.file.sha256 }];
+    if (t.kind === 'shell') {
+      const globs = Array.isArray(t.params.inputs) ? (t.params.inputs as string[]) : [];
+      const k = globs.join('\0');
+      let digests = globCache.get(k);
+      if (digests === undefined) {
+        digests = [];
+        for (const f of await shellInputFiles(dir, globs)) {
+          const d = await sha256File(f);
+          digests.push({ name: f.slice(dir.length + 1), ...d });
+        }
+        globCache.set(k, digests);
+      }
+      inputs = [...inputs, ...digests];
+    }
+    out.set(
+      id,
+      computeFingerprint({
+        task: t,
+        implVersion: def.version,
+        tools: def.tools,
+        revision: s.pipeline.dataset.revision,
+        stageParams: stageParams.get(t.stage) ?? {},
+        inputs,
+        upstream: out,
+      }),
+    );
+  }
+  return out;
+}
+
+/** One listing of the work store and one of the bucket. */
+async function listOutputs(s: Session): Promise<Result<OutputListing, Failure>> {
+  try {
+    const work = new Set<string>();
+    for await (const o of listAll(s.stores.work, '')) work.add(o.key);
+    const bucket = new Set<string>();
+    for await (const o of listAll(s.stores.bucket, '')) bucket.add(o.key);
+    return ok({ work, bucket });
+  } catch (e) {
+    if (e instanceof StoreError) return err(e.failure);
+    throw e;
+  }
+}
+
