@@ -26,6 +26,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import iconv from 'iconv-lite';
 import * as prettier from 'prettier';
@@ -170,7 +171,7 @@ function pythonRoots(): string[] {
 /** A chosen input: the prepared text and where it came from. */
 interface InputText {
   readonly language: string;
-  /** Absolute path of the input file, or `generated:<folder>/<n>`. */
+  /** Absolute path of the input file, or `generated:<folder>/<file name>`. */
   readonly source: string;
   /** Root the path is under ('' when generated). */
   readonly root: string;
@@ -213,12 +214,13 @@ function readHead(path: string, bytes: number): Buffer {
 }
 
 /**
- * The text a row carries for a file: at most MAX_TEXT_BYTES, cut at a line break, valid UTF-8,
- * no NUL bytes, not blank. `undefined` when the file does not qualify.
+ * The text a row carries for a file, from its first MAX_TEXT_BYTES + 1 bytes: at most
+ * MAX_TEXT_BYTES, cut at a line break, valid UTF-8, no NUL byte, no BOM, not blank.
+ * `undefined` when the file does not qualify.
  */
-function prepareText(head: Buffer, fullSize: number): string | undefined {
+function prepareText(head: Buffer): string | undefined {
   let bytes = head;
-  if (fullSize > MAX_TEXT_BYTES) {
+  if (head.length > MAX_TEXT_BYTES) {
     const nl = head.lastIndexOf(0x0a, MAX_TEXT_BYTES - 1);
     if (nl < 0) return undefined;
     bytes = head.subarray(0, nl + 1);
@@ -234,9 +236,9 @@ function prepareText(head: Buffer, fullSize: number): string | undefined {
   return text;
 }
 
+/** Reads one byte past the limit, to know whether the file has to be cut. */
 function prepareFile(path: string): string | undefined {
-  const head = readHead(path, MAX_TEXT_BYTES + 1);
-  return prepareText(head, head.length > MAX_TEXT_BYTES ? MAX_TEXT_BYTES + 1 : head.length);
+  return prepareText(readHead(path, MAX_TEXT_BYTES + 1));
 }
 
 function rootOf(spec: LanguageSpec, path: string): string {
@@ -318,7 +320,7 @@ interface PlannedRow {
 }
 
 function relPathOf(input: InputText): string {
-  if (input.root === '') return input.source.slice(input.source.indexOf('/') + 1);
+  if (input.root === '') return input.source.slice(input.source.lastIndexOf('/') + 1);
   return input.source.slice(input.root.length + 1);
 }
 
@@ -335,7 +337,7 @@ function withComment(text: string, prefix: string, sample: string): string {
   return out;
 }
 
-const isAscii = (t: string): boolean => /^[\x00-\x7f]*$/.test(t);
+const isAscii = (t: string): boolean => !/[^\t\n\r\x20-\x7e]/.test(t);
 
 /** Deterministic probe: first row from a hashed start that is still plain UTF-8 and passes `pred`. */
 function choose(rows: PlannedRow[], key: string, pred: (r: PlannedRow) => boolean): PlannedRow {
@@ -394,7 +396,7 @@ function plan(inputs: InputText[]): PlannedRow[][] {
       const text = spec.generate(new Rng(`generate:${spec.folder}:${n}`), n);
       texts.push({
         language: spec.folder,
-        source: `generated:${spec.folder}/${n}`,
+        source: `generated:${spec.folder}/graph-${String(n).padStart(3, '0')}.dot`,
         root: '',
         text,
       });
@@ -412,7 +414,7 @@ function plan(inputs: InputText[]): PlannedRow[][] {
           relPath: relPathOf(t),
           text: t.text,
           encoding: 'UTF-8',
-          kind: 'ok' as RowKind,
+          kind: 'ok',
           bytes: Buffer.from(t.text),
         })),
       );
@@ -513,8 +515,10 @@ function corruptGzip(blobId: string): Buffer {
   return gz;
 }
 
+/** JSON formatted as the repo's prettier config would (so `format:check` passes), whatever `--out`. */
 async function writeJson(path: string, value: unknown): Promise<void> {
-  const options = (await prettier.resolveConfig(path)) ?? {};
+  const repoFile = fileURLToPath(new URL('../examples/sample/manifest.json', import.meta.url));
+  const options = (await prettier.resolveConfig(repoFile)) ?? {};
   writeFileSync(path, await prettier.format(JSON.stringify(value), { ...options, filepath: path }));
 }
 

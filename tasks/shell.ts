@@ -38,9 +38,10 @@ export default defineTask({
     }
     const inputs = [...upstream.sort(), ...globbed];
     const outPaths = outKeys.map((_k, i) => join(ctx.scratch, `out-${i}`));
-    const line = command
-      .replace(/\{inputs\}/g, inputs.map((p) => quote(p)).join(' '))
-      .replace(/\{outputs\}/g, outPaths.map((p) => quote(p)).join(' '));
+    // Function replacements: zx quotes as $'…', and `$'` is special in a replacement string.
+    const quotedIn = inputs.map((p) => quote(p)).join(' ');
+    const quotedOut = outPaths.map((p) => quote(p)).join(' ');
+    const line = command.replace(/\{inputs\}/g, () => quotedIn).replace(/\{outputs\}/g, () => quotedOut);
     const $ = ctx.$({ env: { ...process.env, ...env, STACKFLOW_TASK: ctx.task.id } });
     const res = await $`bash -eo pipefail -c ${line}`.nothrow();
     if (res.exitCode !== 0) {

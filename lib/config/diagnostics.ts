@@ -15,25 +15,22 @@
  */
 import { isAlias, isCollection, isMap, isScalar, isSeq } from 'yaml';
 import type { Document, LineCounter, Node } from 'yaml';
+import type { ErrorObject } from 'ajv';
 import type { Diagnostic, Location } from '../errors.js';
 
 /** One step of a path into the parsed document: a mapping key or a list index. */
 export type PathSegment = string | number;
 
-/** What a walk down a path reached. */
-interface Reached {
-  /** True when every segment of the path exists. */
-  found: boolean;
-  /** The deepest node reached (aliases resolved). */
-  node: Node | undefined;
-  /** The key of the mapping entry holding `node`, when it sits in a mapping. */
-  key: Node | undefined;
-}
+/** What a walk down a path reached: the deepest node, and its key when it sits in a mapping. */
+type Reached = { found: boolean; node: Node | undefined; key: Node | undefined };
 
 /** The text a mapping key converts to in `doc.toJS()` (scalar keys only). */
 export function keyText(key: unknown): string | undefined {
   if (!isScalar(key)) return undefined;
-  return key.value === null || key.value === undefined ? '' : String(key.value);
+  const value: unknown = key.value;
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  return typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
 }
 
 /**
@@ -62,9 +59,10 @@ export class Locator {
     const line = Math.max(1, pos.line);
     const lineStart = this.#lines.lineStarts[line - 1] ?? 0;
     const column = Math.max(1, offset - lineStart + 1);
-    const rest = this.#src.slice(offset).split('\n', 1)[0] ?? '';
-    const restLength = rest.endsWith('\r') ? rest.length - 1 : rest.length;
-    const length = Math.max(1, Math.min(end - offset, restLength));
+    const newline = this.#src.indexOf('\n', offset);
+    let lineEnd = newline === -1 ? this.#src.length : newline;
+    if (this.#src[lineEnd - 1] === '\r' && lineEnd > offset) lineEnd--;
+    const length = Math.max(1, Math.min(end - offset, lineEnd - offset));
     return { file: this.file, line, column, length };
   }
 
@@ -167,8 +165,19 @@ export function pathLabel(path: readonly PathSegment[]): string {
   return label === '' ? 'the pipeline file' : label;
 }
 
-/** `JSON.stringify` for showing user values: quoted, with control characters escaped. */
-export const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
+/** `JSON.stringify` for showing user values: quoted, control characters escaped, long ones cut. */
+export function quote(value: unknown): string {
+  // JSON.stringify's typing hides that undefined (and functions) give undefined.
+  const stringify: (v: unknown) => string | undefined = JSON.stringify;
+  const json = stringify(value) ?? 'nothing';
+  return json.length > 80 && json.endsWith('"') ? `${json.slice(0, 76)}…"` : json;
+}
+
+/** `"a"`, `"a" and "b"`, `"a", "b" and "c"`. */
+export const andList = (items: readonly string[]): string =>
+  items.length <= 1
+    ? (items[0] ?? '')
+    : `${items.slice(0, -1).join(', ')} and ${items.at(-1) ?? ''}`;
 
 /** Edit distance (insert, delete, substitute), for did-you-mean suggestions. */
 export function levenshtein(a: string, b: string): number {
@@ -208,24 +217,204 @@ export function suggestion(input: string, candidates: readonly string[]): string
   return guess === undefined ? '' : `; did you mean ${quote(guess)}?`;
 }
 
-/** Diagnostics in source order (stable for ties), without exact duplicates. */
+/** True for a plain mapping (not null, not a list). */
+export const isRecord = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** Reads a path out of plain data (undefined when any step is missing). */
+export function dig(data: unknown, route: readonly PathSegment[]): unknown {
+  let value = data;
+  for (const segment of route) {
+    if (Array.isArray(value) && typeof segment === 'number') value = value[segment] as unknown;
+    else if (isRecord(value) && Object.hasOwn(value, segment)) value = value[segment];
+    else return undefined;
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema errors -> human messages
+
+/** What a field must be, for `type` errors; some fields say more than their JSON type. */
+const EXPECTED: ReadonlyMap<string, string> = new Map([
+  ['string', 'a string'],
+  ['integer', 'a whole number'],
+  ['number', 'a number'],
+  ['object', 'a mapping'],
+  ['array', 'a list'],
+  ['boolean', 'true or false'],
+  ['dataset.languages', '"all" or a non-empty list of language folder names'],
+]);
+
+/** Why a pattern failed, by pattern (schema.json keeps the patterns, this the explanation). */
+const PATTERN_HINTS: Readonly<Record<string, [what: string, hint: string]>> = {
+  '^[a-z][a-z0-9_-]*$': ['stage name', 'must start with a-z and use only a-z, 0-9, "_" and "-"'],
+  '^[A-Za-z_][A-Za-z0-9_]*$': ['environment variable name', 'must use only A-Z, a-z, 0-9 and "_"'],
+  '^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$': ['repo', 'must be <owner>/<name>'],
+};
+
+/** A value as a message shows it; numbers as written (`1e400`, `.inf`), not as JS prints them. */
+function describe(value: unknown, source: string | undefined): string {
+  if (value === null || value === undefined) return 'an empty value';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
+  if (typeof value === 'object')
+    return Object.keys(value).length === 0 ? 'an empty mapping' : 'a mapping';
+  if (typeof value === 'string') return `the string ${quote(value)}`;
+  if (typeof value === 'number') return `the number ${source ?? String(value)}`;
+  return source ?? quote(value);
+}
+
+/** ajv's instancePath as path segments (array indexes as numbers). */
+function toPath(pointer: string, data: unknown): PathSegment[] {
+  const route: PathSegment[] = [];
+  for (const raw of pointer.split('/').slice(1)) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    route.push(Array.isArray(dig(data, route)) ? Number(segment) : segment);
+  }
+  return route;
+}
+
+/**
+ * ajv's errors as one-line human messages located in the YAML: `additionalProperties` at the
+ * offending key, `required` at the key of the mapping that lacks it, the rest at the value.
+ */
+export function schemaDiagnostics(
+  errors: readonly ErrorObject[],
+  data: unknown,
+  at: Locator,
+): Diagnostic[] {
+  // One message per mapping for all the fields it lacks.
+  const missing = new Map<string, string[]>();
+  for (const e of errors) {
+    if (e.keyword !== 'required') continue;
+    const list = missing.get(e.instancePath) ?? [];
+    missing.set(e.instancePath, [...list, quote(e.params['missingProperty'])]);
+  }
+  return errors.flatMap((e) => {
+    if (e.keyword === 'required' && missing.get(e.instancePath) === undefined) return [];
+    const fields = missing.get(e.instancePath) ?? [];
+    if (e.keyword === 'required') missing.delete(e.instancePath);
+    const message = schemaMessage(e, toPath(e.instancePath, data), data, at, fields);
+    return message === undefined ? [] : [{ severity: 'error' as const, ...message }];
+  });
+}
+
+function schemaMessage(
+  e: ErrorObject,
+  route: PathSegment[],
+  data: unknown,
+  at: Locator,
+  missing: readonly string[],
+): { message: string; location: Location } | undefined {
+  const p = e.params as Record<string, unknown>;
+  const label = pathLabel(route);
+  const here = (message: string) => ({ message, location: at.value(route) });
+  const got = `got ${describe(e.data, at.sourceOf(route))}`;
+  const stage = route[0] === 'tasks' && route.length >= 2 ? quote(route[1]) : '';
+  switch (e.keyword) {
+    case 'if': // the inner error says what is wrong
+    case 'propertyNames': // so does the `pattern` error that comes with it
+      return undefined;
+    case 'required': {
+      const plural = missing.length === 1 ? '' : 's';
+      const fields = `field${plural} ${andList(missing)}`;
+      if (route.length === 0) {
+        const message = `missing required top-level key${plural} ${andList(missing)}`;
+        return { message, location: at.root() };
+      }
+      const location = at.key(route);
+      if (stage !== '' && (missing.includes('"params"') || missing.includes('"command"'))) {
+        return {
+          message: `shell stage ${stage} needs params.command (the command to run)`,
+          location,
+        };
+      }
+      const owner = route.length === 2 && stage !== '' ? `stage ${stage}` : label;
+      return { message: `${owner} is missing required ${fields}`, location };
+    }
+    case 'additionalProperties': {
+      const key = String(p['additionalProperty']);
+      const parent = e.parentSchema as { properties?: Record<string, unknown> } | undefined;
+      const expected = Object.keys(parent?.properties ?? {});
+      const list = `expected one of: ${expected.join(', ')}${suggestion(key, expected)}`;
+      const kind = quote(dig(data, [...route.slice(0, 2), 'kind']));
+      const message =
+        route.length === 0
+          ? `unknown top-level key ${quote(key)} (${list})`
+          : route.length === 2 && stage !== ''
+            ? `unknown field ${quote(key)} in stage ${stage} (${list})`
+            : route.length === 3 && route[2] === 'params'
+              ? expected.length === 0
+                ? `kind ${kind} takes no params (got ${quote(key)})`
+                : `unknown param ${quote(key)} for kind ${kind} (${list})`
+              : `unknown field ${quote(key)} in ${label} (${list})`;
+      return { message, location: at.key([...route, key]) };
+    }
+    case 'type': {
+      if (route.length === 0) {
+        const message =
+          e.data === null || e.data === undefined
+            ? 'the pipeline file is empty (it needs version, dataset, content and tasks)'
+            : `the pipeline file must be a mapping with version, dataset, content and tasks; ${got}`;
+        return { message, location: at.root() };
+      }
+      const want = String(p['type']);
+      const source = at.sourceOf(route);
+      const scalar = e.data !== null && typeof e.data !== 'object';
+      const keep =
+        want === 'string' && scalar && source !== undefined
+          ? ` (write ${quote(source)} in quotes to keep it as text)`
+          : '';
+      return here(
+        `${label} must be ${EXPECTED.get(label) ?? EXPECTED.get(want) ?? want}, ${got}${keep}`,
+      );
+    }
+    case 'const':
+    case 'minItems': {
+      const allowed = e.keyword === 'const' ? quote(p['allowedValue']) : 'a non-empty list';
+      return here(`${label} must be ${EXPECTED.get(label) ?? allowed}, ${got}`);
+    }
+    case 'enum': {
+      if (route.length === 3 && route[2] === 'kind') return undefined; // rules.unknownKind
+      const allowed = (Array.isArray(p['allowedValues']) ? p['allowedValues'] : []).map(String);
+      const hint = typeof e.data === 'string' ? suggestion(e.data, allowed) : '';
+      return here(`${label} must be one of: ${allowed.join(', ')} (${got}${hint})`);
+    }
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return here(`${label} must be ${String(p['comparison'])} ${String(p['limit'])}, ${got}`);
+    case 'minLength':
+      return here(`${label} must not be empty`);
+    case 'uniqueItems': {
+      const index = Math.max(Number(p['i']), Number(p['j']));
+      const item = Array.isArray(e.data) ? (e.data[index] as unknown) : undefined;
+      return {
+        message: `${label} lists ${quote(item)} twice`,
+        location: at.value([...route, index]),
+      };
+    }
+    case 'pattern': {
+      const [what, hint] = PATTERN_HINTS[String(p['pattern'])] ?? ['value', 'has the wrong form'];
+      if (e.propertyName === undefined) return here(`${label} ${quote(e.data)} ${hint}`);
+      const location = at.key([...route, e.propertyName]);
+      return { message: `invalid ${what} ${quote(e.propertyName)}: ${hint}`, location };
+    }
+    default:
+      return here(`${label} ${e.message ?? 'is invalid'}`);
+  }
+}
+
+/** Diagnostics in source order (`sort` is stable: ties keep report order), without duplicates. */
 export function sortDiagnostics(diags: readonly Diagnostic[]): Diagnostic[] {
   const seen = new Set<string>();
-  const unique = diags.filter((d) => {
-    const id = `${d.location.file}:${d.location.line}:${d.location.column}:${d.message}`;
-    if (seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
-  return unique
-    .map((d, index) => ({ d, index }))
-    .sort(
-      (a, b) =>
-        a.d.location.line - b.d.location.line ||
-        a.d.location.column - b.d.location.column ||
-        a.index - b.index,
-    )
-    .map(({ d }) => d);
+  return diags
+    .filter((d) => {
+      const id = `${d.location.file}:${d.location.line}:${d.location.column}:${d.message}`;
+      return !seen.has(id) && seen.add(id).size > 0;
+    })
+    .sort((a, b) => a.location.line - b.location.line || a.location.column - b.location.column);
 }
 
 /**

@@ -21,7 +21,19 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import {
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -31,7 +43,15 @@ import { err, ok } from '../errors.js';
 import type { Failure, Result } from '../errors.js';
 import { objectKey } from '../model.js';
 import type { ObjectKey } from '../model.js';
-import type { Body, GetOptions, ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
+import type {
+  Body,
+  GetOptions,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+} from './object-store.js';
 import type { ListCursor } from './memory-store.js';
 import {
   checkPutOptions,
@@ -60,10 +80,17 @@ const MAX_ATTEMPTS = 20;
 
 const etagOf = (st: BigIntStats): string =>
   `${st.ino.toString(36)}.${st.size.toString(36)}.${st.mtimeNs.toString(36)}`;
-const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 40);
+const hashKey = (key: string): string =>
+  createHash('sha256').update(key).digest('hex').slice(0, 40);
 const isDirError = (code: string | undefined): boolean =>
   code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
 const HOST = hostname();
+/** Whether a filesystem call succeeded, for calls whose failure only means "someone was first". */
+const succeeds = (p: Promise<unknown>): Promise<boolean> =>
+  p.then(
+    () => true,
+    () => false,
+  );
 
 /** `stat`, with undefined when the path (or a parent directory) does not exist. */
 async function statIfAny(path: string): Promise<BigIntStats | undefined> {
@@ -83,7 +110,7 @@ function uniqueMtime(): number {
 }
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
-  for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off)).bytesWritten;
+  for (let off = 0; off < buf.length;) off += (await fh.write(buf, off)).bytesWritten;
 }
 
 function pidIsDead(pid: number): boolean {
@@ -105,7 +132,8 @@ function keyProblem(key: string): string | undefined {
   if (segments.some((s) => s === '' || s === '.' || s === '..')) {
     return 'keys must not contain empty, `.` or `..` segments';
   }
-  if (segments[0] === TMP || segments[0] === LOCKS) return `${segments[0]}/ is reserved by the store`;
+  if (segments[0] === TMP || segments[0] === LOCKS)
+    return `${segments[0]}/ is reserved by the store`;
   return undefined;
 }
 
@@ -136,28 +164,45 @@ export class FsStore implements ObjectStore {
   #check(key: string, op: string): Failure | undefined {
     const problem = keyProblem(key);
     if (problem === undefined) return undefined;
-    return { reason: 'invalid-input', message: `${op} ${JSON.stringify(key)} in ${this.url}: ${problem}` };
+    return {
+      reason: 'invalid-input',
+      message: `${op} ${JSON.stringify(key)} in ${this.url}: ${problem}`,
+    };
   }
 
   #notFound(key: string, op: string): { ok: false; error: Failure } {
     return err({ reason: 'not-found', key, message: `${op} ${this.url}/${key}: not found` });
   }
 
-  #aside(key: string): string {
-    return join(this.root, TMP, `${hashKey(key)}.aside`);
+  /** Where object `key` waits while it moves into its directory; `.key` records the key. */
+  #aside(key: string, ext: 'aside' | 'key' = 'aside'): string {
+    return join(this.root, TMP, `${hashKey(key)}.${ext}`);
   }
 
-  /** Creates the root and `.tmp/`, and sweeps temp files left by crashed writers (best effort). */
+  /**
+   * Creates the root and `.tmp/`, then (best effort) finishes moves a crash interrupted and
+   * removes temp files older than an hour. Runs once per store, on its first write.
+   */
   async #prepare(): Promise<void> {
     this.#ready ??= (async () => {
       const tmp = join(this.root, TMP);
       await mkdir(tmp, { recursive: true });
       for (const name of await readdir(tmp)) {
-        if (name.endsWith('.aside')) continue; // an object being moved: never junk
         const path = join(tmp, name);
-        const st = await stat(path).catch(() => undefined);
-        const stale = st !== undefined && Date.now() - st.mtimeMs > TMP_STALE_MS;
-        if (stale) await rm(path, { force: true, recursive: true }).catch(() => undefined);
+        try {
+          const age = Date.now() - (await stat(path)).mtimeMs;
+          if (name.endsWith('.key') && age > LOCK_STALE_MS) {
+            const key = await readFile(path, 'utf8');
+            if (keyProblem(key) === undefined) {
+              await this.#locked(key, () => this.#finishMove(key).then(() => ok(undefined)));
+            }
+            await rm(path, { force: true });
+          } else if (!/\.(aside|key)$/.test(name) && age > TMP_STALE_MS) {
+            await rm(path, { force: true, recursive: true });
+          }
+        } catch {
+          // Best effort: junk that vanished or resists removal must not fail a put.
+        }
       }
     })();
     try {
@@ -202,7 +247,7 @@ export class FsStore implements ObjectStore {
     }
   }
 
-  get(key: ObjectKey): Promise<Result<Buffer, Failure>> {
+  get(key: ObjectKey): Promise<Result<Buffer>> {
     return this.#read(key, 'get', async (fh) => {
       try {
         return await fh.readFile();
@@ -212,45 +257,46 @@ export class FsStore implements ObjectStore {
     });
   }
 
-  async getStream(key: ObjectKey, opts?: GetOptions): Promise<Result<Readable, Failure>> {
+  async getStream(key: ObjectKey, opts?: GetOptions): Promise<Result<Readable>> {
     const start = checkStart(opts);
     if (!start.ok) return start;
     // The stream reads the open inode, so a later overwrite or delete does not tear it.
-    return this.#read(key, 'getStream', (fh) => Promise.resolve(fh.createReadStream({ start: start.value })));
+    return this.#read(key, 'getStream', (fh) =>
+      Promise.resolve(fh.createReadStream({ start: start.value })),
+    );
   }
 
-  head(key: ObjectKey): Promise<Result<ObjectInfo, Failure>> {
+  head(key: ObjectKey): Promise<Result<ObjectInfo>> {
     return this.#read(key, 'head', async (fh, st) => {
       await fh.close();
       return { key, size: Number(st.size), etag: etagOf(st) };
     });
   }
 
-  async put(key: ObjectKey, body: Body, opts: PutOptions = {}): Promise<Result<ObjectInfo, Failure>> {
+  async put(key: ObjectKey, body: Body, opts: PutOptions = {}): Promise<Result<ObjectInfo>> {
     const bad = this.#check(key, 'put') ?? checkPutOptions(key, opts);
     if (bad) return err(bad);
-    const what = `put ${this.url}/${key}`;
-    const opened = await openBody(body);
-    if (!opened.ok) return opened;
-    let temp: string | undefined;
+    const temp = join(this.root, TMP, `${process.pid}-${randomBytes(8).toString('hex')}`);
     try {
       await this.#prepare();
-      temp = join(this.root, TMP, `${process.pid}-${randomBytes(8).toString('hex')}`);
-      const info = await this.#writeTemp(key, temp, opened.value);
-      return await this.#locked(key, () => this.#commit(key, temp ?? '', info, opts));
+      const written = await this.#writeTemp(key, temp, body);
+      if (!written.ok) return written;
+      return await this.#locked(key, () => this.#commit(key, temp, written.value, opts));
     } catch (e) {
-      return err(ioFailure(e, key, what));
+      return err(ioFailure(e, key, `put ${this.url}/${key}`));
     } finally {
-      if (temp !== undefined) await rm(temp, { force: true }); // gone after rename; left by link
+      await rm(temp, { force: true }); // already gone after a rename; still there after a link
     }
   }
 
   /** Writes, hashes and fsyncs the bytes; the etag is final because rename keeps inode and mtime. */
-  async #writeTemp(key: ObjectKey, temp: string, chunks: AsyncIterable<Buffer>): Promise<ObjectInfo> {
+  async #writeTemp(key: ObjectKey, temp: string, body: Body): Promise<Result<ObjectInfo>> {
     const hash = createHash('sha256');
     const fh = await open(temp, 'wx', 0o644);
     try {
-      for await (const chunk of chunks) {
+      const chunks = await openBody(body);
+      if (!chunks.ok) return chunks;
+      for await (const chunk of chunks.value) {
         hash.update(chunk);
         await writeAll(fh, chunk);
       }
@@ -258,48 +304,54 @@ export class FsStore implements ObjectStore {
       await fh.utimes(mtime, mtime);
       await fh.sync();
       const st = await fh.stat({ bigint: true });
-      return { key, size: Number(st.size), etag: etagOf(st), sha256: hash.digest('hex') };
+      return ok({ key, size: Number(st.size), etag: etagOf(st), sha256: hash.digest('hex') });
     } finally {
       await fh.close();
     }
   }
 
-  /** Publishes the temp file under the key's lock; retried when a directory changes underneath. */
-  async #commit(key: ObjectKey, temp: string, info: ObjectInfo, opts: PutOptions): Promise<Result<ObjectInfo, Failure>> {
-    const lost = (message: string) => err<Failure>({ reason: 'precondition-failed', key, message });
+  /** Publishes the temp file, holding the key's lock; retried when a directory changes under it. */
+  async #commit(
+    key: ObjectKey,
+    temp: string,
+    info: ObjectInfo,
+    opts: PutOptions,
+  ): Promise<Result<ObjectInfo>> {
+    const message = (why: string) => `put ${this.url}/${key}: ${why}`;
+    const lost = (why: string) =>
+      err<Failure>({ reason: 'precondition-failed', key, message: message(why) });
+    await this.#finishMove(key);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      let target: string;
       if (opts.ifMatch !== undefined) {
         const found = await this.#open(key);
-        if (!found) return err(ioFailure({ code: 'ENOENT' }, key, `put (ifMatch) ${this.url}/${key}`));
+        if (!found) return this.#notFound(key, 'put (ifMatch)');
         await found.fh.close();
-        if (etagOf(found.st) !== opts.ifMatch) return lost(`put ${this.url}/${key}: etag changed`);
-        target = await this.#writeTarget(key);
-      } else {
-        target = await this.#writeTarget(key);
+        if (etagOf(found.st) !== opts.ifMatch) return lost('etag changed');
       }
+      const target = await this.#writeTarget(key);
+      if (!target.ok) return target;
       try {
-        if (opts.ifNoneMatch === '*') await link(temp, target);
-        else await rename(temp, target);
+        if (opts.ifNoneMatch === '*') await link(temp, target.value);
+        else await rename(temp, target.value);
         return ok(info);
       } catch (e) {
         const code = errnoCode(e);
         if (code === 'EEXIST') {
-          if ((await stat(target)).isDirectory()) continue; // became a directory: write its self
-          return lost(`put ${this.url}/${key}: already exists`);
+          const st = await statIfAny(target.value);
+          if (st === undefined || st.isDirectory()) continue; // became a directory: write its self
+          return lost('already exists');
         }
         if (!isDirError(code)) throw e;
       }
     }
-    return err({ reason: 'transient', message: `put ${this.url}/${key}: directories kept changing` });
+    return err({ reason: 'transient', message: message('directories kept changing') });
   }
 
   /**
-   * Makes the key's parent directories exist (turning an object in the way into its directory's
-   * self) and returns where the key's bytes go. Called with the key's lock held.
+   * Makes the key's parent directories exist (an object in the way becomes its directory's self)
+   * and returns the file the key's bytes go to. Called holding the key's lock.
    */
-  async #writeTarget(key: string): Promise<string> {
-    await this.#finishMove(key);
+  async #writeTarget(key: string): Promise<Result<string>> {
     const path = join(this.root, key);
     const segments = key.split('/');
     for (let attempt = 0; ; attempt++) {
@@ -312,46 +364,52 @@ export class FsStore implements ObjectStore {
       }
       for (let i = 1; i < segments.length; i++) {
         const dirKey = segments.slice(0, i).join('/');
-        const st = await stat(join(this.root, dirKey)).catch(() => undefined);
+        const st = await statIfAny(join(this.root, dirKey));
         if (st === undefined) break;
         if (!st.isDirectory()) {
-          await this.#locked(dirKey, () => this.#moveIntoDirectory(dirKey));
+          const moved = await this.#locked(dirKey, () => this.#moveIntoDirectory(dirKey));
+          if (!moved.ok) return moved;
           break;
         }
       }
     }
-    const st = await stat(path).catch(() => undefined);
-    return st?.isDirectory() === true ? join(path, SELF) : path;
+    const st = await statIfAny(path);
+    return ok(st?.isDirectory() === true ? join(path, SELF) : path);
   }
 
   /** Object `p` → `.tmp/<hash>.aside` → `p/\object`, so that keys `p/...` can exist. */
-  async #moveIntoDirectory(key: string): Promise<Result<void, Failure>> {
-    const path = join(this.root, key);
-    const st = await stat(path).catch(() => undefined);
-    if (st?.isFile() === true) await rename(path, this.#aside(key));
+  async #moveIntoDirectory(key: string): Promise<Result<void>> {
     await this.#finishMove(key);
+    const path = join(this.root, key);
+    if ((await statIfAny(path))?.isFile() === true) {
+      await writeFile(this.#aside(key, 'key'), key); // lets a later process finish after a crash
+      await rename(path, this.#aside(key));
+      await this.#finishMove(key);
+    }
     return ok(undefined);
   }
 
-  /** Completes a move to `p/\object` (also one a crash interrupted). Needs the key's lock. */
+  /** Completes a move to `p/\object`, including one a crash interrupted. Needs the key's lock. */
   async #finishMove(key: string): Promise<void> {
     const aside = this.#aside(key);
     const path = join(this.root, key);
-    for (let attempt = 0; ; attempt++) {
-      await mkdir(path, { recursive: true }).catch(() => undefined);
+    for (let attempt = 0; (await statIfAny(aside)) !== undefined; attempt++) {
+      try {
+        await mkdir(path);
+      } catch (e) {
+        if (errnoCode(e) !== 'EEXIST') throw e;
+      }
       try {
         await rename(aside, join(path, SELF));
+        await rm(this.#aside(key, 'key'), { force: true });
         return;
       } catch (e) {
-        const code = errnoCode(e);
-        if (code === 'ENOENT' && !(await stat(aside).then(() => true, () => false))) return;
-        if (!isDirError(code) || attempt >= MAX_ATTEMPTS) throw e; // else: pruned meanwhile
+        if (!isDirError(errnoCode(e)) || attempt >= MAX_ATTEMPTS) throw e; // else: pruned meanwhile
       }
     }
   }
-
   /** Runs `fn` holding the key's lock file (O_EXCL create; stale ones are broken). */
-  async #locked<T>(key: string, fn: () => Promise<Result<T, Failure>>): Promise<Result<T, Failure>> {
+  async #locked<T>(key: string, fn: () => Promise<Result<T>>): Promise<Result<T>> {
     const path = join(this.root, LOCKS, `${hashKey(key)}.lock`);
     const deadline = Date.now() + LOCK_TIMEOUT_MS;
     let ino: number | undefined;
@@ -369,7 +427,10 @@ export class FsStore implements ObjectStore {
         if (code === 'ENOENT') await mkdir(dirname(path), { recursive: true });
         else if (code !== 'EEXIST') throw e;
         else if (Date.now() > deadline) {
-          return err({ reason: 'transient', message: `${this.url}/${key}: timed out waiting for its lock` });
+          return err({
+            reason: 'transient',
+            message: `${this.url}/${key}: timed out waiting for its lock`,
+          });
         } else if (!(await this.#breakIfStale(path))) {
           await sleep(1 + randomInt(Math.min(2 + attempt, 25)));
         }
@@ -387,20 +448,20 @@ export class FsStore implements ObjectStore {
   /** Removes a lock whose owner died (same host) or that is older than LOCK_STALE_MS. */
   async #breakIfStale(path: string): Promise<boolean> {
     const st = await stat(path).catch(() => undefined);
-    if (!st) return true;
+    if (!st) return true; // released meanwhile
     if (Date.now() - st.mtimeMs < LOCK_STALE_MS) {
       const [pid, host] = (await readFile(path, 'utf8').catch(() => '')).trim().split(' ');
       if (host !== HOST || pid === undefined || !pidIsDead(Number(pid))) return false;
     }
     // Rename, then check it is the lock we judged: two breakers must not both remove a fresh one.
     const grave = `${path}.${randomBytes(6).toString('hex')}.stale`;
-    if (!(await rename(path, grave).then(() => true, () => false))) return true;
+    if (!(await succeeds(rename(path, grave)))) return true;
     if ((await stat(grave)).ino !== st.ino) await link(grave, path).catch(() => undefined);
     await unlink(grave);
     return true;
   }
 
-  async list(prefix: string, opts?: ListOptions): Promise<Result<ListPage, Failure>> {
+  async list(prefix: string, opts?: ListOptions): Promise<Result<ListPage>> {
     const req = parseListOptions(opts);
     if (!req.ok) return req;
     const dirKey = prefix.slice(0, prefix.lastIndexOf('/') + 1);
@@ -421,7 +482,12 @@ export class FsStore implements ObjectStore {
    * the cursor excludes. In byte order `p` < `p-1` < `p.a` < `p/x` < `p0`, so a directory `p` is
    * sorted as `p/` among its siblings, and its self object as `p`.
    */
-  async *#walk(dir: string, dirKey: string, prefix: string, c: ListCursor): AsyncGenerator<ObjectInfo> {
+  async *#walk(
+    dir: string,
+    dirKey: string,
+    prefix: string,
+    c: ListCursor,
+  ): AsyncGenerator<ObjectInfo> {
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -431,7 +497,8 @@ export class FsStore implements ObjectStore {
     }
     const items: { name: string; sort: Buffer; kind: 'file' | 'self' | 'dir' }[] = [];
     for (const d of entries) {
-      if (d.name.includes('\\') || (dirKey === '' && (d.name === TMP || d.name === LOCKS))) continue;
+      const reserved = dirKey === '' && (d.name === TMP || d.name === LOCKS);
+      if (reserved || d.name.includes('\\')) continue; // and symlinks: neither file nor dir below
       if (d.isFile()) items.push({ name: d.name, sort: Buffer.from(d.name), kind: 'file' });
       if (d.isDirectory()) {
         items.push({ name: d.name, sort: Buffer.from(d.name), kind: 'self' });
@@ -448,14 +515,13 @@ export class FsStore implements ObjectStore {
         continue;
       }
       if (!keyWanted(key, prefix, c)) continue;
-      const st = await stat(item.kind === 'self' ? join(path, SELF) : path, { bigint: true }).catch(
-        (e: unknown) => (isDirError(errnoCode(e)) ? undefined : Promise.reject(e)),
-      );
-      if (st?.isFile() === true) yield { key: objectKey(key), size: Number(st.size), etag: etagOf(st) };
+      const st = await statIfAny(item.kind === 'self' ? join(path, SELF) : path);
+      if (st?.isFile() === true)
+        yield { key: objectKey(key), size: Number(st.size), etag: etagOf(st) };
     }
   }
 
-  async delete(key: ObjectKey): Promise<Result<void, Failure>> {
+  async delete(key: ObjectKey): Promise<Result<void>> {
     const bad = this.#check(key, 'delete');
     if (bad) return err(bad);
     try {
@@ -465,10 +531,12 @@ export class FsStore implements ObjectStore {
       return await this.#locked(key, async () => {
         await this.#finishMove(key);
         const path = join(this.root, key);
-        const isDir = (await stat(path).catch(() => undefined))?.isDirectory() === true;
-        await unlink(isDir ? join(path, SELF) : path).catch((e: unknown) =>
-          errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e),
-        );
+        const isDir = (await statIfAny(path))?.isDirectory() === true;
+        try {
+          await unlink(isDir ? join(path, SELF) : path);
+        } catch (e) {
+          if (!isDirError(errnoCode(e))) throw e;
+        }
         await this.#prune(isDir ? path : dirname(path));
         return ok(undefined);
       });
@@ -480,7 +548,7 @@ export class FsStore implements ObjectStore {
   /** Removes now-empty directories from `dir` up to (never including) the root. */
   async #prune(dir: string): Promise<void> {
     for (let d = dir; d.startsWith(`${this.root}/`); d = dirname(d)) {
-      if (!(await rmdir(d).then(() => true, () => false))) return;
+      if (!(await succeeds(rmdir(d)))) return;
     }
   }
 }

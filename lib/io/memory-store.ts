@@ -57,7 +57,7 @@ function encodeToken(last: string, isPrefix: boolean): string {
 }
 
 /** Validates list options: page size in range (above 1000 is clamped, like S3) and the token. */
-export function parseListOptions(opts: ListOptions = {}): Result<PageRequest, Failure> {
+export function parseListOptions(opts: ListOptions = {}): Result<PageRequest> {
   const size = opts.pageSize ?? MAX_PAGE_SIZE;
   if (!Number.isInteger(size) || size < 1) {
     return err(invalid(`list: pageSize must be a positive integer, got ${String(size)}`));
@@ -68,7 +68,11 @@ export function parseListOptions(opts: ListOptions = {}): Result<PageRequest, Fa
   if (token === undefined) return ok(req);
   const text = Buffer.from(token, 'base64url').toString('utf8');
   const last = text.slice(1);
-  if (token === '' || (text[0] !== 'k' && text[0] !== 'p') || encodeToken(last, text[0] === 'p') !== token) {
+  if (
+    token === '' ||
+    (text[0] !== 'k' && text[0] !== 'p') ||
+    encodeToken(last, text[0] === 'p') !== token
+  ) {
     return err(invalid(`list: malformed pageToken ${JSON.stringify(token)}`));
   }
   req.cursor = text[0] === 'p' ? { after: last, skip: last } : { after: last };
@@ -175,9 +179,12 @@ export function ioFailure(e: unknown, key: string, what: string): Failure {
  * Opens a put body as a stream of Buffers. A `{file}` body is opened here, so that a missing
  * file is a `not-found` of that path rather than an error halfway through a put.
  */
-export async function openBody(body: Body): Promise<Result<AsyncIterable<Buffer>, Failure>> {
+export async function openBody(
+  body: Body,
+): Promise<Result<Iterable<Buffer> | AsyncIterable<Buffer>>> {
   if (typeof body === 'string') return ok([Buffer.from(body, 'utf8')]);
-  if (body instanceof Uint8Array) return ok([Buffer.from(body.buffer, body.byteOffset, body.length)]);
+  if (body instanceof Uint8Array)
+    return ok([Buffer.from(body.buffer, body.byteOffset, body.length)]);
   if (body instanceof Readable) return ok(bufferChunks(body));
   try {
     const fh = await open(body.file, 'r');
@@ -190,13 +197,14 @@ export async function openBody(body: Body): Promise<Result<AsyncIterable<Buffer>
 async function* bufferChunks(stream: Readable): AsyncGenerator<Buffer, void, undefined> {
   for await (const chunk of stream as AsyncIterable<unknown>) {
     if (typeof chunk === 'string') yield Buffer.from(chunk, 'utf8');
-    else if (chunk instanceof Uint8Array) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    else if (chunk instanceof Uint8Array)
+      yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     else throw new TypeError('Internal error: a put body stream yielded a chunk that is not bytes');
   }
 }
 
 /** Checks a `GetOptions.start`: a non-negative integer (past the end yields no bytes). */
-export function checkStart(opts: GetOptions | undefined): Result<number, Failure> {
+export function checkStart(opts: GetOptions | undefined): Result<number> {
   const start = opts?.start ?? 0;
   if (!Number.isSafeInteger(start) || start < 0) {
     return err(invalid(`getStream: start must be a non-negative integer, got ${String(start)}`));
@@ -238,12 +246,12 @@ export class MemoryStore implements ObjectStore {
     return { key: objectKey(key), size: e.bytes.length, etag: e.etag, sha256: e.sha256 };
   }
 
-  get(key: ObjectKey): Promise<Result<Buffer, Failure>> {
+  get(key: ObjectKey): Promise<Result<Buffer>> {
     const e = this.#objects.get(key);
     return Promise.resolve(e ? ok(Buffer.from(e.bytes)) : this.#missing(key, 'get'));
   }
 
-  getStream(key: ObjectKey, opts?: GetOptions): Promise<Result<Readable, Failure>> {
+  getStream(key: ObjectKey, opts?: GetOptions): Promise<Result<Readable>> {
     const start = checkStart(opts);
     if (!start.ok) return Promise.resolve(start);
     const e = this.#objects.get(key);
@@ -252,13 +260,14 @@ export class MemoryStore implements ObjectStore {
     return Promise.resolve(ok(Readable.from([bytes], { objectMode: false })));
   }
 
-  head(key: ObjectKey): Promise<Result<ObjectInfo, Failure>> {
+  head(key: ObjectKey): Promise<Result<ObjectInfo>> {
     const e = this.#objects.get(key);
     return Promise.resolve(e ? ok(this.#info(key, e)) : this.#missing(key, 'head'));
   }
 
-  async put(key: ObjectKey, body: Body, opts: PutOptions = {}): Promise<Result<ObjectInfo, Failure>> {
-    const bad = key === '' ? invalid('put: the empty key is not allowed') : checkPutOptions(key, opts);
+  async put(key: ObjectKey, body: Body, opts: PutOptions = {}): Promise<Result<ObjectInfo>> {
+    const bad =
+      key === '' ? invalid('put: the empty key is not allowed') : checkPutOptions(key, opts);
     if (bad) return err(bad);
     const opened = await openBody(body);
     if (!opened.ok) return opened;
@@ -285,12 +294,16 @@ export class MemoryStore implements ObjectStore {
     }
     const sha256 = hash.digest('hex');
     this.#writes += 1;
-    const entry = { bytes: Buffer.concat(chunks), etag: `${this.#writes}-${sha256.slice(0, 16)}`, sha256 };
+    const entry = {
+      bytes: Buffer.concat(chunks),
+      etag: `${this.#writes}-${sha256.slice(0, 16)}`,
+      sha256,
+    };
     this.#objects.set(key, entry);
     return ok(this.#info(key, entry));
   }
 
-  async list(prefix: string, opts?: ListOptions): Promise<Result<ListPage, Failure>> {
+  async list(prefix: string, opts?: ListOptions): Promise<Result<ListPage>> {
     const req = parseListOptions(opts);
     if (!req.ok) return req;
     const keys = [...this.#objects.keys()]
@@ -305,7 +318,7 @@ export class MemoryStore implements ObjectStore {
     return ok(await collectPage(infos, prefix, req.value));
   }
 
-  delete(key: ObjectKey): Promise<Result<void, Failure>> {
+  delete(key: ObjectKey): Promise<Result<void>> {
     this.#objects.delete(key);
     return Promise.resolve(ok(undefined));
   }

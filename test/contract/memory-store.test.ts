@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { FsStore } from '../../lib/io/fs-store.js';
+import { MemoryStore } from '../../lib/io/memory-store.js';
+import { openStore } from '../../lib/io/store-url.js';
+import { objectKey } from '../../lib/model.js';
+import { testObjectStore } from './object-store.js';
+
+testObjectStore('memory', () =>
+  Promise.resolve({ store: new MemoryStore(), cleanup: () => Promise.resolve() }),
+);
+
+describe('openStore', () => {
+  it('shares one memory store per name within the process', async () => {
+    const a = openStore('memory://shared-test');
+    const b = openStore('memory://shared-test');
+    const other = openStore('memory://other-test');
+    if (!a.ok || !b.ok || !other.ok) throw new Error('expected memory stores');
+    expect(a.value).toBe(b.value);
+    expect(a.value.url).toBe('memory://shared-test');
+    await a.value.put(objectKey('k'), 'v');
+    expect((await b.value.get(objectKey('k'))).ok).toBe(true);
+    expect((await other.value.get(objectKey('k'))).ok).toBe(false);
+  });
+
+  it('opens file:// URLs as an FsStore, decoding percent-escapes', () => {
+    const r = openStore('file:///tmp/stackflow%20state');
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.value).toBeInstanceOf(FsStore);
+    expect(r.value.url).toBe('file:///tmp/stackflow state');
+  });
+
+  it('explains that s3:// is not supported yet', () => {
+    expect(openStore('s3://bucket/prefix')).toEqual({
+      ok: false,
+      error: {
+        reason: 'invalid-input',
+        message:
+          's3:// stores are not supported yet (the S3 store arrives with the real-endpoints work); use a file:// URL',
+      },
+    });
+  });
+
+  it('rejects other schemes and non-local file URLs', () => {
+    for (const url of ['gs://bucket', 'relative/dir', 'file://host/dir']) {
+      const r = openStore(url);
+      expect(r.ok ? 'ok' : r.error.reason).toBe('invalid-input');
+    }
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * Content hashing through the CLI: adding a language runs only its tasks; changing a pack param
+ * reruns only pack (and what consumes pack's output); failures are values with clean exit codes.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Rig, SAMPLE, started } from '../helpers/rig.js';
+
+const base = readFileSync(join(SAMPLE, 'pipeline.yaml'), 'utf8');
+const withLanguages = (langs: string[]): string =>
+  base.replace('languages: all', `languages: [${langs.map((l) => JSON.stringify(l)).join(', ')}]`);
+
+describe('incremental runs', () => {
+  const rig = new Rig({ pipeline: withLanguages(['C++', 'Python']) });
+  afterAll(() => {
+    rig.cleanup();
+  });
+
+  it('adding a language runs only that language\u2019s tasks', async () => {
+    const a = await rig.run(['run', '--cache-dir', 'cache']);
+    expect(a.code).toBe(0);
+    expect(started(a).some((t) => t.startsWith('pack:C++/'))).toBe(true);
+    rig.writePipeline(withLanguages(['C++', 'Python', 'Graphviz_(DOT)']));
+    const dry = await rig.run(['run', '--dry-run', '--json', '--cache-dir', 'cache']);
+    const steps = (JSON.parse(dry.stdout) as { steps: { task: string; action: string }[] }).steps;
+    expect(steps.filter((s) => s.action === 'run').map((s) => s.task).sort()).toEqual(
+      [
+        'discover:Graphviz_(DOT)',
+        'fetch:Graphviz_(DOT)/train-00000-of-00001',
+        'cmds:Graphviz_(DOT)/train-00000-of-00001',
+        'sync:Graphviz_(DOT)/train-00000-of-00001',
+        'pack:Graphviz_(DOT)/train-00000-of-00001',
+        'sizes:Graphviz_(DOT)',
+      ].sort(),
+    );
+    const b = await rig.run(['run', '--cache-dir', 'cache']);
+    expect(b.code).toBe(0);
+    expect(started(b).length).toBe(6);
+    expect(started(b).every((t) => t.includes('Graphviz_(DOT)'))).toBe(true);
+  });
+
+  it('changing a pack param reruns only pack and its consumers, and says which param', async () => {
+    rig.writePipeline(withLanguages(['C++', 'Python', 'Graphviz_(DOT)']).replace('rows_per_part: 250', 'rows_per_part: 300'));
+    const dry = await rig.run(['run', '--dry-run', '--cache-dir', 'cache']);
+    expect(dry.stdout).toMatch(/pack:C\+\+\/train-00000-of-00002 {2}params-changed \(rows_per_part\)/);
+    const r = await rig.run(['run', '--cache-dir', 'cache']);
+    expect(r.code).toBe(0);
+    const ran = started(r);
+    expect(ran.filter((t) => t.startsWith('pack:')).length).toBe(4);
+    expect(ran.every((t) => t.startsWith('pack:') || t.startsWith('sizes:'))).toBe(true);
+  });
+
+  it('reruns a task whose output disappeared', async () => {
+    const key = join(rig.cache, 'work/cmds/Python/train-00000-of-00001.cmd.txt');
+    writeFileSync(key, 'tampered'); // same key, different bytes: found by size
+    const { rmSync } = await import('node:fs');
+    rmSync(key);
+    const dry = await rig.run(['run', '--dry-run', '--cache-dir', 'cache']);
+    expect(dry.stdout).toContain('cmds:Python/train-00000-of-00001  output-missing');
+    const r = await rig.run(['run', 'cmds', '--cache-dir', 'cache']);
+    expect(r.code).toBe(0);
+    expect(started(r)).toEqual(['cmds:Python/train-00000-of-00001']);
+  });
+
+  it('--force with a pattern reruns exactly the matching tasks; --only restricts languages', async () => {
+    const r = await rig.run(['run', 'pack', '--force', 'pack:Python/*', '--cache-dir', 'cache']);
+    expect(r.code).toBe(0);
+    expect(started(r)).toEqual(['pack:Python/train-00000-of-00001']);
+    const only = await rig.run(['run', '--force', '--only', 'C++', '--dry-run', '--json', '--cache-dir', 'cache']);
+    const steps = (JSON.parse(only.stdout) as { steps: { task: string; action: string }[] }).steps;
+    expect(steps.every((s) => s.task.includes('C++'))).toBe(true);
+    expect(steps.every((s) => s.action === 'run')).toBe(true);
+  });
+});
+
+describe('failures', () => {
+  it('a failing shell task exits 1, blocks its dependents and is reported by status', async () => {
+    const rig = new Rig({
+      pipeline: withLanguages(['Shell']).replace(
+        'command: "cat {inputs} | wc -c | tr -d \' \' > {outputs}"',
+        'command: "echo boom >&2; exit 3"',
+      ) + '  after:\n    kind: shell\n    needs: [sizes]\n    params:\n      command: "true"\n',
+    });
+    try {
+      const r = await rig.run(['run', '--cache-dir', 'cache']);
+      expect(r.code).toBe(1);
+      const failed = r.events.find((e) => e.type === 'task-failed');
+      expect(failed).toMatchObject({ task: 'sizes:Shell', failure: { reason: 'task-exit-non-zero', exitCode: 3 } });
+      expect(JSON.stringify(failed)).toContain('boom');
+      expect(r.events.find((e) => e.type === 'task-blocked')).toMatchObject({ task: 'after', because: 'sizes:Shell' });
+      const st = await rig.run(['status', '--cache-dir', 'cache']);
+      expect(st.stdout).toContain('sizes:Shell: sizes:Shell: command exited 3');
+    } finally {
+      rig.cleanup();
+    }
+  });
+
+  it('a part above max_missing_rate fails with a clear message and publishes nothing for it', async () => {
+    const rig = new Rig({ pipeline: base.replace('rows_per_part: 250', 'rows_per_part: 5000\n      max_missing_rate: 0') });
+    try {
+      const r = await rig.run(['run', 'pack', '--cache-dir', 'cache']);
+      expect(r.code).toBe(1);
+      const f = r.events.filter((e) => e.type === 'task-failed').map((e) => JSON.stringify(e));
+      expect(f.length).toBeGreaterThan(0);
+      expect(f.join()).toMatch(/blobs missing .* > max_missing_rate 0\.00%/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      rig.cleanup();
+    }
+  });
+});
