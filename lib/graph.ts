@@ -76,7 +76,7 @@ export function stageTopoOrder(stages: readonly StageConfig[]): StageConfig[] {
 /** Replaces `{language}`, `{stem}`, `{shard}`, `{stage}` in every string of a params value. */
 export function resolveTemplates(value: unknown, vars: Readonly<Record<string, string>>): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\{(language|stem|shard|stage)\}/g, (m, k: string) => vars[k] ?? m);
+    return value.replace(/(?<!\$)\{(language|stem|shard|stage)\}/g, (m, k: string) => vars[k] ?? m);
   }
   if (Array.isArray(value)) return value.map((v) => resolveTemplates(v, vars));
   if (value !== null && typeof value === 'object') {

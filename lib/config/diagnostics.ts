@@ -309,7 +309,8 @@ function schemaMessage(
   const p = e.params as Record<string, unknown>;
   const label = pathLabel(route);
   const here = (message: string) => ({ message, location: at.value(route) });
-  const got = `got ${describe(e.data, at.sourceOf(route))}`;
+  const infinite = typeof e.data === 'number' && !Number.isFinite(e.data);
+  const got = `got ${describe(e.data, at.sourceOf(route))}${infinite ? ' (not a finite number)' : ''}`;
   const stage = route[0] === 'tasks' && route.length >= 2 ? quote(route[1]) : '';
   switch (e.keyword) {
     case 'if': // the inner error says what is wrong

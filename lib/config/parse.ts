@@ -146,7 +146,6 @@ function yamlProblems(doc: Document, at: Locator): Diagnostic[] {
     Alias(_, alias, ancestors) {
       const target = alias.resolve(doc);
       const range = alias.range ?? [0, 1];
-      const name = quote(alias.source);
       if (target === undefined) {
         found.push(
           error(
@@ -156,7 +155,10 @@ function yamlProblems(doc: Document, at: Locator): Diagnostic[] {
         );
       } else if (ancestors.includes(target)) {
         found.push(
-          error(`alias ${name} refers to a node that contains it`, at.range(range[0], range[1])),
+          error(
+            `alias *${alias.source} refers to a node that contains it (a YAML node cannot include itself)`,
+            at.range(range[0], range[1]),
+          ),
         );
       }
     },

@@ -51,6 +51,7 @@ export type Rule = (ctx: RuleContext) => void;
 interface Field {
   /** Path below the stage, e.g. `['params', 'outputs', 0]`. */
   path: PathSegment[];
+  /** The string itself (a template, or for fetch a description of what it writes). */
   value: string;
   /** Placeholders this field may use beyond the expansion's own. */
   extra?: readonly string[];
@@ -174,18 +175,6 @@ const edges = (ctx: RuleContext, s: RawStage): { to: RawStage; index: number }[]
 
 // ---------------------------------------------------------------------------------------------
 // The rules
-
-/** A hub source needs a commit sha: a branch name would make runs irreproducible. */
-export const pinnedRevision: Rule = (ctx) => {
-  const source = dig(ctx.data, ['dataset', 'source']);
-  const revision = dig(ctx.data, ['dataset', 'revision']);
-  if (typeof source !== 'string' || !source.startsWith('hf://')) return;
-  if (typeof revision !== 'string' || revision === '' || /^[0-9a-f]{40}$/.test(revision)) return;
-  ctx.report({
-    message: `dataset.revision ${quote(revision)} is not a pinned commit sha (40 lowercase hex characters), which an hf:// source needs so that runs are reproducible`,
-    location: ctx.at.value(['dataset', 'revision']),
-  });
-};
 
 /** Why a language name cannot be a folder under data/, or undefined when it can. */
 export function languageProblem(name: string): string | undefined {
@@ -448,7 +437,6 @@ export const paramValues: Rule = (ctx) => {
 
 /** Every rule, in the order they run (the output is sorted by location anyway). */
 export const RULES: readonly Rule[] = [
-  pinnedRevision,
   languageNames,
   unknownKind,
   foreachForKind,
