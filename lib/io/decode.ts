@@ -16,6 +16,12 @@
  *   change meaning, and 0xDB-0xDE come out as private-use characters);
  * - `ibm866` swaps 0x1A, 0x1C and 0x7F; `euc-kr` is strict EUC-KR without the UHC (cp949) extension
  *   and lets stray bytes through; `iso-8859-16`, `IBM852`, `IBM855`, `MACCENTRALEUROPE` are missing.
+ * Single-byte tables therefore equal CPython's byte for byte (hash-tested). BIG5, EUC-JP, GB18030
+ * and SHIFT_JIS go through TextDecoder, whose tables are the Microsoft/WHATWG supersets of
+ * CPython's strict ones: NEC/IBM extensions decode instead of failing (HKSCS bytes in BIG5 come out
+ * as private-use code points under ICU), and a few characters take the Microsoft code point
+ * (Shift_JIS 0x8160 is U+FF5E, not U+301C; 0x8191 is U+FFE0, not U+00A2). iconv-lite maps those
+ * the same way.
  *
  * Undecodable means: an invalid multi-byte sequence, a truncated sequence at the end, or a byte the
  * code page leaves unassigned (CPython raises on those too). Leading BOMs: a UTF-8 BOM is stripped;

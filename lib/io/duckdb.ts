@@ -45,9 +45,16 @@ import {
   type Json,
 } from '@duckdb/node-api';
 
+/** See `DuckDBOptions.threads`. */
+export const DEFAULT_THREADS = 2;
+
 /** Options for `withDuckDB`. */
 export interface DuckDBOptions {
-  /** Worker threads for scans; DuckDB's default is the number of cores. */
+  /**
+   * Worker threads; default 2 (DuckDB's own default is one per core). Each scan thread holds the
+   * pages of the row group it reads, so on a many-core host DuckDB's default multiplies memory for
+   * no gain: streaming rows to a network-bound consumer needs one or two threads.
+   */
   threads?: number;
   /** DuckDB's `memory_limit`, e.g. `'2GB'`; its default is 80% of RAM. */
   memoryLimit?: string;
@@ -66,12 +73,11 @@ export async function withDuckDB<T>(
     // Extensions cannot be downloaded here, and parquet is built in: never try the network.
     autoinstall_known_extensions: 'false',
   };
-  if (opts.threads !== undefined) {
-    if (!Number.isSafeInteger(opts.threads) || opts.threads < 1) {
-      throw new Error(`Internal error: threads must be a positive integer, got ${opts.threads}`);
-    }
-    config.threads = String(opts.threads);
+  const threads = opts.threads ?? DEFAULT_THREADS;
+  if (!Number.isSafeInteger(threads) || threads < 1) {
+    throw new Error(`Internal error: threads must be a positive integer, got ${threads}`);
   }
+  config.threads = String(threads);
   if (opts.memoryLimit !== undefined) config.memory_limit = opts.memoryLimit;
   const instance = await DuckDBInstance.create(':memory:', config);
   try {
@@ -159,7 +165,8 @@ export function rowRangeSql(path: string, range: RowRange, castToVarchar = false
  * Streams rows [from, to) of a local parquet in file order, one DuckDB chunk (≤ 2048 rows) at a
  * time, as plain JSON-ready objects (see the header for the value rules). Keys are in parquet
  * column order (or `columns` order); JavaScript puts integer-like keys first, which no column of
- * the-stack-v2 has. Memory is bounded by a few chunks, whatever the file size.
+ * the-stack-v2 has. Memory does not grow with the file: JavaScript holds one chunk, DuckDB the
+ * pages each scan thread is reading (see `DuckDBOptions.threads`).
  *
  * One stream per connection at a time: a query run on the connection while this generator is
  * suspended ends DuckDB's stream, which is detected and thrown as an error, not taken for the end.

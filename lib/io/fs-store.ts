@@ -32,6 +32,7 @@ import {
   rmdir,
   stat,
   unlink,
+  utimes,
   writeFile,
 } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -408,33 +409,42 @@ export class FsStore implements ObjectStore {
       }
     }
   }
-  /** Runs `fn` holding the key's lock file (O_EXCL create; stale ones are broken). */
+  /**
+   * Runs `fn` holding the key's lock file. The lock is a file written with its owner (`pid host`)
+   * and then published with link(2), which fails with EEXIST while another owner holds it; so a
+   * lock is never ownerless, and one whose owner died (or older than 30 s) can be broken at once.
+   */
   async #locked<T>(key: string, fn: () => Promise<Result<T>>): Promise<Result<T>> {
     const path = join(this.root, LOCKS, `${hashKey(key)}.lock`);
+    const mine = join(this.root, TMP, `${process.pid}-${randomBytes(8).toString('hex')}.lock`);
+    await mkdir(dirname(mine), { recursive: true });
+    await writeFile(mine, `${process.pid} ${HOST}\n`);
+    const ino = (await stat(mine)).ino;
     const deadline = Date.now() + LOCK_TIMEOUT_MS;
-    let ino: number | undefined;
-    for (let attempt = 0; ino === undefined; attempt++) {
-      try {
-        const fh = await open(path, 'wx');
+    let written = Date.now();
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (Date.now() - written > 1000) {
+          written = Date.now(); // the lock's age (mtime) must count from when it is taken
+          await utimes(mine, written / 1000, written / 1000);
+        }
         try {
-          await fh.writeFile(`${process.pid} ${HOST}\n`);
-          ino = (await fh.stat()).ino;
-        } finally {
-          await fh.close();
+          await link(mine, path);
+          break;
+        } catch (e) {
+          const code = errnoCode(e);
+          if (code === 'ENOENT') await mkdir(dirname(path), { recursive: true });
+          else if (code !== 'EEXIST') throw e;
         }
-      } catch (e) {
-        const code = errnoCode(e);
-        if (code === 'ENOENT') await mkdir(dirname(path), { recursive: true });
-        else if (code !== 'EEXIST') throw e;
-        else if (Date.now() > deadline) {
-          return err({
-            reason: 'transient',
-            message: `${this.url}/${key}: timed out waiting for its lock`,
-          });
-        } else if (!(await this.#breakIfStale(path))) {
+        if (Date.now() > deadline) {
+          const message = `${this.url}/${key}: timed out waiting for its lock`;
+          return err({ reason: 'transient', message });
+        }
+        if (!(await this.#breakIfStale(path)))
           await sleep(1 + randomInt(Math.min(2 + attempt, 25)));
-        }
       }
+    } finally {
+      await unlink(mine);
     }
     try {
       return await fn();

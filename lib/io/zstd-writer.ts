@@ -3,8 +3,11 @@
  *
  * Owns: framing (when a frame is cut), the compress/write pipeline and its ordering, and the
  * choice of the zstd binding. The public packager wrote one frame per row, which costs ratio; we
- * write frames of `frameBytes` or a little more, so the ratio is close to `zstd -<level>` on the
- * whole file (measured 1.00x-1.01x at 8 MiB frames).
+ * write frames of `frameBytes` or a little more. Measured on ~50 MB of JSON lines of real source
+ * files at 8 MiB frames: 1.005x the size of `zstd -3` on the whole file when rows are independent
+ * (shuffled), up to 1.08x when near-duplicate rows sit side by side across a frame boundary
+ * (node_modules in directory order, where `zstd -3` itself on 8 MiB splits ranges 1.004x-1.07x
+ * depending on where the cuts fall). Larger frames shrink that boundary cost.
  *
  * Framing rule: a frame is cut after the push that brings the buffered bytes to `frameBytes` or
  * more. A frame therefore holds whole pushes: when each push is whole JSON lines, every frame

@@ -214,7 +214,6 @@ describe('FsStore', () => {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
-    for (const n of await readdir(join(root, '.locks')).catch(() => [])) console.log('LOCK', n, JSON.stringify(await readFile(join(root, '.locks', n), 'utf8')), child.pid);
     const r = await store.get(k('victim.bin'));
     if (!r.ok) throw new Error(r.error.message);
     expect(r.value.length).toBe(1 << 20);

@@ -81,10 +81,16 @@ export function collect(child: ChildProcess): Promise<CliResult> {
 }
 
 export function parseEvents(stdout: string): Record<string, unknown>[] {
-  return stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const out: Record<string, unknown>[] = [];
+  for (const l of stdout.split('\n')) {
+    if (!l.startsWith('{"')) continue;
+    try {
+      out.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      // not an event line (e.g. pretty-printed JSON output)
+    }
+  }
+  return out;
 }
 
 export const started = (r: CliResult): string[] =>

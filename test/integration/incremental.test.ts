@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rig, SAMPLE, started } from '../helpers/rig.js';
+import { Rig, SAMPLE, started, walk } from '../helpers/rig.js';
 
 const base = readFileSync(join(SAMPLE, 'pipeline.yaml'), 'utf8');
 const withLanguages = (langs: string[]): string =>
@@ -104,6 +104,12 @@ describe('failures', () => {
       const f = r.events.filter((e) => e.type === 'task-failed').map((e) => JSON.stringify(e));
       expect(f.length).toBeGreaterThan(0);
       expect(f.join()).toMatch(/blobs missing .* > max_missing_rate 0\.00%/);
+      // C has missing blobs: its only part failed, so nothing of it was published.
+      expect(f.join()).toContain('pack:C/train-00000-of-00001');
+      expect(walk(join(rig.cache, 'bucket/packed/C'))).toEqual([]);
+      // Languages without missing blobs were packed.
+      const ok = r.events.filter((e) => e.type === 'task-succeeded' && String(e.task).startsWith('pack:'));
+      for (const e of ok) expect(String(e.task)).not.toBe('pack:C/train-00000-of-00001');
       expect(r.stderr).not.toMatch(/\n\s+at /);
     } finally {
       rig.cleanup();

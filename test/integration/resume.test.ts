@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, Rig } from '../helpers/rig.js';
 
 /** Small parts and one task at a time make many distinct crash points. */
-const pipelineFor = (text: string): string => text.replace('rows_per_part: 250', 'rows_per_part: 60');
+const pipelineFor = (text: string): string =>
+  text.replace('rows_per_part: 250', 'rows_per_part: 60\n      max_missing_rate: 0.05');
 
 describe('interrupted runs', () => {
   const reference = new Rig();
@@ -26,24 +27,55 @@ describe('interrupted runs', () => {
     const rig = new Rig();
     rig.writePipeline(pipelineFor(readSample(rig)));
     try {
-      // Kill after the n-th event line: during discover, fetch, cmds, mid-pack, late pack.
-      for (const n of [2, 9, 20, 45, 80, 120]) {
+      // Kill points, each a condition on the events of the current run (plus a delay).
+      type Ev = Record<string, unknown>;
+      const nth = (type: string, stage: string, n: number) => (evs: Ev[]) =>
+        evs.filter((e) => e.type === type && e.stage === stage).length >= n;
+      const points: { when: (evs: Ev[]) => boolean; delayMs: number }[] = [
+        { when: nth('task-started', 'discover', 1), delayMs: 0 },
+        { when: nth('task-succeeded', 'fetch', 2), delayMs: 0 },
+        { when: nth('task-started', 'cmds', 1), delayMs: 0 },
+        { when: nth('task-started', 'pack', 1), delayMs: 150 },
+        { when: nth('task-succeeded', 'pack', 2), delayMs: 60 },
+        { when: nth('task-started', 'sync', 3), delayMs: 0 },
+        { when: nth('task-started', 'pack', 2), delayMs: 250 },
+      ];
+      const killedDuring: string[] = [];
+      const allEvents: Ev[] = [];
+      for (const point of points) {
         const child = rig.start(['run', '-j', '1', '--cache-dir', 'cache']);
-        let lines = 0;
-        let killed = false;
+        const evs: Ev[] = [];
+        let buf = '';
+        let armed = false;
         child.stdout?.on('data', (d: Buffer) => {
-          lines += d.toString().split('\n').length - 1;
-          if (!killed && lines >= n) {
-            killed = true;
-            child.kill('SIGKILL');
+          buf += d.toString();
+          const lines = buf.split('\n');
+          buf = lines.pop() ?? '';
+          for (const l of lines) if (l.startsWith('{"')) evs.push(JSON.parse(l) as Ev);
+          if (!armed && point.when(evs)) {
+            armed = true;
+            setTimeout(() => child.kill('SIGKILL'), point.delayMs);
           }
         });
         const r = await collect(child);
-        if (r.code === 0) break; // finished before the kill point: nothing left to interrupt
+        allEvents.push(...evs);
+        if (r.code === 0) continue; // finished before the kill point
         expect(r.signal).toBe('SIGKILL');
+        const last = evs.filter((e) => e.type === 'task-started').at(-1);
+        killedDuring.push(String(last?.stage ?? 'planning'));
       }
+      // The kills really interrupted work in several stages, including pack mid-way.
+      expect(killedDuring.length).toBeGreaterThanOrEqual(4);
+      expect(new Set(killedDuring).size).toBeGreaterThanOrEqual(3);
+      expect(killedDuring).toContain('pack');
       const final = await rig.run(['run', '-j', '1', '--cache-dir', 'cache']);
       expect(final.code).toBe(0);
+      allEvents.push(...final.events);
+      // At least one pack resumed at its first unfinished part instead of starting over.
+      const resumed = allEvents.filter(
+        (e) => e.type === 'task-succeeded' && ((e.counts as Record<string, number>).resumed_parts ?? 0) > 0,
+      );
+      expect(resumed.length).toBeGreaterThan(0);
       const got = rig.outputs();
       expect([...got.keys()]).toEqual([...expected.keys()]);
       expect(got).toEqual(expected);

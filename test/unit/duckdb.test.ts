@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEFAULT_THREADS,
   parquetPathLiteral,
   parquetRowCount,
   rowRangeSql,
@@ -403,9 +404,22 @@ describe('withDuckDB', () => {
     expect(got).toMatchObject({ t: '3', p: true });
     expect(got?.m).toMatch(/^(488\.2 MiB|512\.0 MB|0\.5 GiB)$/);
     await expect(withDuckDB(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    const threads = await withDuckDB(async (conn) => {
+      const r = await conn.runAndReadAll(`SELECT current_setting('threads') AS t`);
+      return r.getRowObjectsJson()[0]?.t;
+    });
+    expect(threads).toBe(String(DEFAULT_THREADS));
   });
 });
 
+/**
+ * Opt-in: writes ~100 MB of parquet and reads 1 GB of text. Reader memory follows the file's page
+ * size, not our chunking: DuckDB's writer puts a whole row group's column chunk in pages of up to
+ * ~100 MB, pyarrow (which wrote the-stack-v2) in 1 MiB pages. ROW_GROUP_SIZE 10240 keeps DuckDB's
+ * pages near 10 MB, closer to the real files. Measured on 2 cores: +190 MiB here; +140-150 MiB for
+ * a pyarrow-written file with one 1M-row row group (1-4 threads); +320/+480 MiB (1/2 threads) for
+ * DuckDB's default 122,880-row groups.
+ */
 describe.skipIf(!process.env.STACKFLOW_MEMORY_TESTS)('memory', () => {
   it('streams 1,000,000 rows of ~1 KB with bounded RSS', async () => {
     const path = join(dir, 'million.parquet');
@@ -413,24 +427,20 @@ describe.skipIf(!process.env.STACKFLOW_MEMORY_TESTS)('memory', () => {
       path,
       `SELECT i AS id, 'blob-' || i AS blob_id, repeat(md5(i::VARCHAR), 32) AS text,
               ('2021-03-04 05:06:07'::TIMESTAMP_NS + to_seconds(i)) AS ts FROM range(1000000) t(i)`,
+      10240,
     );
-    (globalThis as { gc?: () => void }).gc?.();
     const before = process.memoryUsage().rss;
     let peak = before;
     let rows = 0;
     let textBytes = 0;
     const t0 = Date.now();
-    await withDuckDB(
-      async (conn) => {
-        for await (const chunk of streamParquetRows(conn, path, {})) {
-          for (const r of chunk) textBytes += (r.text as string).length;
-          rows += chunk.length;
-          if (rows % (50 * 2048) < 2048) peak = Math.max(peak, process.memoryUsage().rss);
-        }
-      },
-      { threads: 2 },
-    );
-    peak = Math.max(peak, process.memoryUsage().rss);
+    await withDuckDB(async (conn) => {
+      for await (const chunk of streamParquetRows(conn, path, {})) {
+        for (const r of chunk) textBytes += (r.text as string).length;
+        rows += chunk.length;
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }
+    });
     const growthMiB = (peak - before) / 2 ** 20;
     console.log(
       `memory: ${rows} rows, ${(textBytes / 2 ** 20).toFixed(0)} MiB of text in ${Date.now() - t0} ms; RSS ${(before / 2 ** 20).toFixed(0)} -> peak ${(peak / 2 ** 20).toFixed(0)} MiB (+${growthMiB.toFixed(0)} MiB)`,
