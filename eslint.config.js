@@ -14,7 +14,16 @@ const pureFiles = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'cache/**', 'bench/results/**', 'bench/data/**', 'examples/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'cache/**',
+      'bench/results/**',
+      'bench/data/**',
+      'examples/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -25,8 +34,14 @@ export default tseslint.config(
     rules: {
       'no-only-tests/no-only-tests': 'error',
       'no-console': 'error',
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
@@ -36,8 +51,14 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:fs', 'node:fs/*', 'fs', 'fs/*', 'node:child_process'], message: 'pure module: no I/O' },
-            { group: ['@aws-sdk/*', 'zx', '@duckdb/*', '@mongodb-js/*'], message: 'pure module: no I/O' },
+            {
+              group: ['node:fs', 'node:fs/*', 'fs', 'fs/*', 'node:child_process'],
+              message: 'pure module: no I/O',
+            },
+            {
+              group: ['@aws-sdk/*', 'zx', '@duckdb/*', '@mongodb-js/*'],
+              message: 'pure module: no I/O',
+            },
           ],
         },
       ],
@@ -49,4 +70,5 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   { files: ['eslint.config.js', 'bin/**'], ...tseslint.configs.disableTypeChecked },
+  { files: ['bin/**'], languageOptions: { globals: { process: 'readonly' } } },
 );

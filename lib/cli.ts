@@ -41,13 +41,25 @@ export async function main(argv: string[]): Promise<number> {
       .option('--cache-dir <dir>', 'local cache: work files, default state and bucket', 'cache');
 
   common(program.command('run'))
-    .description('run targets (stage names, task ids or globs like "pack:C++/*"); all stages by default')
+    .description(
+      'run targets (stage names, task ids or globs like "pack:C++/*"); all stages by default',
+    )
     .argument('[targets...]', 'what to run')
     .option('-n, --dry-run', 'print the plan; write nothing')
     .option('--json', 'with --dry-run: print the full plan as JSON')
     .option('-j, --jobs <n>', 'tasks at once', (v) => positiveInt(v, '--jobs'), 2)
-    .addOption(new Option('--force [pattern]', 'rerun tasks even if up to date (all targeted, or those matching)'))
-    .option('--only <languages>', 'comma-separated languages to restrict to', (v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .addOption(
+      new Option(
+        '--force [pattern]',
+        'rerun tasks even if up to date (all targeted, or those matching)',
+      ),
+    )
+    .option('--only <languages>', 'comma-separated languages to restrict to', (v) =>
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
     .action(async (targets: string[], o: Common & RunOpts) => {
       code = await cmdRun(targets, o);
     });
@@ -61,7 +73,11 @@ export async function main(argv: string[]): Promise<number> {
 
   common(program.command('graph'))
     .description('print the task graph')
-    .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'dot']).default('mermaid'))
+    .addOption(
+      new Option('--format <format>', 'output format')
+        .choices(['mermaid', 'dot'])
+        .default('mermaid'),
+    )
     .action(async (o: Common & { format: 'mermaid' | 'dot' }) => {
       code = await cmdGraph(o);
     });
@@ -70,7 +86,9 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help'
+      return e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
         ? EXIT.ok
         : EXIT.usage;
     }
@@ -89,7 +107,8 @@ interface RunOpts {
 
 function positiveInt(v: string, name: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new CommanderError(2, 'stackflow.usage', `${name} must be a positive integer`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new CommanderError(2, 'stackflow.usage', `${name} must be a positive integer`);
   return n;
 }
 
@@ -170,10 +189,17 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
         say(failureLine(snap.error));
         return EXIT.failed;
       }
-      if (round === 1 && snap.value.unknownTargets.length > 0) return unknownTargets(snap.value.unknownTargets);
+      if (round === 1 && snap.value.unknownTargets.length > 0)
+        return unknownTargets(snap.value.unknownTargets);
       const p = plan({ ...snap.value.plannerInput, forced: round === 1 ? forced : () => false });
       const count = (a: string): number => p.steps.filter((s) => s.action === a).length;
-      emit({ type: 'plan', round, run: count('run'), skip: count('skip'), blocked: count('blocked') });
+      emit({
+        type: 'plan',
+        round,
+        run: count('run'),
+        skip: count('skip'),
+        blocked: count('blocked'),
+      });
       // Tasks that ran in earlier rounds show up as fresh now: they are not "up to date" skips.
       totals.skipped = count('skip') - totals.succeeded;
       printer.start(stageTotals(p.steps, pipeline));
@@ -234,7 +260,9 @@ function forcedMatcher(force: boolean | string | undefined): (id: TaskId) => boo
 }
 
 function unknownTargets(names: string[]): number {
-  say(`❌ unknown target${names.length > 1 ? 's' : ''}: ${names.join(', ')} (use a stage name, a task id or a glob such as "pack:C++/*")`);
+  say(
+    `❌ unknown target${names.length > 1 ? 's' : ''}: ${names.join(', ')} (use a stage name, a task id or a glob such as "pack:C++/*")`,
+  );
   return EXIT.usage;
 }
 
@@ -246,7 +274,9 @@ async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
     say(failureLine(st.error));
     return EXIT.failed;
   }
-  process.stdout.write(o.json === true ? JSON.stringify(st.value, null, 2) + '\n' : renderStatus(st.value));
+  process.stdout.write(
+    o.json === true ? JSON.stringify(st.value, null, 2) + '\n' : renderStatus(st.value),
+  );
   return EXIT.ok;
 }
 
@@ -258,7 +288,12 @@ async function cmdGraph(o: Common & { format: 'mermaid' | 'dot' }): Promise<numb
     say(failureLine(langs.error));
     return EXIT.usage;
   }
-  const snap = await snapshot(loaded.session, langs.value, loaded.pipeline.stages.map((s) => s.name), { preview: true });
+  const snap = await snapshot(
+    loaded.session,
+    langs.value,
+    loaded.pipeline.stages.map((s) => s.name),
+    { preview: true },
+  );
   if (!snap.ok) {
     say(failureLine(snap.error));
     return EXIT.failed;

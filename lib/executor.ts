@@ -26,7 +26,16 @@ import {
 import type { ObjectStore } from './io/object-store.js';
 import { makeShell } from './io/shell.js';
 import { taskPath } from './layout.js';
-import type { Manifest, Pipeline, Plan, PlanStep, StageConfig, TaskId, TaskInstance, TaskKind } from './model.js';
+import type {
+  Manifest,
+  Pipeline,
+  Plan,
+  PlanStep,
+  StageConfig,
+  TaskId,
+  TaskInstance,
+  TaskKind,
+} from './model.js';
 import { objectKey } from './model.js';
 import type { MarkerRef } from './planner.js';
 import type { TaskContext, TaskDefinition, TaskResult } from './task-api.js';
@@ -113,7 +122,7 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
 
   while ((ready.length > 0 && !env.signal.aborted) || running.size > 0) {
     ready.sort(priority);
-    for (let i = 0; i < ready.length && running.size < env.jobs && !env.signal.aborted; ) {
+    for (let i = 0; i < ready.length && running.size < env.jobs && !env.signal.aborted;) {
       const id = ready[i] as TaskId;
       const step = stepOf.get(id) as RunStep;
       const cfg = stageCfg.get(step.stage);
@@ -154,14 +163,21 @@ async function runOne(
   cfg: StageConfig | undefined,
   bodies: Map<TaskId, MarkerBody>,
   res: ExecResult,
-): Promise<Result<void, Failure>> {
+): Promise<Result<void>> {
   const task = env.graph.tasks.get(step.task);
   const fp = env.fingerprints.get(step.task);
-  if (task === undefined || fp === undefined) throw new Error(`Internal error: ${step.task} unknown`);
+  if (task === undefined || fp === undefined)
+    throw new Error(`Internal error: ${step.task} unknown`);
   const def = env.registry[task.kind];
   const startedAt = new Date();
-  env.emit({ type: 'task-started', task: task.id, stage: task.stage, reason: step.reason, attempt: 1 });
-  const fail = async (f: Failure): Promise<Result<void, Failure>> => {
+  env.emit({
+    type: 'task-started',
+    task: task.id,
+    stage: task.stage,
+    reason: step.reason,
+    attempt: 1,
+  });
+  const fail = async (f: Failure): Promise<Result<void>> => {
     if (f.reason !== 'aborted') await recordFailure(env.stores.state, task, f);
     env.emit({ type: 'task-failed', task: task.id, stage: task.stage, failure: f });
     return err(f);
@@ -173,7 +189,9 @@ async function runOne(
   const upstream = await upstreamOutputs(task, env, bodies);
   if (!upstream.ok) return fail(upstream.error);
   await mkdir(join(env.cacheDir, 'tmp'), { recursive: true });
-  const scratch = await mkdtemp(join(env.cacheDir, 'tmp', `${task.id.replace(/[^A-Za-z0-9._-]+/g, '_')}-`));
+  const scratch = await mkdtemp(
+    join(env.cacheDir, 'tmp', `${task.id.replace(/[^A-Za-z0-9._-]+/g, '_')}-`),
+  );
   try {
     const ctx: TaskContext = {
       task,
@@ -194,14 +212,20 @@ async function runOne(
       scratch,
       parts: new PartLedger(env.stores.state, task, fp),
       progress: (d) => {
-        env.emit({ type: 'progress', task: task.id, stage: task.stage, rows: d.rows ?? 0, bytes: d.bytes ?? 0 });
+        env.emit({
+          type: 'progress',
+          task: task.id,
+          stage: task.stage,
+          rows: d.rows ?? 0,
+          bytes: d.bytes ?? 0,
+        });
       },
       note: (message) => {
         env.emit({ type: 'note', task: task.id, message });
       },
     };
     const result = await withRetry(
-      async (): Promise<Result<TaskResult, Failure>> => {
+      async (): Promise<Result<TaskResult>> => {
         try {
           return await def.run(ctx);
         } catch (e) {
@@ -262,7 +286,7 @@ async function upstreamOutputs(
   task: TaskInstance,
   env: ExecEnv,
   bodies: Map<TaskId, MarkerBody>,
-): Promise<Result<Map<TaskId, { kind: TaskKind; outputs: OutputRecord[] }>, Failure>> {
+): Promise<Result<Map<TaskId, { kind: TaskKind; outputs: OutputRecord[] }>>> {
   const out = new Map<TaskId, { kind: TaskKind; outputs: OutputRecord[] }>();
   for (const d of task.deps) {
     const dep = env.graph.tasks.get(d);
@@ -272,7 +296,10 @@ async function upstreamOutputs(
     if (body === undefined) {
       const r = await readMarker(env.stores.state, markerKey(dep, fp));
       if (!r.ok) {
-        return err({ reason: 'invalid-input', message: `${d} has no completion marker (${r.error.message}); run it first` });
+        return err({
+          reason: 'invalid-input',
+          message: `${d} has no completion marker (${r.error.message}); run it first`,
+        });
       }
       body = r.value;
       bodies.set(d, body);
@@ -286,7 +313,7 @@ async function upstreamOutputs(
 export async function verifyOutputs(
   stores: Stores,
   outputs: readonly OutputRecord[],
-): Promise<Result<void, Failure>> {
+): Promise<Result<void>> {
   for (const o of outputs) {
     const store = stores[o.store satisfies StoreName];
     const h = await store.head(objectKey(o.key));

@@ -94,7 +94,7 @@ export function computeFingerprint(x: FingerprintInput): Fingerprint {
     .map((d) => {
       const f = x.upstream.get(d);
       if (f === undefined) throw new Error(`Internal error: no fingerprint for dependency ${d}`);
-      return { task: d as string, fingerprint: f.hash as string };
+      return { task: d, fingerprint: f.hash };
     })
     .sort((a, b) => cmp(a.task, b.task));
   const inputs = [...x.inputs].sort((a, b) => cmp(a.name, b.name));
@@ -128,8 +128,5 @@ export function changedParams(before: unknown, after: unknown): string[] {
   const b = (before ?? {}) as Record<string, unknown>;
   const a = (after ?? {}) as Record<string, unknown>;
   const keys = new Set([...Object.keys(b), ...Object.keys(a)]);
-  return [...keys]
-    .filter((k) => canonicalJson(b[k]) !== canonicalJson(a[k]))
-    .sort(cmp);
+  return [...keys].filter((k) => canonicalJson(b[k]) !== canonicalJson(a[k])).sort(cmp);
 }
-

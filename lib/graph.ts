@@ -239,7 +239,10 @@ export function selectSubgraph(
     for (const p of pendingHits) keepPending.add(p.id);
   }
   // Pending expansions need their discover task, and upstream stages' pending expansions.
-  const stageNeeds = closureOfStages(graph, graph.pending.filter((p) => keepPending.has(p.id)));
+  const stageNeeds = closureOfStages(
+    graph,
+    graph.pending.filter((p) => keepPending.has(p.id)),
+  );
   for (const p of graph.pending) {
     if (stageNeeds.has(`${p.stage}\0${p.language}`)) keepPending.add(p.id);
   }
@@ -305,7 +308,8 @@ export function renderGraph(graph: Graph, format: 'mermaid' | 'dot'): string {
   const nodes = [...graph.order, ...graph.pending.map((p) => p.id)];
   const num = new Map(nodes.map((id, i) => [id, `t${i}`]));
   const edges: [TaskId, TaskId][] = [];
-  for (const id of graph.order) for (const d of graph.tasks.get(id)?.deps ?? []) edges.push([d, id]);
+  for (const id of graph.order)
+    for (const d of graph.tasks.get(id)?.deps ?? []) edges.push([d, id]);
   for (const p of graph.pending) edges.push([p.awaiting, p.id]);
   if (format === 'mermaid') {
     const q = (s: string): string => s.replace(/"/g, '#quot;');

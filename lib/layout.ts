@@ -32,7 +32,8 @@ export const packPartKey = (
   shard: string,
   part: number,
   total: number,
-): string => `${packFamilyPrefix(prefix, language, shard)}${pad(part, 6)}-of-${pad(total, 6)}.jsonl.zst`;
+): string =>
+  `${packFamilyPrefix(prefix, language, shard)}${pad(part, 6)}-of-${pad(total, 6)}.jsonl.zst`;
 
 export const errorsKeyFor = (partKey: string): string =>
   partKey.replace(/\.jsonl\.zst$/, '.errors.jsonl');

@@ -117,12 +117,7 @@ export interface PendingExpansion {
 
 /** Why a task runs. */
 export type RunReason =
-  | 'missing'
-  | 'input-changed'
-  | 'params-changed'
-  | 'code-changed'
-  | 'output-missing'
-  | 'forced';
+  'missing' | 'input-changed' | 'params-changed' | 'code-changed' | 'output-missing' | 'forced';
 
 export type PlanStep =
   | { action: 'run'; task: TaskId; stage: StageName; reason: RunReason; detail?: string }

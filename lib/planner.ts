@@ -53,7 +53,12 @@ export function plan(input: PlannerInput): Plan {
       const missing = input.missingOutputs.get(id);
       if (input.forced(id)) steps.push({ ...base, action: 'run', reason: 'forced' });
       else if (missing !== undefined && missing.length > 0) {
-        steps.push({ ...base, action: 'run', reason: 'output-missing', detail: summarize(missing) });
+        steps.push({
+          ...base,
+          action: 'run',
+          reason: 'output-missing',
+          detail: summarize(missing),
+        });
       } else steps.push({ ...base, action: 'skip', reason: 'fresh' });
       continue;
     }

@@ -184,7 +184,16 @@ class TtyPrinter implements Printer {
 export function renderPlan(p: Plan, first = 20): string {
   const summary = summarizePlan(p);
   const cols = [...new Set([...summary.values()].flatMap((m) => [...m.keys()]))];
-  const order = ['missing', 'input-changed', 'params-changed', 'code-changed', 'output-missing', 'forced', 'fresh', 'blocked'];
+  const order = [
+    'missing',
+    'input-changed',
+    'params-changed',
+    'code-changed',
+    'output-missing',
+    'forced',
+    'fresh',
+    'blocked',
+  ];
   cols.sort((a, b) => order.indexOf(a) - order.indexOf(b));
   const width = Math.max(5, ...[...summary.keys()].map((s) => s.length));
   const lines = [
@@ -192,14 +201,22 @@ export function renderPlan(p: Plan, first = 20): string {
   ];
   for (const [stage, m] of summary) {
     lines.push(
-      [stage.padEnd(width), ...cols.map((c) => String(m.get(c) ?? 0).padStart(Math.max(c.length, 6)))].join('  '),
+      [
+        stage.padEnd(width),
+        ...cols.map((c) => String(m.get(c) ?? 0).padStart(Math.max(c.length, 6))),
+      ].join('  '),
     );
   }
   const runs = p.steps.filter((s) => s.action !== 'skip');
   lines.push('');
-  lines.push(runs.length === 0 ? 'Everything is up to date.' : `First tasks in run order (${runs.length} to run or blocked):`);
+  lines.push(
+    runs.length === 0
+      ? 'Everything is up to date.'
+      : `First tasks in run order (${runs.length} to run or blocked):`,
+  );
   for (const s of runs.slice(0, first)) {
-    const why = s.action === 'run' ? s.reason + (s.detail ? ` (${s.detail})` : '') : `blocked: ${s.detail}`;
+    const why =
+      s.action === 'run' ? s.reason + (s.detail ? ` (${s.detail})` : '') : `blocked: ${s.detail}`;
     lines.push(`  ${s.action.padEnd(7)} ${s.task}  ${why}`);
   }
   if (runs.length > first) lines.push(`  … and ${runs.length - first} more (--json for all)`);

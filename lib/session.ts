@@ -4,7 +4,7 @@
  * listing of markers, one of the work store, one of the bucket, one manifest read per language.
  */
 import { join } from 'node:path';
-import type { Failure, Result } from './errors.js';
+import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import { cmp, computeFingerprint } from './fingerprint.js';
@@ -40,7 +40,7 @@ export function openSession(
   pipeline: Pipeline,
   cacheDir: string,
   registry: Session['registry'],
-): Result<Session, Failure> {
+): Result<Session> {
   const bucket = openStore(pipeline.bucket);
   if (!bucket.ok) return bucket;
   const state = openStore(pipeline.state);
@@ -68,7 +68,7 @@ export function openSession(
 export async function resolveLanguages(
   s: Session,
   only: readonly string[] | undefined,
-): Promise<Result<string[], Failure>> {
+): Promise<Result<string[]>> {
   let langs: string[];
   const cfg = s.pipeline.dataset.languages;
   if (cfg === 'all') {
@@ -106,7 +106,7 @@ export async function snapshot(
   languages: readonly string[],
   targets: readonly string[],
   opts: { preview: boolean },
-): Promise<Result<Snapshot & { unknownTargets: string[] }, Failure>> {
+): Promise<Result<Snapshot & { unknownTargets: string[] }>> {
   const markers = await snapshotMarkers(s.stores.state);
   if (!markers.ok) return markers;
   const discover = s.pipeline.stages.find((st) => st.kind === 'discover');
@@ -131,7 +131,11 @@ export async function snapshot(
       if (!manifests.has(lang) && opts.preview) {
         const files = await s.hub.listFiles(lang, s.pipeline.dataset.revision);
         if (files.ok) {
-          manifests.set(lang, { language: lang, revision: s.pipeline.dataset.revision, files: files.value });
+          manifests.set(lang, {
+            language: lang,
+            revision: s.pipeline.dataset.revision,
+            files: files.value,
+          });
           previewed.add(lang);
         }
       }
@@ -164,7 +168,9 @@ export async function snapshot(
       if (t && fp && m.params !== fp.components.params) staleParams.add(`${t.stage}/${m.params}`);
     }
   }
-  const stageParams = new Map<StageName, unknown>(s.pipeline.stages.map((st) => [st.name, st.params]));
+  const stageParams = new Map<StageName, unknown>(
+    s.pipeline.stages.map((st) => [st.name, st.params]),
+  );
   return ok({
     graph,
     fingerprints,
@@ -194,7 +200,8 @@ async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerp
     if (t === undefined) continue;
     const def = s.registry[t.kind];
     let inputs: { name: string; size: number; sha256: string }[] = [];
-    if (t.file !== undefined) inputs = [{ name: t.file.path, size: t.file.size, sha256: t.file.sha256 }];
+    if (t.file !== undefined)
+      inputs = [{ name: t.file.path, size: t.file.size, sha256: t.file.sha256 }];
     if (t.kind === 'shell') {
       const globs = Array.isArray(t.params.inputs) ? (t.params.inputs as string[]) : [];
       const k = globs.join('\0');
@@ -226,7 +233,7 @@ async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerp
 }
 
 /** One listing of the work store and one of the bucket. */
-async function listOutputs(s: Session): Promise<Result<OutputListing, Failure>> {
+async function listOutputs(s: Session): Promise<Result<OutputListing>> {
   try {
     const work = new Set<string>();
     for await (const o of listAll(s.stores.work, '')) work.add(o.key);
@@ -238,4 +245,3 @@ async function listOutputs(s: Session): Promise<Result<OutputListing, Failure>> 
     throw e;
   }
 }
-

@@ -3,7 +3,7 @@
  * older fingerprint), pending (never ran), failed (last attempt failed) or blocked (waiting for a
  * language's manifest). Read from one listing of markers and one of failure records.
  */
-import type { Failure, Result } from './errors.js';
+import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import { taskId } from './graph.js';
 import { listAll, StoreError } from './io/object-store.js';
@@ -22,15 +22,24 @@ export interface StageStatus {
   failures: { task: string; message: string }[];
 }
 
-export async function statusOf(s: Session): Promise<Result<StageStatus[], Failure>> {
+export async function statusOf(s: Session): Promise<Result<StageStatus[]>> {
   const langs = await resolveLanguages(s, undefined);
   if (!langs.ok) return langs;
-  const snap = await snapshot(s, langs.value, s.pipeline.stages.map((st) => st.name), { preview: false });
+  const snap = await snapshot(
+    s,
+    langs.value,
+    s.pipeline.stages.map((st) => st.name),
+    { preview: false },
+  );
   if (!snap.ok) return snap;
   const failed = new Map<TaskId, string>();
   try {
     for await (const o of listAll(s.stores.state, 'failures/')) {
-      const segs = o.key.slice('failures/'.length).replace(/\.json$/, '').split('/').map(decodeURIComponent);
+      const segs = o.key
+        .slice('failures/'.length)
+        .replace(/\.json$/, '')
+        .split('/')
+        .map(decodeURIComponent);
       const [stage, lang, stem] = segs;
       if (stage === undefined || lang === undefined) continue;
       const id = lang === '@' ? taskId(stage) : taskId(stage, lang, stem);
@@ -38,7 +47,8 @@ export async function statusOf(s: Session): Promise<Result<StageStatus[], Failur
       let message = '';
       if (body.ok) {
         try {
-          message = (JSON.parse(body.value.toString('utf8')) as { failure: { message: string } }).failure.message;
+          message = (JSON.parse(body.value.toString('utf8')) as { failure: { message: string } })
+            .failure.message;
         } catch {
           message = '(unreadable failure record)';
         }
@@ -80,14 +90,18 @@ export function renderStatus(rows: StageStatus[]): string {
   const w = Math.max(5, ...rows.map((r) => r.stage.length));
   const cols = ['done', 'stale', 'pending', 'failed', 'blocked'] as const;
   const lines = [['stage'.padEnd(w), ...cols.map((c) => c.padStart(8))].join(' ')];
-  for (const r of rows) lines.push([r.stage.padEnd(w), ...cols.map((c) => String(r[c]).padStart(8))].join(' '));
+  for (const r of rows)
+    lines.push([r.stage.padEnd(w), ...cols.map((c) => String(r[c]).padStart(8))].join(' '));
   const fails = rows.flatMap((r) => r.failures);
   if (fails.length > 0) {
     lines.push('', 'Failed:');
     for (const f of fails) lines.push(`  ${f.task}: ${f.message}`);
   }
   if (rows.some((r) => r.blocked > 0)) {
-    lines.push('', 'blocked = the stage expands per parquet once discover has listed that language.');
+    lines.push(
+      '',
+      'blocked = the stage expands per parquet once discover has listed that language.',
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -5,7 +5,7 @@
  * `ctx` and returns its outputs (already published) as a Result; the executor then verifies them
  * and writes the completion marker. Bumping `version` reruns every task of the kind.
  */
-import type { Failure, Result } from './errors.js';
+import type { Result } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import type { HubSource } from './io/hub.js';
 import type { OutputRecord, PartLedger } from './io/markers.js';
@@ -75,7 +75,7 @@ export interface TaskDefinition {
   version: string;
   /** Library versions that shape the output bytes. */
   tools: Record<string, string>;
-  run(ctx: TaskContext): Promise<Result<TaskResult, Failure>>;
+  run(ctx: TaskContext): Promise<Result<TaskResult>>;
 }
 
 export const defineTask = (d: TaskDefinition): TaskDefinition => d;

@@ -31,13 +31,23 @@ export default defineTask({
       throw new Error('Internal error: cmds without a file');
     }
     const source = s5cmdUrl(
-      typeof ctx.task.params.source === 'string' ? ctx.task.params.source : ctx.pipeline.contentSource,
+      typeof ctx.task.params.source === 'string'
+        ? ctx.task.params.source
+        : ctx.pipeline.contentSource,
     ).replace(/\/+$/, '');
     const dest = typeof ctx.task.params.dest === 'string' ? ctx.task.params.dest : '{blob_id}.gz';
     if (/["\n\r]/.test(dest) || /["\n\r]/.test(source)) {
-      return err({ reason: 'invalid-input', message: 'cmds: source and dest must not contain quotes or newlines' });
+      return err({
+        reason: 'invalid-input',
+        message: 'cmds: source and dest must not contain quotes or newlines',
+      });
     }
-    const local = await localCopy(ctx.stores.work, objectKey(workParquetKey(file)), ctx.scratch, ctx.signal);
+    const local = await localCopy(
+      ctx.stores.work,
+      objectKey(workParquetKey(file)),
+      ctx.scratch,
+      ctx.signal,
+    );
     if (!local.ok) return local;
     const tmp = join(ctx.scratch, 'cmd.txt');
     const out = createWriteStream(tmp);
@@ -67,7 +77,8 @@ export default defineTask({
     await once(out, 'finish');
     const pub = await publishFile(ctx.stores.work, 'work', cmdKey(language, file.stem), tmp);
     if (!pub.ok) return pub;
-    if (bad > 0) ctx.note(`${ctx.task.id}: ${bad} rows had a malformed blob_id (commented out in cmd.txt)`);
+    if (bad > 0)
+      ctx.note(`${ctx.task.id}: ${bad} rows had a malformed blob_id (commented out in cmd.txt)`);
     return ok({ outputs: [pub.value], counts: { rows, malformed: bad } });
   },
 });

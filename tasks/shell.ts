@@ -31,7 +31,12 @@ export default defineTask({
     const upstream: string[] = [];
     for (const u of ctx.upstream.values()) {
       for (const o of u.outputs) {
-        const store = o.store === 'work' ? ctx.stores.work : o.store === 'bucket' ? ctx.stores.bucket : undefined;
+        const store =
+          o.store === 'work'
+            ? ctx.stores.work
+            : o.store === 'bucket'
+              ? ctx.stores.bucket
+              : undefined;
         const p = store?.localPath?.(objectKey(o.key));
         if (p !== undefined) upstream.push(p);
       }
@@ -41,7 +46,9 @@ export default defineTask({
     // Function replacements: zx quotes as $'…', and `$'` is special in a replacement string.
     const quotedIn = inputs.map((p) => quote(p)).join(' ');
     const quotedOut = outPaths.map((p) => quote(p)).join(' ');
-    const line = command.replace(/\{inputs\}/g, () => quotedIn).replace(/\{outputs\}/g, () => quotedOut);
+    const line = command
+      .replace(/\{inputs\}/g, () => quotedIn)
+      .replace(/\{outputs\}/g, () => quotedOut);
     const $ = ctx.$({ env: { ...process.env, ...env, STACKFLOW_TASK: ctx.task.id } });
     const res = await $`bash -eo pipefail -c ${line}`.nothrow();
     if (res.exitCode !== 0) {

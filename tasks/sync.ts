@@ -22,7 +22,8 @@ export default defineTask({
         counts.skipped++;
       } else {
         const local = ctx.stores.work.localPath?.(objectKey(o.key));
-        const body = local !== undefined ? { file: local } : await ctx.stores.work.getStream(objectKey(o.key));
+        const body =
+          local !== undefined ? { file: local } : await ctx.stores.work.getStream(objectKey(o.key));
         if (!('file' in body) && !body.ok) return body;
         const put = await ctx.stores.bucket.put(objectKey(key), 'file' in body ? body : body.value);
         if (!put.ok) return put;

@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Failure, Result } from '../errors.js';
+import type { Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import type { ObjectKey } from '../model.js';
 import { objectKey } from '../model.js';
@@ -46,7 +46,7 @@ export async function publishFile(
   storeName: StoreName,
   key: string,
   path: string,
-): Promise<Result<OutputRecord, Failure>> {
+): Promise<Result<OutputRecord>> {
   const r = await store.put(objectKey(key), { file: path });
   if (!r.ok) return r;
   const sha256 = r.value.sha256 ?? (await sha256File(path)).sha256;
@@ -59,7 +59,7 @@ export async function localCopy(
   key: ObjectKey,
   scratch: string,
   signal?: AbortSignal,
-): Promise<Result<string, Failure>> {
+): Promise<Result<string>> {
   const local = store.localPath?.(key);
   if (local !== undefined) {
     const h = await store.head(key);
@@ -78,7 +78,7 @@ export async function holdsSame(
   key: string,
   size: number,
   sha256: string,
-): Promise<Result<boolean, Failure>> {
+): Promise<Result<boolean>> {
   const h = await store.head(objectKey(key));
   if (!h.ok) return h.error.reason === 'not-found' ? ok(false) : h;
   if (h.value.size !== size) return ok(false);
@@ -91,7 +91,7 @@ export async function holdsSame(
 export async function digestObject(
   store: ObjectStore,
   key: string,
-): Promise<Result<{ sha256: string; size: number }, Failure>> {
+): Promise<Result<{ sha256: string; size: number }>> {
   const local = store.localPath?.(objectKey(key));
   if (local !== undefined) {
     try {

@@ -23,11 +23,11 @@ export class MirrorHub implements HubSource {
     this.url = `file://${root}`;
   }
 
-  resolveRevision(revision: string): Promise<Result<string, Failure>> {
+  resolveRevision(revision: string): Promise<Result<string>> {
     return Promise.resolve(ok(revision));
   }
 
-  async listLanguages(): Promise<Result<string[], Failure>> {
+  async listLanguages(): Promise<Result<string[]>> {
     try {
       const ents = await readdir(join(this.root, 'data'), { withFileTypes: true });
       const names = ents.filter((e) => e.isDirectory()).map((e) => e.name);
@@ -41,7 +41,7 @@ export class MirrorHub implements HubSource {
     }
   }
 
-  async listFiles(language: string): Promise<Result<ManifestEntry[], Failure>> {
+  async listFiles(language: string): Promise<Result<ManifestEntry[]>> {
     const checked = checkRemoteName(language, 'language folder');
     if (!checked.ok) return checked;
     const dir = join(this.root, 'data', language);
@@ -66,7 +66,7 @@ export class MirrorHub implements HubSource {
     }
   }
 
-  open(entry: ManifestEntry): Promise<Result<Readable, Failure>> {
+  open(entry: ManifestEntry): Promise<Result<Readable>> {
     const path = join(this.root, entry.path);
     return new Promise((resolve) => {
       const s = createReadStream(path);

@@ -5,7 +5,7 @@
  * verification.
  */
 import type { Readable } from 'node:stream';
-import type { Failure, Result } from '../errors.js';
+import type { Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import type { ManifestEntry } from '../model.js';
 
@@ -13,20 +13,20 @@ export interface HubSource {
   /** For messages; never contains a token. */
   readonly url: string;
   /** Resolves a revision (branch, tag, sha) to the commit sha that gets pinned. */
-  resolveRevision(revision: string): Promise<Result<string, Failure>>;
+  resolveRevision(revision: string): Promise<Result<string>>;
   /** Language folders under `data/`, sorted. */
-  listLanguages(revision: string): Promise<Result<string[], Failure>>;
+  listLanguages(revision: string): Promise<Result<string[]>>;
   /** Parquet files of one language, sorted by path. `not-found` if the folder does not exist. */
-  listFiles(language: string, revision: string): Promise<Result<ManifestEntry[], Failure>>;
+  listFiles(language: string, revision: string): Promise<Result<ManifestEntry[]>>;
   /** The bytes of one file (the caller hashes and verifies them). */
-  open(entry: ManifestEntry, revision: string, signal: AbortSignal): Promise<Result<Readable, Failure>>;
+  open(entry: ManifestEntry, revision: string, signal: AbortSignal): Promise<Result<Readable>>;
 }
 
 /**
  * Remote names are data: a folder or file name that could escape the work dir is refused.
  * Legitimate names such as `C++`, `Graphviz_(DOT)` and `ASN.1` pass.
  */
-export function checkRemoteName(name: string, what: string): Result<string, Failure> {
+export function checkRemoteName(name: string, what: string): Result<string> {
   const bad =
     name === '' ||
     name === '.' ||
@@ -36,7 +36,10 @@ export function checkRemoteName(name: string, what: string): Result<string, Fail
     name.includes('\0') ||
     name.trim() !== name;
   return bad
-    ? err({ reason: 'invalid-input', message: `refusing unsafe ${what} name ${JSON.stringify(name)}` })
+    ? err({
+        reason: 'invalid-input',
+        message: `refusing unsafe ${what} name ${JSON.stringify(name)}`,
+      })
     : ok(name);
 }
 

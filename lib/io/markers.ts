@@ -7,7 +7,7 @@
  * planner needs: ≤ one LIST page per 1,000 tasks, never one request per task.
  */
 import { hostname } from 'node:os';
-import type { Failure, Result } from '../errors.js';
+import type { Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import type { Fingerprint, FingerprintData } from '../fingerprint.js';
 import { taskId } from '../graph.js';
@@ -76,7 +76,7 @@ export function parseMarkerKey(key: string): { task: TaskId; ref: MarkerRef } | 
 /** Every marker, from one paginated listing. */
 export async function snapshotMarkers(
   state: ObjectStore,
-): Promise<Result<Map<TaskId, MarkerRef[]>, Failure>> {
+): Promise<Result<Map<TaskId, MarkerRef[]>>> {
   const out = new Map<TaskId, MarkerRef[]>();
   try {
     for await (const o of listAll(state, MARKERS)) {
@@ -96,15 +96,12 @@ export async function writeMarker(
   t: TaskInstance,
   fp: Fingerprint,
   body: MarkerBody,
-): Promise<Result<void, Failure>> {
+): Promise<Result<void>> {
   const r = await state.put(objectKey(markerKey(t, fp)), JSON.stringify(body, null, 2) + '\n');
   return r.ok ? ok(undefined) : r;
 }
 
-export async function readMarker(
-  state: ObjectStore,
-  key: string,
-): Promise<Result<MarkerBody, Failure>> {
+export async function readMarker(state: ObjectStore, key: string): Promise<Result<MarkerBody>> {
   const r = await state.get(objectKey(key));
   if (!r.ok) return r;
   try {
@@ -117,7 +114,7 @@ export async function readMarker(
 export async function deleteKeys(
   state: ObjectStore,
   keys: readonly string[],
-): Promise<Result<void, Failure>> {
+): Promise<Result<void>> {
   for (const k of keys) {
     const r = await state.delete(objectKey(k));
     if (!r.ok) return r;
@@ -164,7 +161,7 @@ export async function writeManifest(
   state: ObjectStore,
   fp: string,
   m: Manifest,
-): Promise<Result<OutputRecord, Failure>> {
+): Promise<Result<OutputRecord>> {
   const key = manifestKey(m.language, fp);
   const r = await state.put(objectKey(key), JSON.stringify(m, null, 2) + '\n');
   if (!r.ok) return r;
@@ -175,7 +172,7 @@ export async function readManifest(
   state: ObjectStore,
   language: string,
   fp: string,
-): Promise<Result<Manifest, Failure>> {
+): Promise<Result<Manifest>> {
   const r = await state.get(objectKey(manifestKey(language, fp)));
   if (!r.ok) return r;
   try {
@@ -208,7 +205,7 @@ export class PartLedger {
   }
 
   /** All recorded parts (one listing, then a read per recorded part). */
-  async load(): Promise<Result<Map<number, PartRecord>, Failure>> {
+  async load(): Promise<Result<Map<number, PartRecord>>> {
     const out = new Map<number, PartRecord>();
     try {
       for await (const o of listAll(this.state, this.prefix)) {
@@ -224,7 +221,7 @@ export class PartLedger {
     return ok(out);
   }
 
-  async record(rec: PartRecord): Promise<Result<void, Failure>> {
+  async record(rec: PartRecord): Promise<Result<void>> {
     const r = await this.state.put(
       objectKey(`${this.prefix}${pad(rec.part, 6)}.json`),
       JSON.stringify(rec) + '\n',
@@ -233,7 +230,7 @@ export class PartLedger {
   }
 
   /** Drops the part records once the task marker covers them. */
-  async clear(): Promise<Result<void, Failure>> {
+  async clear(): Promise<Result<void>> {
     const keys: string[] = [];
     try {
       for await (const o of listAll(this.state, this.prefix)) keys.push(o.key);

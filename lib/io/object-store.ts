@@ -63,16 +63,16 @@ export interface ObjectStore {
   /** Where the store points, for messages. Never contains credentials. */
   readonly url: string;
   /** Whole object in memory. `not-found` when absent. */
-  get(key: ObjectKey): Promise<Result<Buffer, Failure>>;
+  get(key: ObjectKey): Promise<Result<Buffer>>;
   /** Streaming read. `not-found` when absent. */
-  getStream(key: ObjectKey, opts?: GetOptions): Promise<Result<Readable, Failure>>;
-  head(key: ObjectKey): Promise<Result<ObjectInfo, Failure>>;
+  getStream(key: ObjectKey, opts?: GetOptions): Promise<Result<Readable>>;
+  head(key: ObjectKey): Promise<Result<ObjectInfo>>;
   /** Atomic write. Returns the new object's info, with the sha256 of what was written. */
-  put(key: ObjectKey, body: Body, opts?: PutOptions): Promise<Result<ObjectInfo, Failure>>;
+  put(key: ObjectKey, body: Body, opts?: PutOptions): Promise<Result<ObjectInfo>>;
   /** One page of keys under `prefix`. */
-  list(prefix: string, opts?: ListOptions): Promise<Result<ListPage, Failure>>;
+  list(prefix: string, opts?: ListOptions): Promise<Result<ListPage>>;
   /** Removes a key; deleting an absent key succeeds. */
-  delete(key: ObjectKey): Promise<Result<void, Failure>>;
+  delete(key: ObjectKey): Promise<Result<void>>;
   /**
    * A local file path holding the object's bytes, for stores backed by local files (lets DuckDB
    * read a parquet in place). Undefined for remote stores.

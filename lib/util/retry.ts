@@ -21,9 +21,9 @@ export interface RetryOptions {
 }
 
 export async function withRetry<T>(
-  op: () => Promise<Result<T, Failure>>,
+  op: () => Promise<Result<T>>,
   opts: RetryOptions,
-): Promise<Result<T, Failure>> {
+): Promise<Result<T>> {
   const base = opts.baseMs ?? 200;
   const max = opts.maxMs ?? 20_000;
   const random = opts.random ?? Math.random;

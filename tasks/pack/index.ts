@@ -21,7 +21,7 @@ import {
   shardOf,
   workParquetKey,
 } from '../../lib/task-api.js';
-import type { Failure, OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
+import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
 import type { PackParams } from './part.js';
 import { packPart } from './part.js';
 
@@ -50,11 +50,19 @@ export default defineTask({
   run: (ctx) => runPack(ctx),
 });
 
-async function runPack(ctx: TaskContext): Promise<Result<{ outputs: OutputRecord[]; counts: Record<string, number> }, Failure>> {
+async function runPack(
+  ctx: TaskContext,
+): Promise<Result<{ outputs: OutputRecord[]; counts: Record<string, number> }>> {
   const { file, language } = ctx.task;
-  if (file === undefined || language === undefined) throw new Error('Internal error: pack without a file');
+  if (file === undefined || language === undefined)
+    throw new Error('Internal error: pack without a file');
   const params = packParams(ctx.task.params);
-  const local = await localCopy(ctx.stores.work, objectKey(workParquetKey(file)), ctx.scratch, ctx.signal);
+  const local = await localCopy(
+    ctx.stores.work,
+    objectKey(workParquetKey(file)),
+    ctx.scratch,
+    ctx.signal,
+  );
   if (!local.ok) return local;
   const done = await ctx.parts.load();
   if (!done.ok) return done;

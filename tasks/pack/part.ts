@@ -41,7 +41,8 @@ export interface RowError {
   detail: string;
 }
 
-type Joined = { ok: true; line: string; raw: number } | { ok: false; error: RowError } | { fatal: Failure };
+type Joined =
+  { ok: true; line: string; raw: number } | { ok: false; error: RowError } | { fatal: Failure };
 
 export interface PartJob {
   conn: DuckDBConnection;
@@ -59,7 +60,7 @@ export interface PartJob {
 
 export async function packPart(
   job: PartJob,
-): Promise<Result<{ counts: PartCounts; errors: RowError[] }, Failure>> {
+): Promise<Result<{ counts: PartCounts; errors: RowError[] }>> {
   const fh = await open(job.outPath, 'w');
   const counts: PartCounts = {
     rows: 0,

@@ -24,18 +24,28 @@ export function stage(
 }
 
 /** The-stack-v2 pipeline: discover → fetch → cmds → sync, fetch → pack. */
-export function pipeline(extraStages: StageConfig[] = [], params: Record<string, Record<string, unknown>> = {}): Pipeline {
+export function pipeline(
+  extraStages: StageConfig[] = [],
+  params: Record<string, Record<string, unknown>> = {},
+): Pipeline {
   const stages = [
     stage('discover', 'discover'),
     stage('fetch', 'fetch', ['discover']),
     stage('cmds', 'cmds', ['fetch'], { params: { dest: 'blobs/{blob_id}.gz', ...params.cmds } }),
     stage('sync', 'sync', ['fetch', 'cmds'], { params: { prefix: '', ...params.sync } }),
-    stage('pack', 'pack', ['fetch'], { params: { rows_per_part: 100, prefix: 'packed/', ...params.pack } }),
+    stage('pack', 'pack', ['fetch'], {
+      params: { rows_per_part: 100, prefix: 'packed/', ...params.pack },
+    }),
     ...extraStages,
   ];
   return {
     file: '/p/pipeline.yaml',
-    dataset: { repo: 'bigcode/the-stack-v2', revision: 'rev1', source: 'file:///p/hf', languages: ['C++', 'Python'] },
+    dataset: {
+      repo: 'bigcode/the-stack-v2',
+      revision: 'rev1',
+      source: 'file:///p/hf',
+      languages: ['C++', 'Python'],
+    },
     content: { source: 'file:///p/swh/content' },
     bucket: 'file:///p/bucket',
     state: 'file:///p/state',
@@ -49,7 +59,12 @@ export function manifest(language: string, shards: number, salt = ''): Manifest 
     revision: 'rev1',
     files: Array.from({ length: shards }, (_, i) => {
       const stem = `train-${String(i).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}`;
-      return { path: `data/${language}/${stem}.parquet`, stem, size: 1000 + i, sha256: `${salt}${language}${i}`.padEnd(64, '0') };
+      return {
+        path: `data/${language}/${stem}.parquet`,
+        stem,
+        size: 1000 + i,
+        sha256: `${salt}${language}${i}`.padEnd(64, '0'),
+      };
     }),
   };
 }

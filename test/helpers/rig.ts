@@ -5,7 +5,15 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 
@@ -57,7 +65,10 @@ export class Rig {
     for (const sub of subdirs) {
       const root = join(this.cache, sub);
       for (const f of walk(root)) {
-        out.set(`${sub}/${relative(root, f)}`, createHash('sha256').update(readFileSync(f)).digest('hex'));
+        out.set(
+          `${sub}/${relative(root, f)}`,
+          createHash('sha256').update(readFileSync(f)).digest('hex'),
+        );
       }
     }
     return out;

@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { BIN, REPO } from '../helpers/rig.js';
 
 const BAD = join(REPO, 'test/fixtures/pipelines/bad');
-const files = readdirSync(BAD).filter((f) => f.endsWith('.yaml')).sort();
+const files = readdirSync(BAD)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const run = promisify(execFile);
 
 describe('malformed pipeline files through the CLI', () => {
@@ -19,24 +21,34 @@ describe('malformed pipeline files through the CLI', () => {
   });
   for (const command of ['run', 'status']) {
     it.each(files)(`${command}: %s gives a located error and exit 2`, async (file) => {
-      const r = await run(process.execPath, [BIN, command, '-f', join(BAD, file), '--cache-dir', '/nonexistent/never-written'], {
-        cwd: REPO,
-      }).then(
+      const r = await run(
+        process.execPath,
+        [BIN, command, '-f', join(BAD, file), '--cache-dir', '/nonexistent/never-written'],
+        {
+          cwd: REPO,
+        },
+      ).then(
         () => ({ code: 0, stdout: '', stderr: '' }),
-        (e: { code: number; stdout: string; stderr: string }) => e,
+        (e: unknown) => e as { code: number; stdout: string; stderr: string },
       );
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(new RegExp(`❌ test/fixtures/pipelines/bad/${file.replace(/[.()]/g, '\\$&')}:\\d+:\\d+ `));
+      expect(r.stderr).toMatch(
+        new RegExp(`❌ test/fixtures/pipelines/bad/${file.replace(/[.()]/g, '\\$&')}:\\d+:\\d+ `),
+      );
       expect(r.stderr).toMatch(/\n\s*~+\n/);
       expect(r.stderr).not.toMatch(/\n\s+at .*\(/);
       expect(r.stdout).toBe('');
     });
   }
   it('a missing file and an unknown flag are usage errors too', async () => {
-    const missing = await run(process.execPath, [BIN, 'run', '-f', 'nope.yaml'], { cwd: REPO }).catch((e: { code: number; stderr: string }) => e);
+    const missing = await run(process.execPath, [BIN, 'run', '-f', 'nope.yaml'], {
+      cwd: REPO,
+    }).catch((e: unknown) => e as { code: number; stderr: string });
     expect(missing).toMatchObject({ code: 2 });
     expect((missing as { stderr: string }).stderr).toContain('cannot read pipeline file nope.yaml');
-    const flag = await run(process.execPath, [BIN, 'run', '--frobnicate'], { cwd: REPO }).catch((e: { code: number }) => e);
+    const flag = await run(process.execPath, [BIN, 'run', '--frobnicate'], { cwd: REPO }).catch(
+      (e: unknown) => e as { code: number },
+    );
     expect(flag).toMatchObject({ code: 2 });
   });
 });

@@ -24,7 +24,12 @@ describe('incremental runs', () => {
     rig.writePipeline(withLanguages(['C++', 'Python', 'Graphviz_(DOT)']));
     const dry = await rig.run(['run', '--dry-run', '--json', '--cache-dir', 'cache']);
     const steps = (JSON.parse(dry.stdout) as { steps: { task: string; action: string }[] }).steps;
-    expect(steps.filter((s) => s.action === 'run').map((s) => s.task).sort()).toEqual(
+    expect(
+      steps
+        .filter((s) => s.action === 'run')
+        .map((s) => s.task)
+        .sort(),
+    ).toEqual(
       [
         'discover:Graphviz_(DOT)',
         'fetch:Graphviz_(DOT)/train-00000-of-00001',
@@ -41,9 +46,16 @@ describe('incremental runs', () => {
   });
 
   it('changing a pack param reruns only pack and its consumers, and says which param', async () => {
-    rig.writePipeline(withLanguages(['C++', 'Python', 'Graphviz_(DOT)']).replace('rows_per_part: 250', 'rows_per_part: 300'));
+    rig.writePipeline(
+      withLanguages(['C++', 'Python', 'Graphviz_(DOT)']).replace(
+        'rows_per_part: 250',
+        'rows_per_part: 300',
+      ),
+    );
     const dry = await rig.run(['run', '--dry-run', '--cache-dir', 'cache']);
-    expect(dry.stdout).toMatch(/pack:C\+\+\/train-00000-of-00002 {2}params-changed \(rows_per_part\)/);
+    expect(dry.stdout).toMatch(
+      /pack:C\+\+\/train-00000-of-00002 {2}params-changed \(rows_per_part\)/,
+    );
     const r = await rig.run(['run', '--cache-dir', 'cache']);
     expect(r.code).toBe(0);
     const ran = started(r);
@@ -67,7 +79,16 @@ describe('incremental runs', () => {
     const r = await rig.run(['run', 'pack', '--force', 'pack:Python/*', '--cache-dir', 'cache']);
     expect(r.code).toBe(0);
     expect(started(r)).toEqual(['pack:Python/train-00000-of-00001']);
-    const only = await rig.run(['run', '--force', '--only', 'C++', '--dry-run', '--json', '--cache-dir', 'cache']);
+    const only = await rig.run([
+      'run',
+      '--force',
+      '--only',
+      'C++',
+      '--dry-run',
+      '--json',
+      '--cache-dir',
+      'cache',
+    ]);
     const steps = (JSON.parse(only.stdout) as { steps: { task: string; action: string }[] }).steps;
     expect(steps.every((s) => s.task.includes('C++'))).toBe(true);
     expect(steps.every((s) => s.action === 'run')).toBe(true);
@@ -77,18 +98,25 @@ describe('incremental runs', () => {
 describe('failures', () => {
   it('a failing shell task exits 1, blocks its dependents and is reported by status', async () => {
     const rig = new Rig({
-      pipeline: withLanguages(['Shell']).replace(
-        'command: "cat {inputs} | wc -c | tr -d \' \' > {outputs}"',
-        'command: "echo boom >&2; exit 3"',
-      ) + '  after:\n    kind: shell\n    needs: [sizes]\n    params:\n      command: "true"\n',
+      pipeline:
+        withLanguages(['Shell']).replace(
+          'command: "cat {inputs} | wc -c | tr -d \' \' > {outputs}"',
+          'command: "echo boom >&2; exit 3"',
+        ) + '  after:\n    kind: shell\n    needs: [sizes]\n    params:\n      command: "true"\n',
     });
     try {
       const r = await rig.run(['run', '--cache-dir', 'cache']);
       expect(r.code).toBe(1);
       const failed = r.events.find((e) => e.type === 'task-failed');
-      expect(failed).toMatchObject({ task: 'sizes:Shell', failure: { reason: 'task-exit-non-zero', exitCode: 3 } });
+      expect(failed).toMatchObject({
+        task: 'sizes:Shell',
+        failure: { reason: 'task-exit-non-zero', exitCode: 3 },
+      });
       expect(JSON.stringify(failed)).toContain('boom');
-      expect(r.events.find((e) => e.type === 'task-blocked')).toMatchObject({ task: 'after', because: 'sizes:Shell' });
+      expect(r.events.find((e) => e.type === 'task-blocked')).toMatchObject({
+        task: 'after',
+        because: 'sizes:Shell',
+      });
       const st = await rig.run(['status', '--cache-dir', 'cache']);
       expect(st.stdout).toContain('sizes:Shell: sizes:Shell: command exited 3');
     } finally {
@@ -97,7 +125,12 @@ describe('failures', () => {
   });
 
   it('a part above max_missing_rate fails with a clear message and publishes nothing for it', async () => {
-    const rig = new Rig({ pipeline: base.replace('rows_per_part: 250', 'rows_per_part: 5000\n      max_missing_rate: 0') });
+    const rig = new Rig({
+      pipeline: base.replace(
+        'rows_per_part: 250',
+        'rows_per_part: 5000\n      max_missing_rate: 0',
+      ),
+    });
     try {
       const r = await rig.run(['run', 'pack', '--cache-dir', 'cache']);
       expect(r.code).toBe(1);
@@ -108,7 +141,9 @@ describe('failures', () => {
       expect(f.join()).toContain('pack:C/train-00000-of-00001');
       expect(walk(join(rig.cache, 'bucket/packed/C'))).toEqual([]);
       // Languages without missing blobs were packed.
-      const ok = r.events.filter((e) => e.type === 'task-succeeded' && String(e.task).startsWith('pack:'));
+      const ok = r.events.filter(
+        (e) => e.type === 'task-succeeded' && String(e.task).startsWith('pack:'),
+      );
       for (const e of ok) expect(String(e.task)).not.toBe('pack:C/train-00000-of-00001');
       expect(r.stderr).not.toMatch(/\n\s+at /);
     } finally {

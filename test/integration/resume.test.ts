@@ -62,7 +62,7 @@ describe('interrupted runs', () => {
         if (r.code === 0) continue; // finished before the kill point
         expect(r.signal).toBe('SIGKILL');
         const last = evs.filter((e) => e.type === 'task-started').at(-1);
-        killedDuring.push(String(last?.stage ?? 'planning'));
+        killedDuring.push(typeof last?.stage === 'string' ? last.stage : 'planning');
       }
       // The kills really interrupted work in several stages, including pack mid-way.
       expect(killedDuring.length).toBeGreaterThanOrEqual(4);
@@ -73,7 +73,9 @@ describe('interrupted runs', () => {
       allEvents.push(...final.events);
       // At least one pack resumed at its first unfinished part instead of starting over.
       const resumed = allEvents.filter(
-        (e) => e.type === 'task-succeeded' && ((e.counts as Record<string, number>).resumed_parts ?? 0) > 0,
+        (e) =>
+          e.type === 'task-succeeded' &&
+          ((e.counts as Record<string, number>).resumed_parts ?? 0) > 0,
       );
       expect(resumed.length).toBeGreaterThan(0);
       const got = rig.outputs();

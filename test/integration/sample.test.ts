@@ -39,16 +39,20 @@ describe('the sample pipeline, end to end', () => {
         const shard = /-(\d+)-of-/.exec(file)?.[1] ?? '';
         const rows = await parquetRows(join(hf, lang, file));
         const famDir = join(rig.cache, 'bucket/packed', lang);
-        const parts = readdirSync(famDir).filter((n) => n.startsWith(`${lang}-${shard}-`) && n.endsWith('.jsonl.zst')).sort();
+        const parts = readdirSync(famDir)
+          .filter((n) => n.startsWith(`${lang}-${shard}-`) && n.endsWith('.jsonl.zst'))
+          .sort();
         expect(parts.length).toBe(Math.ceil(rows.length / 250));
         const lines: Record<string, unknown>[] = [];
         const errors: Record<string, unknown>[] = [];
         for (const p of parts) {
           const text = await unzstd(join(famDir, p));
-          for (const l of text.split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+          for (const l of text.split('\n').filter(Boolean))
+            lines.push(JSON.parse(l) as Record<string, unknown>);
           const errPath = join(famDir, p.replace('.jsonl.zst', '.errors.jsonl'));
           try {
-            for (const l of readFileSync(errPath, 'utf8').split('\n').filter(Boolean)) errors.push(JSON.parse(l) as Record<string, unknown>);
+            for (const l of readFileSync(errPath, 'utf8').split('\n').filter(Boolean))
+              errors.push(JSON.parse(l) as Record<string, unknown>);
           } catch {
             // no bad rows in this part
           }
@@ -56,12 +60,26 @@ describe('the sample pipeline, end to end', () => {
         const expected = rows.filter((r) => !bad.has(String(r.blob_id)));
         expect(lines.length).toBe(expected.length);
         expect(errors.map((e) => [e.blob_id, e.reason])).toEqual(
-          rows.filter((r) => bad.has(String(r.blob_id))).map((r) => [r.blob_id, bad.get(String(r.blob_id))]),
+          rows
+            .filter((r) => bad.has(String(r.blob_id)))
+            .map((r) => [r.blob_id, bad.get(String(r.blob_id))]),
         );
         for (const [i, row] of expected.entries()) {
           const line = lines[i] ?? {};
-          expect(Object.keys(line)).toEqual([...Object.keys(row).filter((k) => !k.startsWith('__')), 'content']);
-          for (const k of ['blob_id', 'path', 'repo_name', 'src_encoding', 'language', 'extension', 'is_vendor', 'gha_license_id']) {
+          expect(Object.keys(line)).toEqual([
+            ...Object.keys(row).filter((k) => !k.startsWith('__')),
+            'content',
+          ]);
+          for (const k of [
+            'blob_id',
+            'path',
+            'repo_name',
+            'src_encoding',
+            'language',
+            'extension',
+            'is_vendor',
+            'gha_license_id',
+          ]) {
             expect(line[k], `${lang}/${file} row ${i} ${k}`).toEqual(row[k]);
           }
           expect(line.detected_licenses).toEqual(row.detected_licenses);
@@ -70,7 +88,9 @@ describe('the sample pipeline, end to end', () => {
           if (row.__gha_ns === null) expect(line.gha_event_created_at).toBeNull();
           else expect(isoToNs(line.gha_event_created_at as string)).toBe(row.__gha_ns);
           const gz = readFileSync(join(rig.dir, 'swh/content', String(row.blob_id)));
-          expect(line.content, `${lang}/${file} row ${i} content`).toBe(referenceDecode(gz, String(row.src_encoding)));
+          expect(line.content, `${lang}/${file} row ${i} content`).toBe(
+            referenceDecode(gz, String(row.src_encoding)),
+          );
           checked++;
         }
       }
@@ -79,11 +99,17 @@ describe('the sample pipeline, end to end', () => {
   });
 
   it('writes one s5cmd line per row and syncs parquets and cmd files to the bucket', async () => {
-    const cmd = readFileSync(join(rig.cache, 'work/cmds/C++/train-00001-of-00002.cmd.txt'), 'utf8').split('\n').filter(Boolean);
+    const cmd = readFileSync(join(rig.cache, 'work/cmds/C++/train-00001-of-00002.cmd.txt'), 'utf8')
+      .split('\n')
+      .filter(Boolean);
     const rows = await parquetRows(join(rig.dir, 'hf/data/C++/train-00001-of-00002.parquet'));
     expect(cmd.length).toBe(rows.length);
-    expect(cmd[0]).toBe(`cp "s3://softwareheritage/content/${String(rows[0]?.blob_id)}" "blobs/C++/00001/${String(rows[0]?.blob_id)}.gz"`);
-    const synced = walk(join(rig.cache, 'bucket')).map((f) => f.slice(join(rig.cache, 'bucket').length + 1));
+    expect(cmd[0]).toBe(
+      `cp "s3://softwareheritage/content/${String(rows[0]?.blob_id)}" "blobs/C++/00001/${String(rows[0]?.blob_id)}.gz"`,
+    );
+    const synced = walk(join(rig.cache, 'bucket')).map((f) =>
+      f.slice(join(rig.cache, 'bucket').length + 1),
+    );
     expect(synced).toContain('data/Graphviz_(DOT)/train-00000-of-00001.parquet');
     expect(synced).toContain('cmds/Graphviz_(DOT)/train-00000-of-00001.cmd.txt');
     expect(readFileSync(join(rig.cache, 'bucket/data/C/train-00000-of-00001.parquet'))).toEqual(
@@ -105,7 +131,12 @@ describe('the sample pipeline, end to end', () => {
   it('status reports every stage done', async () => {
     const st = await rig.run(['status', '--json', '--cache-dir', 'cache']);
     expect(st.code).toBe(0);
-    const rows = JSON.parse(st.stdout) as { stage: string; done: number; pending: number; failed: number }[];
+    const rows = JSON.parse(st.stdout) as {
+      stage: string;
+      done: number;
+      pending: number;
+      failed: number;
+    }[];
     expect(rows.find((r) => r.stage === 'pack')).toMatchObject({ done: 7, pending: 0, failed: 0 });
   });
 });

@@ -42,7 +42,7 @@ export async function parquetRows(path: string): Promise<Record<string, unknown>
     const q = `SELECT *, epoch_ns(committer_date) AS __committer_ns, epoch_ns(gha_event_created_at) AS __gha_ns
                FROM read_parquet('${path.replace(/'/g, "''")}')`;
     const r = await conn.runAndReadAll(q);
-    return r.getRowObjectsJS() as Record<string, unknown>[];
+    return r.getRowObjectsJS();
   } finally {
     conn.closeSync();
     db.closeSync();

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, changedParams, computeFingerprint } from '../../lib/fingerprint.js';
 import type { Fingerprint } from '../../lib/fingerprint.js';
-import { expandGraph, globMatcher, parseTaskId, renderGraph, selectSubgraph, taskId } from '../../lib/graph.js';
+import {
+  expandGraph,
+  globMatcher,
+  parseTaskId,
+  renderGraph,
+  selectSubgraph,
+  taskId,
+} from '../../lib/graph.js';
 import type { Graph } from '../../lib/graph.js';
 import { markerKey, parseMarkerKey } from '../../lib/io/markers.js';
 import type { Manifest, Pipeline, TaskId } from '../../lib/model.js';
@@ -10,7 +17,8 @@ import type { MarkerRef } from '../../lib/planner.js';
 import { plan } from '../../lib/planner.js';
 import { manifest, pipeline, stage } from '../helpers/fixtures.js';
 
-const manifests = (...ms: Manifest[]): Map<string, Manifest> => new Map(ms.map((m) => [m.language, m]));
+const manifests = (...ms: Manifest[]): Map<string, Manifest> =>
+  new Map(ms.map((m) => [m.language, m]));
 
 function fingerprints(p: Pipeline, g: Graph, version = '1'): Map<TaskId, Fingerprint> {
   const out = new Map<TaskId, Fingerprint>();
@@ -42,7 +50,12 @@ const refOf = (fp: Fingerprint): MarkerRef => ({
   inputs: fp.components.inputs,
 });
 
-function planFor(p: Pipeline, g: Graph, markers: Map<TaskId, MarkerRef[]>, extra: Partial<Parameters<typeof plan>[0]> = {}) {
+function planFor(
+  p: Pipeline,
+  g: Graph,
+  markers: Map<TaskId, MarkerRef[]>,
+  extra: Partial<Parameters<typeof plan>[0]> = {},
+) {
   return plan({
     graph: g,
     fingerprints: fingerprints(p, g),
@@ -57,7 +70,9 @@ function planFor(p: Pipeline, g: Graph, markers: Map<TaskId, MarkerRef[]>, extra
 
 describe('fingerprint', () => {
   it('is canonical: key order does not matter, values do', () => {
-    expect(canonicalJson({ b: 1, a: { d: 2, c: [3, { f: 1, e: 2 }] } })).toBe('{"a":{"c":[3,{"e":2,"f":1}],"d":2},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: 2, c: [3, { f: 1, e: 2 }] } })).toBe(
+      '{"a":{"c":[3,{"e":2,"f":1}],"d":2},"b":1}',
+    );
   });
   it('changes only the component that changed', () => {
     const p = pipeline();
@@ -93,15 +108,30 @@ describe('graph expansion', () => {
       'cmds:C++/train-00001-of-00002',
       'fetch:C++/train-00001-of-00002',
     ]);
-    expect(g.pending.map((x) => x.id)).toEqual(['fetch:Python/*', 'cmds:Python/*', 'sync:Python/*', 'pack:Python/*']);
+    expect(g.pending.map((x) => x.id)).toEqual([
+      'fetch:Python/*',
+      'cmds:Python/*',
+      'sync:Python/*',
+      'pack:Python/*',
+    ]);
   });
   it('gathers parquet-level outputs into language- and once-level shell stages', () => {
     const p = pipeline([
-      stage('stats', 'shell', ['pack'], { foreach: 'language', params: { command: 'x', outputs: ['s/{language}.txt'] } }),
+      stage('stats', 'shell', ['pack'], {
+        foreach: 'language',
+        params: { command: 'x', outputs: ['s/{language}.txt'] },
+      }),
       stage('all', 'shell', ['stats'], { params: { command: 'y' } }),
     ]);
-    const g = expandGraph(p, ['C++', 'Graphviz_(DOT)'], manifests(manifest('C++', 2), manifest('Graphviz_(DOT)', 1)));
-    expect(g.tasks.get(taskId('stats', 'C++'))?.deps).toEqual(['pack:C++/train-00000-of-00002', 'pack:C++/train-00001-of-00002']);
+    const g = expandGraph(
+      p,
+      ['C++', 'Graphviz_(DOT)'],
+      manifests(manifest('C++', 2), manifest('Graphviz_(DOT)', 1)),
+    );
+    expect(g.tasks.get(taskId('stats', 'C++'))?.deps).toEqual([
+      'pack:C++/train-00000-of-00002',
+      'pack:C++/train-00001-of-00002',
+    ]);
     expect(g.tasks.get(taskId('stats', 'C++'))?.params.outputs).toEqual(['s/C++.txt']);
     expect(g.tasks.get(taskId('all'))?.deps).toEqual(['stats:C++', 'stats:Graphviz_(DOT)']);
     const partial = expandGraph(p, ['C++', 'Graphviz_(DOT)'], manifests(manifest('C++', 2)));
@@ -111,26 +141,46 @@ describe('graph expansion', () => {
   });
   it('selects targets with their dependencies', () => {
     const p = pipeline();
-    const g = expandGraph(p, ['C++', 'Python'], manifests(manifest('C++', 2), manifest('Python', 1)));
+    const g = expandGraph(
+      p,
+      ['C++', 'Python'],
+      manifests(manifest('C++', 2), manifest('Python', 1)),
+    );
     const sub = selectSubgraph(g, ['pack:C++/train-00001-of-00002']).graph;
-    expect(sub.order).toEqual(['discover:C++', 'fetch:C++/train-00001-of-00002', 'pack:C++/train-00001-of-00002']);
-    expect(selectSubgraph(g, ['cmds:C++/*']).graph.order.filter((i) => i.startsWith('cmds'))).toHaveLength(2);
+    expect(sub.order).toEqual([
+      'discover:C++',
+      'fetch:C++/train-00001-of-00002',
+      'pack:C++/train-00001-of-00002',
+    ]);
+    expect(
+      selectSubgraph(g, ['cmds:C++/*']).graph.order.filter((i) => i.startsWith('cmds')),
+    ).toHaveLength(2);
     expect(selectSubgraph(g, ['nope']).unknown).toEqual(['nope']);
   });
   it('parses ids and renders graphs', () => {
-    expect(parseTaskId('pack:C++/train-00000-of-00001')).toEqual({ stage: 'pack', language: 'C++', stem: 'train-00000-of-00001' });
+    expect(parseTaskId('pack:C++/train-00000-of-00001')).toEqual({
+      stage: 'pack',
+      language: 'C++',
+      stem: 'train-00000-of-00001',
+    });
     expect(globMatcher('pack:C++/*')('pack:C++/x')).toBe(true);
     expect(globMatcher('pack:C++/*')('pack:C/x')).toBe(false);
     const g = expandGraph(pipeline(), ['C++'], manifests(manifest('C++', 1)));
     expect(renderGraph(g, 'mermaid')).toContain('-->');
-    expect(renderGraph(g, 'dot')).toContain('"fetch:C++/train-00000-of-00001" -> "pack:C++/train-00000-of-00001"');
+    expect(renderGraph(g, 'dot')).toContain(
+      '"fetch:C++/train-00000-of-00001" -> "pack:C++/train-00000-of-00001"',
+    );
   });
 });
 
 describe('markers', () => {
   it('round-trips task ids through marker keys, including odd language names', () => {
     const p = pipeline();
-    const g = expandGraph(p, ['Graphviz_(DOT)', 'C++'], manifests(manifest('Graphviz_(DOT)', 1), manifest('C++', 1)));
+    const g = expandGraph(
+      p,
+      ['Graphviz_(DOT)', 'C++'],
+      manifests(manifest('Graphviz_(DOT)', 1), manifest('C++', 1)),
+    );
     const fps = fingerprints(p, g);
     for (const id of g.order) {
       const t = g.tasks.get(id);
@@ -154,7 +204,9 @@ describe('planner', () => {
     const pl = planFor(p, g, new Map());
     expect(pl.steps.every((s) => s.action === 'run' && s.reason === 'missing')).toBe(true);
     const ids = pl.steps.map((s) => s.task);
-    expect(ids.indexOf(taskId('fetch', 'C++', 'train-00000-of-00001'))).toBeLessThan(ids.indexOf(pack));
+    expect(ids.indexOf(taskId('fetch', 'C++', 'train-00000-of-00001'))).toBeLessThan(
+      ids.indexOf(pack),
+    );
   });
   it('skips fresh tasks', () => {
     expect(planFor(p, g, all).steps.every((s) => s.action === 'skip')).toBe(true);
@@ -162,8 +214,10 @@ describe('planner', () => {
   it('explains staleness from the marker key alone', () => {
     const fp = fps.get(pack);
     if (!fp) throw new Error('no fp');
-    const m = (ref: Partial<MarkerRef>) => new Map([...all, [pack, [{ ...refOf(fp), fingerprint: 'x'.repeat(64), ...ref }]]]);
-    const step = (markers: Map<TaskId, MarkerRef[]>, extra = {}) => planFor(p, g, markers, extra).steps.find((s) => s.task === pack);
+    const m = (ref: Partial<MarkerRef>) =>
+      new Map([...all, [pack, [{ ...refOf(fp), fingerprint: 'x'.repeat(64), ...ref }]]]);
+    const step = (markers: Map<TaskId, MarkerRef[]>, extra = {}) =>
+      planFor(p, g, markers, extra).steps.find((s) => s.task === pack);
     expect(step(m({ code: 'deadbeef' }))).toMatchObject({ action: 'run', reason: 'code-changed' });
     expect(step(m({}))).toMatchObject({ action: 'run', reason: 'input-changed' });
     expect(
@@ -171,14 +225,26 @@ describe('planner', () => {
         paramsArchive: new Map([['pack/cafebabe', { rows_per_part: 5, prefix: 'packed/' }]]),
       }),
     ).toMatchObject({ action: 'run', reason: 'params-changed', detail: 'rows_per_part' });
-    expect(step(all, { missingOutputs: new Map([[pack, ['packed/x']]]) })).toMatchObject({ action: 'run', reason: 'output-missing' });
-    expect(step(all, { forced: (id: TaskId) => id === pack })).toMatchObject({ action: 'run', reason: 'forced' });
+    expect(step(all, { missingOutputs: new Map([[pack, ['packed/x']]]) })).toMatchObject({
+      action: 'run',
+      reason: 'output-missing',
+    });
+    expect(step(all, { forced: (id: TaskId) => id === pack })).toMatchObject({
+      action: 'run',
+      reason: 'forced',
+    });
   });
   it('blocks expansions that wait for a manifest', () => {
     const g2 = expandGraph(p, ['C++', 'Python'], manifests(manifest('C++', 1)));
     const pl = planFor(p, g2, all);
-    expect(pl.steps.find((s) => s.task === 'pack:Python/*')).toMatchObject({ action: 'blocked', reason: 'awaiting-manifest' });
-    expect(pl.steps.find((s) => s.task === 'discover:Python')).toMatchObject({ action: 'run', reason: 'missing' });
+    expect(pl.steps.find((s) => s.task === 'pack:Python/*')).toMatchObject({
+      action: 'blocked',
+      reason: 'awaiting-manifest',
+    });
+    expect(pl.steps.find((s) => s.task === 'discover:Python')).toMatchObject({
+      action: 'run',
+      reason: 'missing',
+    });
   });
 });
 
@@ -194,15 +260,28 @@ describe('output check', () => {
     const fam = 'packed/C++/C++-00000-';
     const have = (...k: string[]) => ({ work: new Set<string>(), bucket: new Set(k) });
     expect(missingOutputs(t('pack:C++/train-00000-of-00001'), g, have())).toHaveLength(1);
-    expect(missingOutputs(t('pack:C++/train-00000-of-00001'), g, have(`${fam}000000-of-000002.jsonl.zst`))).toEqual([`${fam}1 of 2`]);
     expect(
-      missingOutputs(t('pack:C++/train-00000-of-00001'), g, have(`${fam}000000-of-000002.jsonl.zst`, `${fam}000001-of-000002.jsonl.zst`)),
+      missingOutputs(
+        t('pack:C++/train-00000-of-00001'),
+        g,
+        have(`${fam}000000-of-000002.jsonl.zst`),
+      ),
+    ).toEqual([`${fam}1 of 2`]);
+    expect(
+      missingOutputs(
+        t('pack:C++/train-00000-of-00001'),
+        g,
+        have(`${fam}000000-of-000002.jsonl.zst`, `${fam}000001-of-000002.jsonl.zst`),
+      ),
     ).toEqual([]);
   });
   it('checks sync against its dependencies\u2019 work outputs', () => {
     const sync = t('sync:C++/train-00000-of-00001');
-    expect(missingOutputs(sync, g, { work: new Set(), bucket: new Set(['data/C++/train-00000-of-00001.parquet']) })).toEqual([
-      'cmds/C++/train-00000-of-00001.cmd.txt',
-    ]);
+    expect(
+      missingOutputs(sync, g, {
+        work: new Set(),
+        bucket: new Set(['data/C++/train-00000-of-00001.parquet']),
+      }),
+    ).toEqual(['cmds/C++/train-00000-of-00001.cmd.txt']);
   });
 });
