@@ -236,6 +236,8 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
     interrupted,
     ...totals,
     ms: Date.now() - started,
+    // maxRSS is in KiB on Linux and macOS.
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   });
   printer.close();
   if (interrupted) return EXIT.interrupted;

@@ -30,6 +30,8 @@ export type RunEvent =
       blocked: number;
       retries: number;
       ms: number;
+      /** Peak resident memory of this process, in MB. */
+      peakRssMb: number;
     };
 
 /** Where events go. */

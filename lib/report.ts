@@ -139,7 +139,7 @@ class TtyPrinter implements Printer {
         this.out.write(
           `${e.interrupted ? 'interrupted' : e.ok ? 'done' : 'failed'}: ${e.succeeded} ran, ${e.skipped} up to date, ${e.failed} failed, ${e.blocked} blocked` +
             (e.retries > 0 ? `, ${e.retries} retries` : '') +
-            ` in ${(e.ms / 1000).toFixed(1)}s\n`,
+            ` in ${(e.ms / 1000).toFixed(1)}s (peak RSS ${e.peakRssMb} MB)\n`,
         );
         return;
     }
