@@ -24,7 +24,9 @@ interface StageLine {
   running: number;
   rows: number;
   bytes: number;
-  startedAt: number;
+  /** First task start and last event of the stage: rates are over its active time. */
+  firstAt: number | undefined;
+  lastAt: number;
 }
 
 const fmtRate = (n: number, secs: number, unit: string, scale = 1): string =>
@@ -87,7 +89,8 @@ class TtyPrinter implements Printer {
         running: 0,
         rows: 0,
         bytes: 0,
-        startedAt: Date.now(),
+        firstAt: undefined,
+        lastAt: Date.now(),
       });
     }
     this.timer ??= setInterval(() => {
@@ -97,6 +100,10 @@ class TtyPrinter implements Printer {
   }
   emit(e: RunEvent): void {
     const s = 'stage' in e ? this.stages.get(e.stage) : undefined;
+    if (s !== undefined) {
+      s.lastAt = Date.now();
+      if (e.type === 'task-started') s.firstAt ??= s.lastAt;
+    }
     switch (e.type) {
       case 'task-started':
         if (s) s.running++;
@@ -164,7 +171,8 @@ class TtyPrinter implements Printer {
     this.clear();
     const lines: string[] = [];
     for (const [name, s] of this.stages) {
-      const secs = (Date.now() - s.startedAt) / 1000;
+      const end = s.running > 0 ? Date.now() : s.lastAt;
+      const secs = s.firstAt === undefined ? 0 : (end - s.firstAt) / 1000;
       const bar = s.total === 0 ? 1 : s.done / s.total;
       const filled = Math.round(bar * 20);
       lines.push(

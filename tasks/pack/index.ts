@@ -121,8 +121,12 @@ async function runPack(
       outputs.push(...rec.outputs);
       add(totals, rec.counts);
       totals.parts = (totals.parts ?? 0) + 1;
-      const bad = packed.value.errors.length;
-      if (bad > 0) ctx.note(`${key}: ${bad} row(s) not packed, listed in ${errorsKeyFor(key)}`);
+    }
+    const bad = (totals.missing ?? 0) + (totals.corrupt_gzip ?? 0) + (totals.undecodable ?? 0);
+    if (bad > 0) {
+      ctx.note(
+        `${ctx.task.id}: ${bad} of ${totals.rows ?? 0} rows not packed (${totals.missing ?? 0} missing, ${totals.corrupt_gzip ?? 0} corrupt gzip, ${totals.undecodable ?? 0} undecodable); see the parts' .errors.jsonl`,
+      );
     }
     return ok({ outputs, counts: totals });
   });
