@@ -47,7 +47,7 @@ describe('withRetry', () => {
     const waits: number[] = [];
     let calls = 0;
     const r = await withRetry(
-      (): Promise<Result<number, Failure>> => {
+      (): Promise<Result<number>> => {
         calls++;
         return Promise.resolve(calls < 4 ? err(transient) : ok(42));
       },
