@@ -23,6 +23,10 @@ interface Measure {
   peakRssMb: number;
   seconds: number;
   rowsPerSec: number;
+  /** MB/s of JSON lines produced (raw, before zstd). */
+  jsonMBps: number;
+  /** Compressed / raw. */
+  zstdRatio: number;
   ok: boolean;
 }
 
@@ -67,13 +71,21 @@ function measure(rows: number): Measure {
     .split('\n')
     .filter((l) => l.includes('"run-finished"'))
     .map((l) => JSON.parse(l) as { ok: boolean; peakRssMb: number })[0];
+  const packed = r.stdout
+    .split('\n')
+    .filter((l) => l.includes('"task-succeeded"') && l.includes('"pack:'))
+    .map((l) => JSON.parse(l) as { counts: { raw_bytes: number; zst_bytes: number } })[0];
   rmSync(join(dir, 'cache'), { recursive: true, force: true });
-  if (fin === undefined) throw new Error(`no run-finished event; stderr: ${r.stderr}`);
+  if (fin === undefined || packed === undefined) {
+    throw new Error(`pack did not finish; stderr: ${r.stderr}`);
+  }
   return {
     rows,
     peakRssMb: fin.peakRssMb,
     seconds,
     rowsPerSec: Math.round(rows / seconds),
+    jsonMBps: Math.round(packed.counts.raw_bytes / 1e6 / seconds),
+    zstdRatio: Number((packed.counts.zst_bytes / packed.counts.raw_bytes).toFixed(3)),
     ok: fin.ok,
   };
 }

@@ -95,6 +95,24 @@ describe('incremental runs', () => {
   });
 });
 
+describe('sync', () => {
+  it('skips objects already identical in the bucket and replaces ones that differ', async () => {
+    const rig = new Rig({ pipeline: withLanguages(['Shell']) });
+    try {
+      expect((await rig.run(['run', 'sync', '--cache-dir', 'cache'])).code).toBe(0);
+      const cmd = join(rig.cache, 'bucket/cmds/Shell/train-00000-of-00001.cmd.txt');
+      writeFileSync(cmd, 'stale bytes\n');
+      const r = await rig.run(['run', 'sync', '--force', 'sync:*', '--cache-dir', 'cache']);
+      expect(r.code).toBe(0);
+      const done = r.events.find((e) => e.type === 'task-succeeded' && e.stage === 'sync');
+      expect(done?.counts).toMatchObject({ uploaded: 1, skipped: 1 });
+      expect(readFileSync(cmd, 'utf8')).toMatch(/^cp "s3:\/\/softwareheritage\/content\//);
+    } finally {
+      rig.cleanup();
+    }
+  });
+});
+
 describe('failures', () => {
   it('a failing shell task exits 1, blocks its dependents and is reported by status', async () => {
     const rig = new Rig({
