@@ -7,7 +7,7 @@
  *                          inside its directory under a name no key can spell (keys have no `\`)
  *   <root>/.tmp/           bytes being written (same filesystem, so publishing is one rename), and
  *                          `<hash>.aside` while an object `p` moves from `<root>/p` to `p/\object`
- *   <root>/.locks/         one O_EXCL lock file per key being written
+ *   <root>/.locks/         one O_EXCL lock file per key being written (see fs-lock.ts)
  *
  * Atomicity. A put writes and fsyncs a temp file, then takes the key's lock and publishes it with
  * rename(2) (or link(2) for create-only, which fails with EEXIST), so a reader, or a `kill -9` at
@@ -32,14 +32,11 @@ import {
   rmdir,
   stat,
   unlink,
-  utimes,
   writeFile,
 } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { err, ok } from '../errors.js';
 import type { Failure, Result } from '../errors.js';
 import { objectKey } from '../model.js';
@@ -53,7 +50,18 @@ import type {
   ObjectStore,
   PutOptions,
 } from './object-store.js';
-import type { ListCursor } from './memory-store.js';
+import { LOCK_STALE_MS, withKeyLock } from './fs-lock.js';
+import {
+  LOCKS,
+  SELF,
+  TMP,
+  hashKey,
+  isDirError,
+  keyProblem,
+  statIfAny,
+  succeeds,
+} from './fs-paths.js';
+import type { ListCursor } from './store-common.js';
 import {
   checkPutOptions,
   checkStart,
@@ -64,16 +72,8 @@ import {
   openBody,
   parseListOptions,
   subtreeWanted,
-} from './memory-store.js';
+} from './store-common.js';
 
-const TMP = '.tmp';
-const LOCKS = '.locks';
-/** File name of the object whose key is its directory's path. */
-const SELF = '\\object';
-/** A lock older than this is from a crashed writer (locks are held for one rename). */
-const LOCK_STALE_MS = 30_000;
-/** Give up waiting for a lock after this long (a `transient` failure). */
-const LOCK_TIMEOUT_MS = 60_000;
 /** Temp files older than this are junk from a crashed writer; removed on the first write. */
 const TMP_STALE_MS = 3_600_000;
 /** Retries when a directory changes under a commit (pruned, or turned into an object). */
@@ -81,27 +81,6 @@ const MAX_ATTEMPTS = 20;
 
 const etagOf = (st: BigIntStats): string =>
   `${st.ino.toString(36)}.${st.size.toString(36)}.${st.mtimeNs.toString(36)}`;
-const hashKey = (key: string): string =>
-  createHash('sha256').update(key).digest('hex').slice(0, 40);
-const isDirError = (code: string | undefined): boolean =>
-  code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
-const HOST = hostname();
-/** Whether a filesystem call succeeded, for calls whose failure only means "someone was first". */
-const succeeds = (p: Promise<unknown>): Promise<boolean> =>
-  p.then(
-    () => true,
-    () => false,
-  );
-
-/** `stat`, with undefined when the path (or a parent directory) does not exist. */
-async function statIfAny(path: string): Promise<BigIntStats | undefined> {
-  try {
-    return await stat(path, { bigint: true });
-  } catch (e) {
-    if (isDirError(errnoCode(e))) return undefined;
-    throw e;
-  }
-}
 
 let lastMicros = 0;
 /** A wall-clock mtime unique in this process at microsecond precision (see etags above). */
@@ -112,30 +91,6 @@ function uniqueMtime(): number {
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   for (let off = 0; off < buf.length;) off += (await fh.write(buf, off)).bytesWritten;
-}
-
-function pidIsDead(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return errnoCode(e) === 'ESRCH';
-  }
-}
-
-/** Why a key cannot name a file under the root, or undefined when it can. */
-function keyProblem(key: string): string | undefined {
-  if (key === '') return 'the empty key is not allowed';
-  if (key.startsWith('/') || key.includes('\0') || key.includes('\\')) {
-    return 'keys must be relative and contain no NUL or backslash';
-  }
-  const segments = key.split('/');
-  if (segments.some((s) => s === '' || s === '.' || s === '..')) {
-    return 'keys must not contain empty, `.` or `..` segments';
-  }
-  if (segments[0] === TMP || segments[0] === LOCKS)
-    return `${segments[0]}/ is reserved by the store`;
-  return undefined;
 }
 
 /** A directory-backed store; see the file comment for the layout and guarantees. */
@@ -409,66 +364,10 @@ export class FsStore implements ObjectStore {
       }
     }
   }
-  /**
-   * Runs `fn` holding the key's lock file. The lock is a file written with its owner (`pid host`)
-   * and then published with link(2), which fails with EEXIST while another owner holds it; so a
-   * lock is never ownerless, and one whose owner died (or older than 30 s) can be broken at once.
-   */
-  async #locked<T>(key: string, fn: () => Promise<Result<T>>): Promise<Result<T>> {
-    const path = join(this.root, LOCKS, `${hashKey(key)}.lock`);
-    const mine = join(this.root, TMP, `${process.pid}-${randomBytes(8).toString('hex')}.lock`);
-    await mkdir(dirname(mine), { recursive: true });
-    await writeFile(mine, `${process.pid} ${HOST}\n`);
-    const ino = (await stat(mine)).ino;
-    const deadline = Date.now() + LOCK_TIMEOUT_MS;
-    let written = Date.now();
-    try {
-      for (let attempt = 0; ; attempt++) {
-        if (Date.now() - written > 1000) {
-          written = Date.now(); // the lock's age (mtime) must count from when it is taken
-          await utimes(mine, written / 1000, written / 1000);
-        }
-        try {
-          await link(mine, path);
-          break;
-        } catch (e) {
-          const code = errnoCode(e);
-          if (code === 'ENOENT') await mkdir(dirname(path), { recursive: true });
-          else if (code !== 'EEXIST') throw e;
-        }
-        if (Date.now() > deadline) {
-          const message = `${this.url}/${key}: timed out waiting for its lock`;
-          return err({ reason: 'transient', message });
-        }
-        if (!(await this.#breakIfStale(path)))
-          await sleep(1 + randomInt(Math.min(2 + attempt, 25)));
-      }
-    } finally {
-      await unlink(mine);
-    }
-    try {
-      return await fn();
-    } finally {
-      // Remove the lock only if it is still ours (a stale-lock breaker may have replaced it).
-      const st = await stat(path).catch(() => undefined);
-      if (st?.ino === ino) await unlink(path).catch(() => undefined);
-    }
-  }
 
-  /** Removes a lock whose owner died (same host) or that is older than LOCK_STALE_MS. */
-  async #breakIfStale(path: string): Promise<boolean> {
-    const st = await stat(path).catch(() => undefined);
-    if (!st) return true; // released meanwhile
-    if (Date.now() - st.mtimeMs < LOCK_STALE_MS) {
-      const [pid, host] = (await readFile(path, 'utf8').catch(() => '')).trim().split(' ');
-      if (host !== HOST || pid === undefined || !pidIsDead(Number(pid))) return false;
-    }
-    // Rename, then check it is the lock we judged: two breakers must not both remove a fresh one.
-    const grave = `${path}.${randomBytes(6).toString('hex')}.stale`;
-    if (!(await succeeds(rename(path, grave)))) return true;
-    if ((await stat(grave)).ino !== st.ino) await link(grave, path).catch(() => undefined);
-    await unlink(grave);
-    return true;
+  /** Runs `fn` holding the key's lock (fs-lock.ts). */
+  #locked<T>(key: string, fn: () => Promise<Result<T>>): Promise<Result<T>> {
+    return withKeyLock(this.root, this.url, key, fn);
   }
 
   async list(prefix: string, opts?: ListOptions): Promise<Result<ListPage>> {
