@@ -19,7 +19,16 @@ export type { Manifest, ManifestEntry, TaskInstance } from './model.js';
 export { objectKey } from './model.js';
 export type { ObjectStore, ObjectInfo } from './io/object-store.js';
 export type { OutputRecord, PartRecord } from './io/markers.js';
-export { cmdKey, errorsKeyFor, packPartKey, workParquetKey, pad } from './layout.js';
+export {
+  cmdKey,
+  errorsKeyFor,
+  packFamilyPrefix,
+  packPartKey,
+  parsePartKey,
+  workParquetKey,
+  pad,
+} from './layout.js';
+export { listAll } from './io/object-store.js';
 export { shardOf } from './graph.js';
 export { checkRemoteName } from './io/hub.js';
 export { quote } from './io/shell.js';

@@ -229,6 +229,22 @@ export class PartLedger {
     return r.ok ? ok(undefined) : r;
   }
 
+  /** Drops part records of this task left by other fingerprints (an older configuration). */
+  async clearOthers(): Promise<Result<number>> {
+    const taskPrefix = this.prefix.replace(/[^/]+\/$/, '');
+    const keys: string[] = [];
+    try {
+      for await (const o of listAll(this.state, taskPrefix)) {
+        if (!o.key.startsWith(this.prefix)) keys.push(o.key);
+      }
+    } catch (e) {
+      if (e instanceof StoreError) return err(e.failure);
+      throw e;
+    }
+    const r = await deleteKeys(this.state, keys);
+    return r.ok ? ok(keys.length) : r;
+  }
+
   /** Drops the part records once the task marker covers them. */
   async clear(): Promise<Result<void>> {
     const keys: string[] = [];

@@ -13,10 +13,13 @@ import {
   defineTask,
   err,
   errorsKeyFor,
+  listAll,
   localCopy,
   objectKey,
   ok,
+  packFamilyPrefix,
   packPartKey,
+  parsePartKey,
   publishFile,
   shardOf,
   workParquetKey,
@@ -64,6 +67,8 @@ async function runPack(
     ctx.signal,
   );
   if (!local.ok) return local;
+  const cleared = await ctx.parts.clearOthers();
+  if (!cleared.ok) return cleared;
   const done = await ctx.parts.load();
   if (!done.ok) return done;
   const shard = shardOf(file.stem);
@@ -122,6 +127,16 @@ async function runPack(
       add(totals, rec.counts);
       totals.parts = (totals.parts ?? 0) + 1;
     }
+    // Parts of an earlier layout (another rows_per_part) or a stale errors sidecar would sit next
+    // to the new parts and duplicate rows for readers of the bucket: remove them before the
+    // marker says this family is complete.
+    const removed = await removeStale(
+      ctx,
+      packFamilyPrefix(params.prefix, language, shard),
+      outputs,
+    );
+    if (!removed.ok) return removed;
+    totals.stale_removed = removed.value;
     const bad = (totals.missing ?? 0) + (totals.corrupt_gzip ?? 0) + (totals.undecodable ?? 0);
     if (bad > 0) {
       ctx.note(
@@ -130,6 +145,24 @@ async function runPack(
     }
     return ok({ outputs, counts: totals });
   });
+}
+
+async function removeStale(
+  ctx: TaskContext,
+  family: string,
+  keep: readonly OutputRecord[],
+): Promise<Result<number>> {
+  const wanted = new Set(keep.map((o) => o.key));
+  const stale: string[] = [];
+  for await (const o of listAll(ctx.stores.bucket, family)) {
+    const name = o.key.replace(/\.errors\.jsonl$/, '.jsonl.zst');
+    if (!wanted.has(o.key) && parsePartKey(name) !== undefined) stale.push(o.key);
+  }
+  for (const key of stale) {
+    const d = await ctx.stores.bucket.delete(objectKey(key));
+    if (!d.ok) return d;
+  }
+  return ok(stale.length);
 }
 
 async function stillThere(ctx: TaskContext, rec: PartRecord): Promise<boolean> {

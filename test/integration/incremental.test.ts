@@ -2,7 +2,7 @@
  * Content hashing through the CLI: adding a language runs only its tasks; changing a pack param
  * reruns only pack (and what consumes pack's output); failures are values with clean exit codes.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rig, SAMPLE, started, walk } from '../helpers/rig.js';
@@ -61,6 +61,17 @@ describe('incremental runs', () => {
     const ran = started(r);
     expect(ran.filter((t) => t.startsWith('pack:')).length).toBe(4);
     expect(ran.every((t) => t.startsWith('pack:') || t.startsWith('sizes:'))).toBe(true);
+    // Python has 850 rows: 4 parts of 250 before, 3 of 300 now. No part of the old layout (nor
+    // its errors sidecars) may remain next to the new ones.
+    const family = readdirSync(join(rig.cache, 'bucket/packed/Python')).sort();
+    expect(family.filter((f) => f.endsWith('.jsonl.zst'))).toEqual([
+      'Python-00000-000000-of-000003.jsonl.zst',
+      'Python-00000-000001-of-000003.jsonl.zst',
+      'Python-00000-000002-of-000003.jsonl.zst',
+    ]);
+    expect(
+      family.filter((f) => f.endsWith('.errors.jsonl')).every((f) => f.includes('-of-000003.')),
+    ).toBe(true);
   });
 
   it('reruns a task whose output disappeared', async () => {
