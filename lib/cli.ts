@@ -46,7 +46,10 @@ export async function main(argv: string[]): Promise<number> {
     )
     .argument('[targets...]', 'what to run')
     .option('-n, --dry-run', 'print the plan; write nothing')
-    .option('--json', 'with --dry-run: print the full plan as JSON')
+    .option(
+      '--json',
+      'JSON: the full plan with --dry-run, else one event per line even on a terminal',
+    )
     .option('-j, --jobs <n>', 'tasks at once', (v) => positiveInt(v, '--jobs'), 2)
     .addOption(
       new Option(
@@ -175,7 +178,7 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
-  const printer = makePrinter(process.stdout, process.stderr);
+  const printer = makePrinter(process.stdout, process.stderr, { json: o.json === true });
   const emit = (e: RunEvent): void => {
     printer.emit(e);
   };

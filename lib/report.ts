@@ -36,8 +36,12 @@ const fmtRate = (n: number, secs: number, unit: string, scale = 1): string =>
 const failureText = (e: Extract<RunEvent, { type: 'task-failed' }>): string =>
   `✗ ${e.task} failed (${e.failure.reason}): ${e.failure.message}`;
 
-export function makePrinter(out: Writable & { isTTY?: boolean }, err: Writable): Printer {
-  return out.isTTY === true ? new TtyPrinter(out, err) : new JsonPrinter(out);
+export function makePrinter(
+  out: Writable & { isTTY?: boolean },
+  err: Writable,
+  opts: { json?: boolean } = {},
+): Printer {
+  return out.isTTY === true && opts.json !== true ? new TtyPrinter(out, err) : new JsonPrinter(out);
 }
 
 /** One JSON event per line; progress is throttled to one line per task per second. */
