@@ -11,7 +11,10 @@ import type { HubSource } from './io/hub.js';
 import type { OutputRecord, PartLedger } from './io/markers.js';
 import type { ObjectStore } from './io/object-store.js';
 import type { Shell } from './io/shell.js';
-import type { Manifest, TaskId, TaskInstance, TaskKind } from './model.js';
+import type { Manifest, ManifestEntry, TaskId, TaskInstance, TaskKind } from './model.js';
+import { objectKey } from './model.js';
+import { localCopy } from './io/files.js';
+import { workParquetKey } from './layout.js';
 
 export type { Failure, Result } from './errors.js';
 export { err, ok, convertExceptionToFailure } from './errors.js';
@@ -89,3 +92,11 @@ export interface TaskDefinition {
 
 export const defineTask = (d: TaskDefinition): TaskDefinition => d;
 export { publishFile, localCopy, holdsSame, writeHashed, sha256File } from './io/files.js';
+
+/** A local path of the parquet that fetch put in the work store (in place, or a scratch copy). */
+export function localParquet(
+  ctx: Pick<TaskContext, 'stores' | 'scratch' | 'signal'>,
+  file: ManifestEntry,
+): Promise<Result<string>> {
+  return localCopy(ctx.stores.work, objectKey(workParquetKey(file)), ctx.scratch, ctx.signal);
+}

@@ -10,12 +10,10 @@ import {
   cmdKey,
   defineTask,
   err,
-  localCopy,
-  objectKey,
+  localParquet,
   ok,
   publishFile,
   shardOf,
-  workParquetKey,
 } from '../lib/task-api.js';
 
 /** `file:///a/b` → `/a/b` (s5cmd takes local paths bare); other URLs unchanged. */
@@ -42,12 +40,7 @@ export default defineTask({
         message: 'cmds: source and dest must not contain quotes or newlines',
       });
     }
-    const local = await localCopy(
-      ctx.stores.work,
-      objectKey(workParquetKey(file)),
-      ctx.scratch,
-      ctx.signal,
-    );
+    const local = await localParquet(ctx, file);
     if (!local.ok) return local;
     const tmp = join(ctx.scratch, 'cmd.txt');
     const out = createWriteStream(tmp);

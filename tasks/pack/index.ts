@@ -14,7 +14,7 @@ import {
   err,
   errorsKeyFor,
   listAll,
-  localCopy,
+  localParquet,
   objectKey,
   ok,
   packFamilyPrefix,
@@ -22,7 +22,6 @@ import {
   parsePartKey,
   publishFile,
   shardOf,
-  workParquetKey,
 } from '../../lib/task-api.js';
 import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
 import type { PackParams } from './part.js';
@@ -60,12 +59,7 @@ async function runPack(
   if (file === undefined || language === undefined)
     throw new Error('Internal error: pack without a file');
   const params = packParams(ctx.task.params);
-  const local = await localCopy(
-    ctx.stores.work,
-    objectKey(workParquetKey(file)),
-    ctx.scratch,
-    ctx.signal,
-  );
+  const local = await localParquet(ctx, file);
   if (!local.ok) return local;
   const cleared = await ctx.parts.clearOthers();
   if (!cleared.ok) return cleared;
@@ -94,6 +88,7 @@ async function runPack(
       const outPath = join(ctx.scratch, `part-${part}.jsonl.zst`);
       const packed = await packPart({
         conn,
+        contentKey: JSON.stringify(params.contentField),
         parquet: local.value,
         from,
         to,

@@ -46,6 +46,8 @@ type Joined =
 
 export interface PartJob {
   conn: DuckDBConnection;
+  /** `JSON.stringify(params.contentField)`, computed once. */
+  contentKey: string;
   parquet: string;
   from: number;
   to: number;
@@ -154,8 +156,12 @@ async function joinRow(
   }
   const text = decodeBlob(got.value, typeof encoding === 'string' ? encoding : 'UTF-8');
   if (!text.ok) return bad(r.index, blobId, text.error.reason, text.error.detail);
-  const line = JSON.stringify({ ...r.values, [job.params.contentField]: text.value }) + '\n';
-  return { ok: true, line, raw: Buffer.byteLength(line) };
+  // The row's JSON with the content field appended (same bytes as stringifying a merged object,
+  // without copying 26 properties per row). `raw` is in UTF-16 units: it only feeds progress.
+  const head = JSON.stringify(r.values);
+  const sep = head === '{}' ? '' : ',';
+  const line = `${head.slice(0, -1)}${sep}${job.contentKey}:${JSON.stringify(text.value)}}\n`;
+  return { ok: true, line, raw: line.length };
 }
 
 const bad = (row: number, blob_id: string, reason: RowError['reason'], detail: string): Joined => ({
