@@ -1,0 +1,199 @@
+/**
+ * The executor with fake tasks the test controls, over memory stores: concurrency bounds, stage
+ * limits, retries (transient only), markers written last, dependents blocked after a failure.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Failure } from '../../lib/errors.js';
+import { err, ok } from '../../lib/errors.js';
+import type { RunEvent } from '../../lib/events.js';
+import { execute } from '../../lib/executor.js';
+import type { ExecEnv } from '../../lib/executor.js';
+import { computeFingerprint } from '../../lib/fingerprint.js';
+import type { Fingerprint } from '../../lib/fingerprint.js';
+import { expandGraph } from '../../lib/graph.js';
+import type { Graph } from '../../lib/graph.js';
+import { MirrorHub } from '../../lib/io/hub-mirror.js';
+import { snapshotMarkers } from '../../lib/io/markers.js';
+import { MemoryStore } from '../../lib/io/memory-store.js';
+import type { Pipeline, TaskId, TaskKind } from '../../lib/model.js';
+import { objectKey } from '../../lib/model.js';
+import { plan } from '../../lib/planner.js';
+import type { TaskContext, TaskDefinition, TaskResult } from '../../lib/task-api.js';
+import { pipeline, stage } from '../helpers/fixtures.js';
+
+type Behaviour = (ctx: TaskContext, attempt: number) => Promise<Failure | undefined>;
+
+/** A registry whose every kind runs `behaviour` and writes one small output to the work store. */
+function fakeRegistry(behaviour: Behaviour, log: string[]): ExecEnv['registry'] {
+  const attempts = new Map<string, number>();
+  const def = (kind: TaskKind): TaskDefinition => ({
+    kind,
+    version: '1',
+    tools: {},
+    async run(ctx): Promise<ReturnType<typeof ok<TaskResult>> | ReturnType<typeof err<Failure>>> {
+      const n = (attempts.get(ctx.task.id) ?? 0) + 1;
+      attempts.set(ctx.task.id, n);
+      log.push(`start ${ctx.task.id}`);
+      const f = await behaviour(ctx, n);
+      log.push(`end ${ctx.task.id}`);
+      if (f) return err(f);
+      const key = `out/${ctx.task.id.replace(/[^\w]/g, '_')}`;
+      const put = await ctx.stores.work.put(objectKey(key), ctx.task.id);
+      if (!put.ok) return put;
+      return ok({
+        outputs: [{ store: 'work', key, size: put.value.size, sha256: put.value.sha256 ?? '' }],
+        counts: {},
+      });
+    },
+  });
+  return {
+    discover: def('discover'),
+    fetch: def('fetch'),
+    cmds: def('cmds'),
+    sync: def('sync'),
+    pack: def('pack'),
+    shell: def('shell'),
+  };
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function runWith(p: Pipeline, behaviour: Behaviour, jobs: number) {
+  const g: Graph = expandGraph(p, ['C++', 'Python'], new Map());
+  const fps = new Map<TaskId, Fingerprint>();
+  for (const id of g.order) {
+    const t = g.tasks.get(id);
+    if (t)
+      fps.set(
+        id,
+        computeFingerprint({
+          task: t,
+          implVersion: '1',
+          tools: {},
+          revision: 'r',
+          stageParams: {},
+          inputs: [],
+          upstream: fps,
+        }),
+      );
+  }
+  const state = new MemoryStore('memory://state');
+  const work = new MemoryStore('memory://work');
+  const cacheDir = mkdtempSync(join(tmpdir(), 'stackflow-exec-'));
+  dirs.push(cacheDir);
+  const log: string[] = [];
+  const events: RunEvent[] = [];
+  const pl = plan({
+    graph: g,
+    fingerprints: fps,
+    markers: new Map(),
+    stageParams: new Map(),
+    paramsArchive: new Map(),
+    missingOutputs: new Map(),
+    forced: () => false,
+  });
+  const res = await execute(pl, {
+    pipeline: p,
+    graph: g,
+    fingerprints: fps,
+    markers: new Map(),
+    stores: { work, bucket: new MemoryStore('memory://bucket'), state },
+    hub: new MirrorHub('/nonexistent'),
+    content: new MemoryStore('memory://content'),
+    registry: fakeRegistry(behaviour, log),
+    cacheDir,
+    emit: (e) => events.push(e),
+    signal: new AbortController().signal,
+    jobs,
+  });
+  const markers = await snapshotMarkers(state);
+  if (!markers.ok) throw new Error('snapshot failed');
+  return { res, log, events, markers: markers.value };
+}
+
+/** Five once-level shell stages, no discover: a → b, c, d, e independent. */
+const flat = (limit?: number): Pipeline => ({
+  ...pipeline(),
+  stages: [
+    stage('a', 'shell'),
+    stage('b', 'shell', ['a']),
+    ...['c', 'd', 'e'].map((n) =>
+      stage(n, 'shell', [], { retries: 2, ...(limit === undefined ? {} : { limit }) }),
+    ),
+  ],
+});
+
+function maxConcurrent(log: string[]): number {
+  let cur = 0;
+  let max = 0;
+  for (const l of log) {
+    cur += l.startsWith('start') ? 1 : -1;
+    max = Math.max(max, cur);
+  }
+  return max;
+}
+
+describe('executor', () => {
+  it('never runs more than -j tasks at once and runs dependencies first', async () => {
+    const { res, log } = await runWith(flat(), () => sleep(20).then(() => undefined), 2);
+    expect(res.succeeded.size).toBe(5);
+    expect(maxConcurrent(log)).toBe(2);
+    expect(log.indexOf('end a')).toBeLessThan(log.indexOf('start b'));
+  });
+
+  it('honours a stage limit', async () => {
+    const p: Pipeline = {
+      ...pipeline(),
+      stages: [
+        stage('a', 'discover'),
+        stage('b', 'shell', ['a'], { foreach: 'language', limit: 1 }),
+      ],
+    };
+    const { res, log } = await runWith(p, () => sleep(15).then(() => undefined), 4);
+    expect(res.succeeded.size).toBe(4);
+    const bLog = log.filter((l) => l.includes(' b:'));
+    expect(maxConcurrent(bLog)).toBe(1);
+  });
+
+  it('retries transient failures, not others, and writes markers only for successes', async () => {
+    const { res, events, markers } = await runWith(
+      flat(),
+      (ctx, attempt) =>
+        Promise.resolve(
+          ctx.task.id === 'c' && attempt < 3
+            ? { reason: 'transient', message: '503' }
+            : ctx.task.id === 'a'
+              ? { reason: 'invalid-input', message: 'bad' }
+              : undefined,
+        ),
+      3,
+    );
+    expect(res.failed.get('a' as TaskId)).toMatchObject({ reason: 'invalid-input' });
+    expect(res.succeeded.has('c' as TaskId)).toBe(true);
+    expect(res.retries).toBe(2);
+    expect(events.filter((e) => e.type === 'task-retry').length).toBe(2);
+    expect(res.blocked).toEqual(new Set(['b']));
+    expect([...markers.keys()].sort()).toEqual(['c', 'd', 'e']);
+  });
+
+  it('an exception in a task is a failure of that task, not a crash', async () => {
+    const { res } = await runWith(
+      flat(),
+      (ctx) =>
+        ctx.task.id === 'd' ? Promise.reject(new Error('kaboom')) : Promise.resolve(undefined),
+      2,
+    );
+    expect(res.failed.get('d' as TaskId)).toMatchObject({
+      reason: 'internal-error',
+      message: 'kaboom',
+    });
+    expect(res.succeeded.size).toBe(4);
+  });
+});
