@@ -153,6 +153,26 @@ describe('failures', () => {
     }
   });
 
+  it('a parquet that does not match its manifest fails fetch and publishes nothing', async () => {
+    const rig = new Rig({ pipeline: withLanguages(['Shell']) });
+    try {
+      expect((await rig.run(['run', 'discover', '--cache-dir', 'cache'])).code).toBe(0);
+      const parquet = join(rig.dir, 'hf/data/Shell/train-00000-of-00001.parquet');
+      writeFileSync(parquet, Buffer.concat([readFileSync(parquet), Buffer.from('x')]));
+      const r = await rig.run(['run', 'fetch', '--cache-dir', 'cache']);
+      expect(r.code).toBe(1);
+      const f = r.events.find((e) => e.type === 'task-failed');
+      expect(f).toMatchObject({
+        task: 'fetch:Shell/train-00000-of-00001',
+        failure: { reason: 'checksum-mismatch' },
+      });
+      expect(JSON.stringify(f)).toContain("--force 'discover:Shell'");
+      expect(walk(join(rig.cache, 'work/data'))).toEqual([]);
+    } finally {
+      rig.cleanup();
+    }
+  });
+
   it('a part above max_missing_rate fails with a clear message and publishes nothing for it', async () => {
     const rig = new Rig({
       pipeline: base.replace(
