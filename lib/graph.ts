@@ -120,7 +120,9 @@ export function expandGraph(
     tasks.set(t.id, t);
     order.push(t.id);
     const k = key(t.stage, lang);
-    index.set(k, [...(index.get(k) ?? []), t.id]);
+    const list = index.get(k);
+    if (list === undefined) index.set(k, [t.id]);
+    else list.push(t.id);
   };
   const markPending = (stage: StageName, id: TaskId, lang: string): void => {
     pendingIds.add(id);

@@ -8,10 +8,29 @@ import { shardOf } from './graph.js';
 import { cmdKey, packFamilyPrefix, parsePartKey, workParquetKey } from './layout.js';
 import type { TaskInstance } from './model.js';
 
-/** Keys present in the stores, from listings. */
+/** Keys present in the stores, from listings. Build it with `indexListing`. */
 export interface OutputListing {
   work: ReadonlySet<string>;
   bucket: ReadonlySet<string>;
+  /** Pack parts in the bucket by family prefix (everything before `<part>-of-<total>`). */
+  packFamilies: ReadonlyMap<string, readonly { part: number; total: number }[]>;
+}
+
+/** Indexes two listings once, so each task's check is a lookup, not a scan. */
+export function indexListing(
+  work: ReadonlySet<string>,
+  bucket: ReadonlySet<string>,
+): OutputListing {
+  const packFamilies = new Map<string, { part: number; total: number }[]>();
+  for (const k of bucket) {
+    const p = parsePartKey(k);
+    if (p === undefined) continue;
+    const family = k.slice(0, k.length - '000000-of-000000.jsonl.zst'.length);
+    const list = packFamilies.get(family);
+    if (list === undefined) packFamilies.set(family, [p]);
+    else list.push(p);
+  }
+  return { work, bucket, packFamilies };
 }
 
 const str = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : fallback);
@@ -60,7 +79,7 @@ export function missingOutputs(task: TaskInstance, graph: Graph, listing: Output
         task.language,
         shardOf(task.file.stem),
       );
-      return missingParts(family, listing.bucket);
+      return missingParts(family, listing.packFamilies.get(family) ?? []);
     }
     default:
       return unreachable(task.kind);
@@ -68,11 +87,7 @@ export function missingOutputs(task: TaskInstance, graph: Graph, listing: Output
 }
 
 /** A pack family is complete when parts 0..total-1 all exist with one consistent total. */
-function missingParts(family: string, keys: ReadonlySet<string>): string[] {
-  const parts = [...keys]
-    .filter((k) => k.startsWith(family))
-    .map((k) => parsePartKey(k))
-    .filter((p) => p !== undefined);
+function missingParts(family: string, parts: readonly { part: number; total: number }[]): string[] {
   const total = parts[0]?.total;
   if (total === undefined) return [`${family}*.jsonl.zst`];
   const have = new Set(parts.filter((p) => p.total === total).map((p) => p.part));

@@ -20,7 +20,7 @@ import { openStore } from './io/store-url.js';
 import { FsStore } from './io/fs-store.js';
 import type { Manifest, Pipeline, StageName, TaskId, TaskKind } from './model.js';
 import type { OutputListing } from './outputs.js';
-import { missingOutputs } from './outputs.js';
+import { indexListing, missingOutputs } from './outputs.js';
 import type { MarkerRef, PlannerInput } from './planner.js';
 import type { TaskDefinition } from './task-api.js';
 import type { Stores } from './executor.js';
@@ -239,7 +239,7 @@ async function listOutputs(s: Session): Promise<Result<OutputListing>> {
     for await (const o of listAll(s.stores.work, '')) work.add(o.key);
     const bucket = new Set<string>();
     for await (const o of listAll(s.stores.bucket, '')) bucket.add(o.key);
-    return ok({ work, bucket });
+    return ok(indexListing(work, bucket));
   } catch (e) {
     if (e instanceof StoreError) return err(e.failure);
     throw e;

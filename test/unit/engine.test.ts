@@ -12,7 +12,7 @@ import {
 import type { Graph } from '../../lib/graph.js';
 import { markerKey, parseMarkerKey } from '../../lib/io/markers.js';
 import type { Manifest, Pipeline, TaskId } from '../../lib/model.js';
-import { missingOutputs } from '../../lib/outputs.js';
+import { indexListing, missingOutputs } from '../../lib/outputs.js';
 import type { MarkerRef } from '../../lib/planner.js';
 import { plan } from '../../lib/planner.js';
 import { manifest, pipeline, stage } from '../helpers/fixtures.js';
@@ -258,7 +258,7 @@ describe('output check', () => {
   };
   it('needs every part of a pack family with one total', () => {
     const fam = 'packed/C++/C++-00000-';
-    const have = (...k: string[]) => ({ work: new Set<string>(), bucket: new Set(k) });
+    const have = (...k: string[]) => indexListing(new Set<string>(), new Set(k));
     expect(missingOutputs(t('pack:C++/train-00000-of-00001'), g, have())).toHaveLength(1);
     expect(
       missingOutputs(
@@ -278,10 +278,11 @@ describe('output check', () => {
   it('checks sync against its dependencies\u2019 work outputs', () => {
     const sync = t('sync:C++/train-00000-of-00001');
     expect(
-      missingOutputs(sync, g, {
-        work: new Set(),
-        bucket: new Set(['data/C++/train-00000-of-00001.parquet']),
-      }),
+      missingOutputs(
+        sync,
+        g,
+        indexListing(new Set(), new Set(['data/C++/train-00000-of-00001.parquet'])),
+      ),
     ).toEqual(['cmds/C++/train-00000-of-00001.cmd.txt']);
   });
 });
