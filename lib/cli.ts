@@ -89,13 +89,14 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      return e.code === 'commander.helpDisplayed' ||
-        e.code === 'commander.version' ||
-        e.code === 'commander.help'
-        ? EXIT.ok
-        : EXIT.usage;
+      const fine = ['commander.helpDisplayed', 'commander.version', 'commander.help'];
+      return fine.includes(e.code) ? EXIT.ok : EXIT.usage;
     }
-    throw e;
+    // A bug, not bad input: one line for the user, the stack only on request.
+    const message = e instanceof Error ? e.message : String(e);
+    say(`❌ internal error: ${message} (please report it; STACKFLOW_DEBUG=1 shows the stack)`);
+    if (process.env.STACKFLOW_DEBUG && e instanceof Error && e.stack) say(e.stack);
+    return EXIT.failed;
   }
   return code;
 }

@@ -94,7 +94,11 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
   for (const s of steps) {
     const deps = (env.graph.tasks.get(s.task)?.deps ?? []).filter((d) => inRun.has(d));
     waiting.set(s.task, deps.length);
-    for (const d of deps) dependents.set(d, [...(dependents.get(d) ?? []), s.task]);
+    for (const d of deps) {
+      const list = dependents.get(d);
+      if (list === undefined) dependents.set(d, [s.task]);
+      else list.push(s.task);
+    }
   }
   const stageIndex = new Map(env.graph.stageOrder.map((s, i) => [s, i]));
   const planIndex = new Map(steps.map((s, i) => [s.task, i]));
@@ -146,21 +150,29 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
       }
       ready.splice(i, 1);
       runningPerStage.set(step.stage, n + 1);
-      const p = runOne(step, env, cfg, bodies, res).then((outcome) => {
-        running.delete(id);
-        runningPerStage.set(step.stage, (runningPerStage.get(step.stage) ?? 1) - 1);
-        if (outcome.ok) {
-          res.succeeded.add(id);
-          for (const d of dependents.get(id) ?? []) {
-            const left = (waiting.get(d) ?? 1) - 1;
-            waiting.set(d, left);
-            if (left === 0 && !res.blocked.has(d)) makeReady(d);
+      // runOne returns failures as values; anything it throws (a full disk under the scratch
+      // dir, say) still becomes this task's failure rather than tearing down the whole run.
+      const p = runOne(step, env, cfg, bodies, res)
+        .catch((e: unknown) => {
+          const f = convertExceptionToFailure(e, env.signal);
+          env.emit({ type: 'task-failed', task: id, stage: step.stage, failure: f });
+          return err(f);
+        })
+        .then((outcome) => {
+          running.delete(id);
+          runningPerStage.set(step.stage, (runningPerStage.get(step.stage) ?? 1) - 1);
+          if (outcome.ok) {
+            res.succeeded.add(id);
+            for (const d of dependents.get(id) ?? []) {
+              const left = (waiting.get(d) ?? 1) - 1;
+              waiting.set(d, left);
+              if (left === 0 && !res.blocked.has(d)) makeReady(d);
+            }
+          } else {
+            res.failed.set(id, outcome.error);
+            block(id);
           }
-        } else {
-          res.failed.set(id, outcome.error);
-          block(id);
-        }
-      });
+        });
       running.set(id, p);
     }
     if (running.size === 0) break;
