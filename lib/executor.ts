@@ -10,6 +10,7 @@ import type { Failure, Result } from './errors.js';
 import { convertExceptionToFailure, err, ok } from './errors.js';
 import type { Emit } from './events.js';
 import type { Fingerprint } from './fingerprint.js';
+import { redactSecrets } from './fingerprint.js';
 import type { Graph } from './graph.js';
 import { digestObject } from './io/files.js';
 import type { HubSource } from './io/hub.js';
@@ -283,7 +284,12 @@ async function runOne(
       finishedAt: new Date().toISOString(),
       stackflowVersion: STACKFLOW_VERSION,
     };
-    await archiveParams(env.stores.state, task.stage, fp.components.params, cfg?.params ?? {});
+    await archiveParams(
+      env.stores.state,
+      task.stage,
+      fp.components.params,
+      redactSecrets(cfg?.params ?? {}),
+    );
     // The marker is written last, after every output is published and verified.
     const written = await writeMarker(env.stores.state, task, fp, body);
     if (!written.ok) return await fail(written.error);

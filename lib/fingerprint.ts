@@ -104,7 +104,7 @@ export function computeFingerprint(x: FingerprintInput): Fingerprint {
     implVersion: x.implVersion,
     tools: x.tools,
     task: x.task.id,
-    params: x.task.params,
+    params: redactSecrets(x.task.params),
     revision: x.revision,
     inputs,
     upstream,
@@ -118,6 +118,24 @@ export function computeFingerprint(x: FingerprintInput): Fingerprint {
       inputs: short({ task: data.task, rev: data.revision, inputs, upstream }),
     },
   };
+}
+
+/** Env var names whose values must never be stored (markers keep the fingerprint data). */
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|(^|_)KEY($|_)|ACCESS_KEY/i;
+
+/**
+ * Replaces secret-looking `env` values with their sha256: the fingerprint still changes when a
+ * secret changes, but the marker that stores the fingerprint data never holds the secret.
+ */
+export function redactSecrets(params: Record<string, unknown>): Record<string, unknown> {
+  const env = params.env;
+  if (env === null || typeof env !== 'object' || Array.isArray(env)) return params;
+  const redacted = Object.fromEntries(
+    Object.entries(env as Record<string, unknown>).map(([k, v]) =>
+      SECRET_NAME.test(k) && typeof v === 'string' ? [k, `sha256:${sha256Hex(v)}`] : [k, v],
+    ),
+  );
+  return { ...params, env: redacted };
 }
 
 /** Byte-order string comparison (what S3 listings use), independent of locale. */

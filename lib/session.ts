@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
-import { cmp, computeFingerprint } from './fingerprint.js';
+import { cmp, computeFingerprint, redactSecrets } from './fingerprint.js';
 import type { Graph } from './graph.js';
 import { expandGraph, filterLanguages, selectSubgraph, taskId } from './graph.js';
 import { sha256File } from './io/files.js';
@@ -168,8 +168,9 @@ export async function snapshot(
       if (t && fp && m.params !== fp.components.params) staleParams.add(`${t.stage}/${m.params}`);
     }
   }
+  // Compared with archived params, which are stored with secrets redacted.
   const stageParams = new Map<StageName, unknown>(
-    s.pipeline.stages.map((st) => [st.name, st.params]),
+    s.pipeline.stages.map((st) => [st.name, redactSecrets(st.params)]),
   );
   return ok({
     graph,

@@ -2,6 +2,7 @@
  * Content hashing through the CLI: adding a language runs only its tasks; changing a pack param
  * reruns only pack (and what consumes pack's output); failures are values with clean exit codes.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -118,6 +119,28 @@ describe('sync', () => {
       const done = r.events.find((e) => e.type === 'task-succeeded' && e.stage === 'sync');
       expect(done?.counts).toMatchObject({ uploaded: 1, skipped: 1 });
       expect(readFileSync(cmd, 'utf8')).toMatch(/^cp "s3:\/\/softwareheritage\/content\//);
+    } finally {
+      rig.cleanup();
+    }
+  });
+});
+
+describe('secrets', () => {
+  it('a token passed to a shell step reaches the command but no marker, archive or event', async () => {
+    const rig = new Rig({
+      pipeline:
+        withLanguages(['Shell']) +
+        '  uses-token:\n    kind: shell\n    params:\n      command: "printf %s \\"$API_TOKEN\\" | sha256sum | cut -c1-64 > {outputs}"\n      outputs: [\"token-check.txt\"]\n      env: { API_TOKEN: tok_s3cr3t_value }\n',
+    });
+    try {
+      const r = await rig.run(['run', 'uses-token', '--cache-dir', 'cache']);
+      expect(r.code).toBe(0);
+      const digest = createHash('sha256').update('tok_s3cr3t_value').digest('hex');
+      expect(readFileSync(join(rig.cache, 'work/token-check.txt'), 'utf8')).toBe(`${digest}\n`);
+      expect(r.stdout + r.stderr).not.toContain('tok_s3cr3t_value');
+      for (const f of walk(join(rig.cache, 'state'))) {
+        expect(readFileSync(f, 'utf8'), f).not.toContain('tok_s3cr3t_value');
+      }
     } finally {
       rig.cleanup();
     }

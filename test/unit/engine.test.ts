@@ -91,6 +91,29 @@ describe('fingerprint', () => {
     const f = taskId('fetch', 'C++', 'train-00000-of-00001');
     expect(c.get(f)?.hash).toBe(a.get(f)?.hash);
   });
+  it('keeps secret-looking env values out of the stored data, yet changes with them', () => {
+    const p = pipeline([
+      stage('up', 'shell', [], {
+        params: { command: 'x', env: { HF_TOKEN: 'hf_s3cr3t', MODE: 'fast' } },
+      }),
+    ]);
+    const fp = (token: string) => {
+      const q = {
+        ...p,
+        stages: p.stages.map((s) =>
+          s.name === 'up'
+            ? { ...s, params: { command: 'x', env: { HF_TOKEN: token, MODE: 'fast' } } }
+            : s,
+        ),
+      };
+      const g = expandGraph(q, ['C++'], new Map());
+      return fingerprints(q, g).get(taskId('up'));
+    };
+    const a = fp('hf_s3cr3t');
+    expect(JSON.stringify(a?.data)).not.toContain('hf_s3cr3t');
+    expect(JSON.stringify(a?.data)).toContain('"MODE":"fast"');
+    expect(fp('hf_other')?.hash).not.toBe(a?.hash);
+  });
   it('names the changed params', () => {
     expect(changedParams({ a: 1, b: [1], c: 3 }, { a: 1, b: [2], d: 4 })).toEqual(['b', 'c', 'd']);
   });
