@@ -130,7 +130,7 @@ describe('secrets', () => {
     const rig = new Rig({
       pipeline:
         withLanguages(['Shell']) +
-        '  uses-token:\n    kind: shell\n    params:\n      command: "printf %s \\"$API_TOKEN\\" | sha256sum | cut -c1-64 > {outputs}"\n      outputs: [\"token-check.txt\"]\n      env: { API_TOKEN: tok_s3cr3t_value }\n',
+        '  uses-token:\n    kind: shell\n    params:\n      command: "printf %s \\"$API_TOKEN\\" | sha256sum | cut -c1-64 > {outputs}"\n      outputs: ["token-check.txt"]\n      env: { API_TOKEN: tok_s3cr3t_value }\n',
     });
     try {
       const r = await rig.run(['run', 'uses-token', '--cache-dir', 'cache']);
