@@ -75,8 +75,20 @@ export const sha256Hex = (s: string | Uint8Array): string =>
 
 const short = (v: unknown): string => sha256Hex(canonicalJson(v)).slice(0, 8);
 
+/** Per-object memo for values shared by every task of a stage (same object, same hash). */
+const memo = new WeakMap<object, Map<string, string>>();
+function memoized(obj: unknown, key: string, compute: () => string): string {
+  if (obj === null || typeof obj !== 'object') return compute();
+  let m = memo.get(obj);
+  if (m === undefined) memo.set(obj, (m = new Map()));
+  let v = m.get(key);
+  if (v === undefined) m.set(key, (v = compute()));
+  return v;
+}
+
 /** Hash of a stage's params template: the `params` component. */
-export const paramsComponent = (stageParams: unknown): string => short(stageParams);
+export const paramsComponent = (stageParams: unknown): string =>
+  memoized(stageParams, 'params', () => short(stageParams));
 
 export interface FingerprintInput {
   task: TaskInstance;
@@ -113,7 +125,9 @@ export function computeFingerprint(x: FingerprintInput): Fingerprint {
     hash: sha256Hex(canonicalJson(data)) as FingerprintHash,
     data,
     components: {
-      code: short({ schema: data.schema, kind: data.kind, v: data.implVersion, tools: data.tools }),
+      code: memoized(x.tools, `${data.kind}\0${data.implVersion}`, () =>
+        short({ schema: data.schema, kind: data.kind, v: data.implVersion, tools: data.tools }),
+      ),
       params: paramsComponent(x.stageParams),
       inputs: short({ task: data.task, rev: data.revision, inputs, upstream }),
     },
