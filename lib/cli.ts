@@ -20,6 +20,7 @@ import { makePrinter, renderPlan } from './report.js';
 import type { Session } from './session.js';
 import { openSession, resolveLanguages, snapshot } from './session.js';
 import { statusOf, renderStatus } from './status.js';
+import { explain, renderExplanation } from './explain.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
@@ -83,6 +84,16 @@ export async function main(argv: string[]): Promise<number> {
     )
     .action(async (o: Common & { format: 'mermaid' | 'dot' }) => {
       code = await cmdGraph(o);
+    });
+
+  common(program.command('explain'))
+    .description(
+      'why a task would run: its stored fingerprint against the current one, field by field',
+    )
+    .argument('<task>', 'a task id, e.g. pack:C++/train-00000-of-00002')
+    .option('--json', 'machine-readable')
+    .action(async (task: string, o: Common & { json?: boolean }) => {
+      code = await cmdExplain(task, o);
     });
 
   try {
@@ -282,6 +293,20 @@ async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
   }
   process.stdout.write(
     o.json === true ? JSON.stringify(st.value, null, 2) + '\n' : renderStatus(st.value),
+  );
+  return EXIT.ok;
+}
+
+async function cmdExplain(task: string, o: Common & { json?: boolean }): Promise<number> {
+  const loaded = await load(o);
+  if (loaded === undefined) return EXIT.usage;
+  const r = await explain(loaded.session, task);
+  if (!r.ok) {
+    say(failureLine(r.error));
+    return r.error.reason === 'invalid-input' ? EXIT.usage : EXIT.failed;
+  }
+  process.stdout.write(
+    o.json === true ? JSON.stringify(r.value, null, 2) + '\n' : renderExplanation(r.value),
   );
   return EXIT.ok;
 }

@@ -80,7 +80,7 @@ const memo = new WeakMap<object, Map<string, string>>();
 function memoized(obj: unknown, key: string, compute: () => string): string {
   if (obj === null || typeof obj !== 'object') return compute();
   let m = memo.get(obj);
-  if (m === undefined) memo.set(obj, (m = new Map()));
+  if (m === undefined) memo.set(obj, (m = new Map<string, string>()));
   let v = m.get(key);
   if (v === undefined) m.set(key, (v = compute()));
   return v;

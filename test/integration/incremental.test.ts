@@ -57,6 +57,17 @@ describe('incremental runs', () => {
     expect(dry.stdout).toMatch(
       /pack:C\+\+\/train-00000-of-00002 {2}params-changed \(rows_per_part\)/,
     );
+    const why = await rig.run([
+      'explain',
+      'pack:C++/train-00000-of-00002',
+      '--json',
+      '--cache-dir',
+      'cache',
+    ]);
+    expect(JSON.parse(why.stdout)).toMatchObject({
+      state: 'changed',
+      changes: [{ field: 'params.rows_per_part', before: '250', after: '300' }],
+    });
     const r = await rig.run(['run', '--cache-dir', 'cache']);
     expect(r.code).toBe(0);
     const ran = started(r);
