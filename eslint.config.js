@@ -11,6 +11,8 @@ const pureFiles = [
   'lib/config/parse.ts',
   'lib/config/rules.ts',
   'lib/config/diagnostics.ts',
+  'lib/outputs.ts',
+  'lib/layout.ts',
 ];
 
 export default tseslint.config(

@@ -6,7 +6,8 @@ import { unreachable } from './errors.js';
 import type { Graph } from './graph.js';
 import { shardOf } from './graph.js';
 import { cmdKey, packFamilyPrefix, parsePartKey, workParquetKey } from './layout.js';
-import type { TaskInstance } from './model.js';
+import type { Pipeline, TaskInstance } from './model.js';
+import { cmp } from './fingerprint.js';
 
 /** Keys present in the stores, from listings. Build it with `indexListing`. */
 export interface OutputListing {
@@ -94,4 +95,17 @@ function missingParts(family: string, parts: readonly { part: number; total: num
   const missing: string[] = [];
   for (let i = 0; i < total; i++) if (!have.has(i)) missing.push(`${family}${i} of ${total}`);
   return missing;
+}
+
+/**
+ * The bucket prefixes our stages write under (sync and pack `prefix`), without nesting: a user's
+ * bucket may hold much else, and only these need listing. `''` (list all) when a sync writes at
+ * the root.
+ */
+export function bucketPrefixes(p: Pipeline): string[] {
+  const all = p.stages
+    .filter((st) => st.kind === 'sync' || st.kind === 'pack')
+    .map((st) => (typeof st.params.prefix === 'string' ? st.params.prefix : ''))
+    .sort(cmp);
+  return all.filter((x, i) => !all.slice(0, i).some((y) => x.startsWith(y)));
 }

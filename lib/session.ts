@@ -20,7 +20,7 @@ import { openStore } from './io/store-url.js';
 import { FsStore } from './io/fs-store.js';
 import type { Manifest, Pipeline, StageName, TaskId, TaskKind } from './model.js';
 import type { OutputListing } from './outputs.js';
-import { indexListing, missingOutputs } from './outputs.js';
+import { bucketPrefixes, indexListing, missingOutputs } from './outputs.js';
 import type { MarkerRef, PlannerInput } from './planner.js';
 import type { TaskDefinition } from './task-api.js';
 import type { Stores } from './executor.js';
@@ -233,13 +233,15 @@ async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerp
   return out;
 }
 
-/** One listing of the work store and one of the bucket. */
+/** One listing of the work store, and one of each bucket prefix the stages write under. */
 async function listOutputs(s: Session): Promise<Result<OutputListing>> {
   try {
     const work = new Set<string>();
     for await (const o of listAll(s.stores.work, '')) work.add(o.key);
     const bucket = new Set<string>();
-    for await (const o of listAll(s.stores.bucket, '')) bucket.add(o.key);
+    for (const prefix of bucketPrefixes(s.pipeline)) {
+      for await (const o of listAll(s.stores.bucket, prefix)) bucket.add(o.key);
+    }
     return ok(indexListing(work, bucket));
   } catch (e) {
     if (e instanceof StoreError) return err(e.failure);

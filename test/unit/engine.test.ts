@@ -12,7 +12,7 @@ import {
 import type { Graph } from '../../lib/graph.js';
 import { markerKey, parseMarkerKey } from '../../lib/io/markers.js';
 import type { Manifest, Pipeline, TaskId } from '../../lib/model.js';
-import { indexListing, missingOutputs } from '../../lib/outputs.js';
+import { bucketPrefixes, indexListing, missingOutputs } from '../../lib/outputs.js';
 import type { MarkerRef } from '../../lib/planner.js';
 import { plan } from '../../lib/planner.js';
 import { manifest, pipeline, stage } from '../helpers/fixtures.js';
@@ -307,5 +307,17 @@ describe('output check', () => {
         indexListing(new Set(), new Set(['data/C++/train-00000-of-00001.parquet'])),
       ),
     ).toEqual(['cmds/C++/train-00000-of-00001.cmd.txt']);
+  });
+});
+
+describe('bucket prefixes to list', () => {
+  it('lists only where sync and pack write, without nesting, and all of it for a root sync', () => {
+    expect(
+      bucketPrefixes(pipeline([], { sync: { prefix: 'ts/' }, pack: { prefix: 'ts/packed/' } })),
+    ).toEqual(['ts/']);
+    expect(
+      bucketPrefixes(pipeline([], { sync: { prefix: 'raw/' }, pack: { prefix: 'packed/' } })),
+    ).toEqual(['packed/', 'raw/']);
+    expect(bucketPrefixes(pipeline())).toEqual(['']);
   });
 });
