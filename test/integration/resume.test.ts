@@ -3,8 +3,9 @@
  * uninterrupted run; SIGINT stops cleanly with exit 130 and publishes no partial output.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, Rig } from '../helpers/rig.js';
+import { collect, Rig, walk } from '../helpers/rig.js';
 
 /** Small parts and one task at a time make many distinct crash points. */
 const pipelineFor = (text: string): string =>
@@ -27,18 +28,27 @@ describe('interrupted runs', () => {
     const rig = new Rig();
     rig.writePipeline(pipelineFor(readSample(rig)));
     try {
-      // Kill points, each a condition on the events of the current run (plus a delay).
+      // Kill points: a condition on the events of the current run, or (mid-pack) on the part
+      // records on disk, so the kill lands after some parts of a pack and before the rest
+      // whatever the machine's speed.
       type Ev = Record<string, unknown>;
       const nth = (type: string, stage: string, n: number) => (evs: Ev[]) =>
         evs.filter((e) => e.type === type && e.stage === stage).length >= n;
-      const points: { when: (evs: Ev[]) => boolean; delayMs: number }[] = [
-        { when: nth('task-started', 'discover', 1), delayMs: 0 },
-        { when: nth('task-succeeded', 'fetch', 2), delayMs: 0 },
-        { when: nth('task-started', 'cmds', 1), delayMs: 0 },
-        { when: nth('task-started', 'pack', 1), delayMs: 150 },
-        { when: nth('task-succeeded', 'pack', 2), delayMs: 60 },
-        { when: nth('task-started', 'sync', 3), delayMs: 0 },
-        { when: nth('task-started', 'pack', 2), delayMs: 250 },
+      const partRecords = (): number => walk(join(rig.cache, 'state/parts')).length;
+      const midPack = (parts: number) => (evs: Ev[]) => {
+        const packing =
+          evs.filter((e) => e.stage === 'pack' && e.type === 'task-started').length >
+          evs.filter((e) => e.stage === 'pack' && e.type === 'task-succeeded').length;
+        return packing && partRecords() >= parts;
+      };
+      const points: { when: (evs: Ev[]) => boolean; poll?: boolean }[] = [
+        { when: nth('task-started', 'discover', 1) },
+        { when: nth('task-succeeded', 'fetch', 2) },
+        { when: nth('task-started', 'cmds', 1) },
+        { when: midPack(2), poll: true },
+        { when: nth('task-succeeded', 'pack', 2) },
+        { when: nth('task-started', 'sync', 3) },
+        { when: midPack(3), poll: true },
       ];
       const killedDuring: string[] = [];
       const allEvents: Ev[] = [];
@@ -47,29 +57,40 @@ describe('interrupted runs', () => {
         const evs: Ev[] = [];
         let buf = '';
         let armed = false;
+        const check = (): void => {
+          if (!armed && point.when(evs)) {
+            armed = true;
+            child.kill('SIGKILL');
+          }
+        };
+        const timer = point.poll === true ? setInterval(check, 5) : undefined;
         child.stdout?.on('data', (d: Buffer) => {
           buf += d.toString();
           const lines = buf.split('\n');
           buf = lines.pop() ?? '';
           for (const l of lines) if (l.startsWith('{"')) evs.push(JSON.parse(l) as Ev);
-          if (!armed && point.when(evs)) {
-            armed = true;
-            setTimeout(() => child.kill('SIGKILL'), point.delayMs);
-          }
+          check();
         });
         const r = await collect(child);
+        clearInterval(timer);
         allEvents.push(...evs);
         if (r.code === 0) continue; // finished before the kill point
-        expect(r.signal).toBe('SIGKILL');
+        expect(
+          r.signal,
+          `run ended by itself (code ${r.code}): ${r.stderr.slice(-2000)} ${JSON.stringify(evs.filter((e) => e.type === 'task-failed'))}`,
+        ).toBe('SIGKILL');
         const last = evs.filter((e) => e.type === 'task-started').at(-1);
         killedDuring.push(typeof last?.stage === 'string' ? last.stage : 'planning');
       }
       // The kills really interrupted work in several stages, including pack mid-way.
-      expect(killedDuring.length).toBeGreaterThanOrEqual(4);
+      expect(killedDuring.length, killedDuring.join()).toBeGreaterThanOrEqual(4);
       expect(new Set(killedDuring).size).toBeGreaterThanOrEqual(3);
       expect(killedDuring).toContain('pack');
       const final = await rig.run(['run', '-j', '1', '--cache-dir', 'cache']);
-      expect(final.code).toBe(0);
+      expect(
+        final.code,
+        `${final.stderr.slice(-2000)} ${JSON.stringify(final.events.filter((e) => e.type === 'task-failed'))}`,
+      ).toBe(0);
       allEvents.push(...final.events);
       // At least one pack resumed at its first unfinished part instead of starting over.
       const resumed = allEvents.filter(
@@ -77,7 +98,7 @@ describe('interrupted runs', () => {
           e.type === 'task-succeeded' &&
           ((e.counts as Record<string, number>).resumed_parts ?? 0) > 0,
       );
-      expect(resumed.length).toBeGreaterThan(0);
+      expect(resumed.length, `kills during: ${killedDuring.join()}`).toBeGreaterThan(0);
       const got = rig.outputs();
       expect([...got.keys()]).toEqual([...expected.keys()]);
       expect(got).toEqual(expected);
