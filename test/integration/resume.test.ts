@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, Rig, walk } from '../helpers/rig.js';
+import { collect, Rig, started, walk } from '../helpers/rig.js';
 
 /** Small parts and one task at a time make many distinct crash points. */
 const pipelineFor = (text: string): string =>
@@ -52,6 +52,7 @@ describe('interrupted runs', () => {
       ];
       const killedDuring: string[] = [];
       const allEvents: Ev[] = [];
+      const finished = new Set<string>();
       for (const point of points) {
         const child = rig.start(['run', '-j', '1', '--cache-dir', 'cache']);
         const evs: Ev[] = [];
@@ -73,6 +74,10 @@ describe('interrupted runs', () => {
         });
         const r = await collect(child);
         clearInterval(timer);
+        // Only unfinished work is redone: nothing that reported success before starts again.
+        const again = evs.filter((e) => e.type === 'task-started' && finished.has(String(e.task)));
+        expect(again.map((e) => e.task)).toEqual([]);
+        for (const e of evs) if (e.type === 'task-succeeded') finished.add(String(e.task));
         allEvents.push(...evs);
         if (r.code === 0) continue; // finished before the kill point
         expect(
@@ -91,6 +96,7 @@ describe('interrupted runs', () => {
         final.code,
         `${final.stderr.slice(-2000)} ${JSON.stringify(final.events.filter((e) => e.type === 'task-failed'))}`,
       ).toBe(0);
+      expect(started(final).filter((t) => finished.has(t))).toEqual([]);
       allEvents.push(...final.events);
       // At least one pack resumed at its first unfinished part instead of starting over.
       const resumed = allEvents.filter(
