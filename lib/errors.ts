@@ -71,8 +71,6 @@ export type Failure =
       stack?: string;
     };
 
-export type FailureReason = Failure['reason'];
-
 /** True for failures that a retry may cure. */
 export const isTransient = (f: Failure): boolean => f.reason === 'transient';
 

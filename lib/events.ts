@@ -2,7 +2,7 @@
  * Everything the engine says, as data. Only lib/report.ts turns events into text.
  */
 import type { Failure } from './errors.js';
-import type { PlanStep, RunReason, StageName, TaskId } from './model.js';
+import type { RunReason, StageName, TaskId } from './model.js';
 
 export type RunEvent =
   | { type: 'plan'; round: number; run: number; skip: number; blocked: number }
@@ -43,5 +43,3 @@ export interface StageTotals {
   total: number;
   skipped: number;
 }
-
-export type { PlanStep };

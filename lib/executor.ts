@@ -18,6 +18,7 @@ import type { MarkerBody, OutputRecord, StoreName } from './io/markers.js';
 import {
   archiveParams,
   deleteKeys,
+  hostName,
   markerKey,
   PartLedger,
   readMarker,
@@ -278,7 +279,7 @@ async function runOne(
       fingerprintData: fp.data,
       outputs: result.value.outputs,
       counts: result.value.counts,
-      host: workerId().replace(/-\d+$/, ''),
+      host: hostName(),
       worker: workerId(),
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),

@@ -92,8 +92,6 @@ export interface Snapshot {
   fingerprints: Map<TaskId, Fingerprint>;
   markers: Map<TaskId, MarkerRef[]>;
   manifests: Map<string, Manifest>;
-  /** Manifests obtained by listing without running discover (dry runs). */
-  previewed: Set<string>;
   plannerInput: Omit<PlannerInput, 'forced'>;
 }
 
@@ -111,7 +109,6 @@ export async function snapshot(
   if (!markers.ok) return markers;
   const discover = s.pipeline.stages.find((st) => st.kind === 'discover');
   const manifests = new Map<string, Manifest>();
-  const previewed = new Set<string>();
   const discoverFps = new Map<TaskId, Fingerprint>();
   const missingManifest = new Set<TaskId>();
   if (discover !== undefined) {
@@ -136,7 +133,6 @@ export async function snapshot(
             revision: s.pipeline.dataset.revision,
             files: files.value,
           });
-          previewed.add(lang);
         }
       }
     }
@@ -177,7 +173,6 @@ export async function snapshot(
     fingerprints,
     markers: markers.value,
     manifests,
-    previewed,
     unknownTargets: unknown,
     plannerInput: {
       graph,

@@ -17,7 +17,7 @@ import { localCopy } from './io/files.js';
 import { workParquetKey } from './layout.js';
 
 export type { Failure, Result } from './errors.js';
-export { err, ok, convertExceptionToFailure } from './errors.js';
+export { err, ok } from './errors.js';
 export type { Manifest, ManifestEntry, TaskInstance } from './model.js';
 export { objectKey } from './model.js';
 export type { ObjectStore, ObjectInfo } from './io/object-store.js';
@@ -29,11 +29,9 @@ export {
   packPartKey,
   parsePartKey,
   workParquetKey,
-  pad,
 } from './layout.js';
 export { listAll } from './io/object-store.js';
 export { shardOf } from './graph.js';
-export { checkRemoteName } from './io/hub.js';
 export { quote } from './io/shell.js';
 
 /** Progress a task reports while it runs (deltas). */
@@ -91,7 +89,7 @@ export interface TaskDefinition {
 }
 
 export const defineTask = (d: TaskDefinition): TaskDefinition => d;
-export { publishFile, localCopy, holdsSame, writeHashed, sha256File } from './io/files.js';
+export { publishFile, holdsSame, writeHashed } from './io/files.js';
 
 /** A local path of the parquet that fetch put in the work store (in place, or a scratch copy). */
 export function localParquet(

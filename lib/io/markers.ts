@@ -122,7 +122,8 @@ export async function deleteKeys(
   return ok(undefined);
 }
 
-export const workerId = (): string => `${hostname()}-${process.pid}`;
+export const hostName = (): string => hostname();
+export const workerId = (): string => `${hostName()}-${process.pid}`;
 
 /** Stores a stage's params template once per distinct value, so "which param" can be answered. */
 export async function archiveParams(

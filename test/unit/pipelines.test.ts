@@ -5,41 +5,36 @@ import { describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../lib/config/parse.js';
 import { REPO } from '../helpers/rig.js';
 
-const load = (rel: string) => {
+/** Parses a shipped pipeline file; any diagnostic fails the test with its text. */
+function load(rel: string) {
   const path = join(REPO, rel);
-  return parsePipeline(readFileSync(path, 'utf8'), {
+  const r = parsePipeline(readFileSync(path, 'utf8'), {
     path,
     displayName: rel,
     cacheDir: '/tmp/cache',
   });
-};
+  if (!r.ok) throw new Error(JSON.stringify(r.error));
+  return r.value;
+}
 
 describe('shipped pipeline files', () => {
   it('pipeline.yaml is the real the-stack-v2 pipeline', () => {
-    const r = load('pipeline.yaml');
-    if (!r.ok) throw new Error(JSON.stringify(r.error));
-    expect(r.value.dataset).toMatchObject({
+    const p = load('pipeline.yaml');
+    expect(p.dataset).toMatchObject({
       repo: 'bigcode/the-stack-v2',
       source: 'hf://datasets/bigcode/the-stack-v2',
       languages: 'all',
     });
-    expect(r.value.content.source).toBe('s3://softwareheritage/content');
-    expect(r.value.bucket.startsWith('s3://')).toBe(true);
-    expect(r.value.stages.map((s) => s.kind)).toEqual([
-      'discover',
-      'fetch',
-      'cmds',
-      'sync',
-      'pack',
-    ]);
+    expect(p.content.source).toBe('s3://softwareheritage/content');
+    expect(p.bucket.startsWith('s3://')).toBe(true);
+    expect(p.stages.map((s) => s.kind)).toEqual(['discover', 'fetch', 'cmds', 'sync', 'pack']);
   });
   it('examples/sample/pipeline.yaml runs the same tasks on local sources', () => {
-    const r = load('examples/sample/pipeline.yaml');
-    if (!r.ok) throw new Error(JSON.stringify(r.error));
-    expect(r.value.dataset.source).toBe(`file://${join(REPO, 'examples/sample/hf')}`);
-    expect(r.value.content.source).toBe(`file://${join(REPO, 'examples/sample/swh/content')}`);
-    expect(r.value.bucket).toBe('file:///tmp/cache/bucket');
-    expect(r.value.stages.map((s) => s.kind)).toEqual([
+    const p = load('examples/sample/pipeline.yaml');
+    expect(p.dataset.source).toBe(`file://${join(REPO, 'examples/sample/hf')}`);
+    expect(p.content.source).toBe(`file://${join(REPO, 'examples/sample/swh/content')}`);
+    expect(p.bucket).toBe('file:///tmp/cache/bucket');
+    expect(p.stages.map((s) => s.kind)).toEqual([
       'discover',
       'fetch',
       'cmds',
