@@ -229,6 +229,7 @@ async function runOne(
         revision: env.pipeline.dataset.revision,
         contentSource: env.pipeline.content.source,
         bucketUrl: env.pipeline.bucket,
+        s3: env.pipeline.s3,
       },
       stores: env.stores,
       hub: env.hub,

@@ -5,6 +5,7 @@
  * instances (a stage expanded over languages × parquet files) and the `Plan`.
  */
 import type { Location } from './errors.js';
+import type { S3BucketSettings } from './io/s3-location.js';
 
 declare const brand: unique symbol;
 type Brand<T, B extends string> = T & { readonly [brand]: B };
@@ -71,6 +72,8 @@ export interface Pipeline {
   bucket: string;
   /** Where completion markers and manifests live (`file://` by default, under the cache dir). */
   state: string;
+  /** Connection settings per S3 bucket name (see lib/io/s3-location.ts). */
+  s3: Readonly<Record<string, S3BucketSettings>>;
   /** Stages in declaration order. */
   stages: StageConfig[];
 }

@@ -11,6 +11,7 @@ import type { HubSource } from './io/hub.js';
 import type { OutputRecord, PartLedger } from './io/markers.js';
 import type { ObjectStore } from './io/object-store.js';
 import type { Shell } from './io/shell.js';
+import type { S3BucketSettings } from './io/s3-location.js';
 import type { Manifest, ManifestEntry, TaskId, TaskInstance, TaskKind } from './model.js';
 import { objectKey } from './model.js';
 import { localCopy } from './io/files.js';
@@ -33,6 +34,8 @@ export {
 export { listAll } from './io/object-store.js';
 export { shardOf } from './graph.js';
 export { quote } from './io/shell.js';
+export type { S3BucketSettings, S3Location } from './io/s3-location.js';
+export { resolveS3Location } from './io/s3-location.js';
 
 /** Progress a task reports while it runs (deltas). */
 export interface ProgressDelta {
@@ -51,6 +54,8 @@ export interface TaskContext {
     revision: string;
     contentSource: string;
     bucketUrl: string;
+    /** Per-bucket S3 connection settings from pipeline.yaml (resolve with resolveS3Location). */
+    s3: Readonly<Record<string, S3BucketSettings>>;
   };
   stores: { work: ObjectStore; bucket: ObjectStore; state: ObjectStore };
   hub: HubSource;

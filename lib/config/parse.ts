@@ -19,6 +19,7 @@ import type { Diagnostic, Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import { stageName, TASK_KINDS } from '../model.js';
 import type { Foreach, Pipeline, StageConfig, TaskKind } from '../model.js';
+import type { S3BucketSettings } from '../io/s3-location.js';
 import { dig, isRecord, keyText, Locator, pathLabel, quote } from './diagnostics.js';
 import { schemaDiagnostics, sortDiagnostics } from './diagnostics.js';
 import type { PathSegment } from './diagnostics.js';
@@ -305,6 +306,7 @@ interface PipelineDoc {
   content: { source: string };
   bucket?: string;
   state?: string;
+  s3?: Record<string, S3BucketSettings>;
 }
 
 function normalize(
@@ -334,6 +336,7 @@ function normalize(
     content: { source: contentSource },
     bucket: store(doc.bucket, 'bucket'),
     state: store(doc.state, 'state'),
+    s3: structuredClone(doc.s3 ?? {}),
     stages: stages.map((s): StageConfig => {
       if (s.kind === undefined || s.foreach === undefined) {
         throw new Error(`Internal error: stage ${s.name} passed validation without a kind`);

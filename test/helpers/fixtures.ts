@@ -48,6 +48,7 @@ export function pipeline(
     },
     content: { source: 'file:///p/swh/content' },
     bucket: 'file:///p/bucket',
+    s3: {},
     state: 'file:///p/state',
     stages,
   };

@@ -94,6 +94,7 @@ describe('parsePipeline: good pipelines', () => {
         content: { source: 's3://softwareheritage/content' },
         bucket: 'file:///work/proj/cache/bucket',
         state: 'file:///work/proj/cache/state',
+        s3: {},
         stages: [
           stage('discover', 'discover', [], 'language', {}, at(10, 3, 8)),
           stage('fetch', 'fetch', ['discover'], 'parquet', {}, at(11, 3, 5)),
