@@ -250,6 +250,7 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
     ok: totals.failed === 0 && !interrupted,
     interrupted,
     ...totals,
+    requestRetries: session.requestRetries.count,
     ms: Date.now() - started,
     // maxRSS is in KiB on Linux and macOS.
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),

@@ -28,7 +28,10 @@ export type RunEvent =
       failed: number;
       skipped: number;
       blocked: number;
+      /** Task attempts repeated after a transient failure. */
       retries: number;
+      /** Requests to S3 or the Hub repeated after a transient failure (429, 5xx, reset). */
+      requestRetries: number;
       ms: number;
       /** Peak resident memory of this process, in MB. */
       peakRssMb: number;

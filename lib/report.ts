@@ -149,7 +149,8 @@ class TtyPrinter implements Printer {
         this.drawn = 0;
         this.out.write(
           `${e.interrupted ? 'interrupted' : e.ok ? 'done' : 'failed'}: ${e.succeeded} ran, ${e.skipped} up to date, ${e.failed} failed, ${e.blocked} blocked` +
-            (e.retries > 0 ? `, ${e.retries} retries` : '') +
+            (e.retries > 0 ? `, ${e.retries} task retries` : '') +
+            (e.requestRetries > 0 ? `, ${e.requestRetries} request retries` : '') +
             ` in ${(e.ms / 1000).toFixed(1)}s (peak RSS ${e.peakRssMb} MB)\n`,
         );
         return;

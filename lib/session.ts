@@ -34,18 +34,44 @@ export interface Session {
   hub: HubSource;
   content: ObjectStore;
   registry: { readonly [K in TaskKind]: TaskDefinition };
+  /** Requests to S3 or the Hub repeated after a transient failure, so far. */
+  requestRetries: { count: number };
+}
+
+export interface SessionOptions {
+  /** Where endpoints, regions and tokens are read from (default: process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Sockets for the content store: enough for the most concurrent pack stage. */
+function contentSockets(pipeline: Pipeline): number {
+  const wanted = pipeline.stages
+    .filter((st) => st.kind === 'pack')
+    .map((st) => (typeof st.params.concurrency === 'number' ? st.params.concurrency : 64));
+  return Math.max(64, ...wanted);
 }
 
 export function openSession(
   pipeline: Pipeline,
   cacheDir: string,
   registry: Session['registry'],
+  opts: SessionOptions = {},
 ): Result<Session> {
-  const bucket = openStore(pipeline.bucket);
+  const env = opts.env ?? process.env;
+  const requestRetries = { count: 0 };
+  const onRetry = () => {
+    requestRetries.count++;
+  };
+  const storeOpts = (maxSockets = 64) => ({
+    s3: pipeline.s3,
+    env,
+    s3Store: { onRetry, maxSockets },
+  });
+  const bucket = openStore(pipeline.bucket, storeOpts());
   if (!bucket.ok) return bucket;
-  const state = openStore(pipeline.state);
+  const state = openStore(pipeline.state, storeOpts());
   if (!state.ok) return state;
-  const content = openStore(pipeline.content.source);
+  const content = openStore(pipeline.content.source, storeOpts(contentSockets(pipeline)));
   if (!content.ok) return content;
   const src = pipeline.dataset.source;
   if (!src.startsWith('file://')) {
@@ -61,6 +87,7 @@ export function openSession(
     hub: new MirrorHub(src.slice('file://'.length)),
     content: content.value,
     registry,
+    requestRetries,
   });
 }
 

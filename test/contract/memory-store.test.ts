@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FsStore } from '../../lib/io/fs-store.js';
 import { MemoryStore } from '../../lib/io/memory-store.js';
 import { openStore } from '../../lib/io/store-url.js';
+import { S3Store } from '../../lib/io/s3-store.js';
 import { objectKey } from '../../lib/model.js';
 import { testObjectStore } from './object-store.js';
 
@@ -29,15 +30,16 @@ describe('openStore', () => {
     expect(r.value.url).toBe('file:///tmp/stackflow state');
   });
 
-  it('explains that s3:// is not supported yet', () => {
-    expect(openStore('s3://bucket/prefix')).toEqual({
-      ok: false,
-      error: {
-        reason: 'invalid-input',
-        message:
-          's3:// stores are not supported yet (the S3 store arrives with the real-endpoints work); use a file:// URL',
-      },
+  it('opens s3:// URLs as S3 stores rooted at the prefix, without contacting the server', () => {
+    const r = openStore('s3://bucket/some/prefix', {
+      s3: { bucket: { endpoint: 'http://127.0.0.1:1' } },
+      env: {},
     });
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.value).toBeInstanceOf(S3Store);
+    expect(r.value.url).toBe('s3://bucket/some/prefix');
+    const bad = openStore('s3://bucket/x', { s3: { bucket: { endpoint: 'ftp://h' } }, env: {} });
+    expect(bad.ok ? 'ok' : bad.error.reason).toBe('invalid-input');
   });
 
   it('rejects other schemes and non-local file URLs', () => {

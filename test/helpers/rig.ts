@@ -31,6 +31,8 @@ export interface CliResult {
 
 export class Rig {
   readonly dir: string;
+  /** Extra environment for every CLI process this rig starts (endpoints, credentials). */
+  env: Record<string, string> = {};
   constructor(opts: { pipeline?: string } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'stackflow-rig-'));
     cpSync(join(SAMPLE, 'hf'), join(this.dir, 'hf'), { recursive: true });
@@ -50,7 +52,7 @@ export class Rig {
   start(args: string[]): ChildProcess {
     return spawn(process.execPath, [BIN, ...args], {
       cwd: this.dir,
-      env: { ...process.env, FORCE_COLOR: '0' },
+      env: { ...process.env, FORCE_COLOR: '0', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   }

@@ -1,0 +1,463 @@
+/**
+ * The object-store port on S3 (AWS, MinIO, R2, Ceph, loopback test servers) through
+ * `@aws-sdk/client-s3`, rooted at `s3://bucket/prefix`. Passes test/contract/object-store.ts.
+ *
+ * - Credentials: the SDK's default chain (env, profile, SSO, instance role); unsigned requests
+ *   for public buckets. Nothing secret is ever put in a message.
+ * - Retries: bounded, jittered, counted (s3-retry.ts); a GET whose body breaks mid-stream is
+ *   retried as a whole here, because the SDK only retries until the headers arrive.
+ * - Puts: one PutObject up to `multipartThreshold` (the body in memory, so a retry can resend
+ *   it), multipart through `@aws-sdk/lib-storage` above. The sha256 of the bytes travels as
+ *   `x-amz-meta-sha256`, so `head` can report it.
+ * - Conditional puts map to If-None-Match `*` / If-Match; a 412 that follows a retried attempt
+ *   is checked against the stored sha256, since the first attempt may have landed.
+ * - Checksums are computed only when an operation requires them: stores such as Ceph reject
+ *   the aws-chunked framing the SDK otherwise uses for streams, and stackflow verifies sha256
+ *   itself.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Failure, Result } from '../errors.js';
+import { err, ok } from '../errors.js';
+import type { ObjectKey } from '../model.js';
+import { objectKey } from '../model.js';
+import { withRetry } from '../util/retry.js';
+import type {
+  Body,
+  GetOptions,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+} from './object-store.js';
+import type { S3Location } from './s3-location.js';
+import type { RetryNotice } from './s3-retry.js';
+import { BoundedRetryStrategy, describeSdkError } from './s3-retry.js';
+import { checkPutOptions, checkStart, invalid, MAX_PAGE_SIZE } from './store-common.js';
+
+export interface S3StoreOptions {
+  /** Requests in flight at most (HTTP sockets of this store's client). Default 64. */
+  maxSockets?: number;
+  /** Retries per request for throttling, timeouts, resets and 5xx. Default 8. */
+  retries?: number;
+  /** First backoff ceiling in ms. Default 100. */
+  baseMs?: number;
+  /** Called for every retry, for the run's retry count. */
+  onRetry?: (n: RetryNotice & { store: string }) => void;
+  /** Bodies larger than this are uploaded in parts. Default 32 MiB. */
+  multipartThreshold?: number;
+  /** Part size of multipart uploads. Default 16 MiB. */
+  partSize?: number;
+  /** A request whose socket is idle this long fails (and is retried). Default 120 s. */
+  idleTimeoutMs?: number;
+}
+
+const META_SHA256 = 'sha256';
+
+export class S3Store implements ObjectStore {
+  readonly url: string;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly root: string;
+  private readonly threshold: number;
+  private readonly partSize: number;
+  private readonly retries: number;
+  private readonly onRetry: ((n: RetryNotice) => void) | undefined;
+
+  constructor(loc: S3Location, opts: S3StoreOptions = {}) {
+    this.bucket = loc.bucket;
+    this.root = loc.prefix;
+    this.url = `s3://${loc.bucket}/${loc.prefix}`.replace(/\/$/, '');
+    this.threshold = opts.multipartThreshold ?? 32 << 20;
+    this.partSize = Math.max(5 << 20, opts.partSize ?? 16 << 20);
+    this.retries = opts.retries ?? 8;
+    const { onRetry } = opts;
+    const url = this.url;
+    this.onRetry = onRetry ? (n) => onRetry({ ...n, store: url }) : undefined;
+    const maxSockets = opts.maxSockets ?? 64;
+    const agent = { keepAlive: true, maxSockets };
+    this.client = new S3Client({
+      region: loc.region,
+      ...(loc.endpoint !== undefined ? { endpoint: loc.endpoint } : {}),
+      forcePathStyle: loc.pathStyle,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      retryStrategy: new BoundedRetryStrategy({
+        retries: this.retries,
+        baseMs: opts.baseMs ?? 100,
+        maxMs: 20_000,
+        ...(this.onRetry ? { onRetry: this.onRetry } : {}),
+      }),
+      requestHandler: new NodeHttpHandler({
+        httpAgent: new HttpAgent(agent),
+        httpsAgent: new HttpsAgent(agent),
+        connectionTimeout: 10_000,
+        requestTimeout: opts.idleTimeoutMs ?? 120_000,
+      }),
+      // Anonymous: no signature, and no credential lookup (which would fail without any).
+      ...(loc.unsigned
+        ? {
+            signer: { sign: (request) => Promise.resolve(request) },
+            credentials: { accessKeyId: '', secretAccessKey: '' },
+          }
+        : {}),
+    });
+  }
+
+  /** Closes the client's sockets. */
+  close(): void {
+    this.client.destroy();
+  }
+
+  async get(key: ObjectKey): Promise<Result<Buffer>> {
+    // The SDK retries up to the response headers; a body cut mid-stream is retried here.
+    return withRetry(
+      async () => {
+        try {
+          const out = await this.client.send(
+            new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+          );
+          if (out.Body === undefined) return ok(Buffer.alloc(0));
+          return ok(Buffer.from(await out.Body.transformToByteArray()));
+        } catch (e) {
+          return err(this.failure(e, 'get', key));
+        }
+      },
+      {
+        retries: this.retries,
+        baseMs: 100,
+        onRetry: (attempt, f, waitMs) => this.onRetry?.({ attempt, reason: f.message, waitMs }),
+      },
+    );
+  }
+
+  async getStream(key: ObjectKey, opts?: GetOptions): Promise<Result<Readable>> {
+    const start = checkStart(opts);
+    if (!start.ok) return start;
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          ...(start.value > 0 ? { Range: `bytes=${String(start.value)}-` } : {}),
+        }),
+      );
+      return ok(out.Body instanceof Readable ? out.Body : Readable.from([]));
+    } catch (e) {
+      if (status(e) === 416) {
+        // A start at or past the end: no bytes, if the object exists.
+        const h = await this.head(key);
+        return h.ok ? ok(Readable.from([])) : h;
+      }
+      return err(this.failure(e, 'getStream', key));
+    }
+  }
+
+  async head(key: ObjectKey): Promise<Result<ObjectInfo>> {
+    try {
+      const out = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+      );
+      const sha256 = out.Metadata?.[META_SHA256];
+      return ok({
+        key,
+        size: out.ContentLength ?? 0,
+        etag: out.ETag ?? '',
+        ...(sha256 !== undefined ? { sha256 } : {}),
+      });
+    } catch (e) {
+      return err(this.failure(e, 'head', key));
+    }
+  }
+
+  async put(key: ObjectKey, body: Body, opts: PutOptions = {}): Promise<Result<ObjectInfo>> {
+    const bad = checkPutOptions(key, opts);
+    if (bad) return err(bad);
+    const small = await this.bufferIfSmall(key, body);
+    if (!small.ok) return small;
+    if (small.value.kind === 'large') {
+      if (opts.ifNoneMatch !== undefined || opts.ifMatch !== undefined) {
+        return err(
+          invalid(`put ${key}: conditional puts are for small objects (≤ ${mib(this.threshold)})`),
+        );
+      }
+      return this.putLarge(key, small.value.stream, small.value.sha256);
+    }
+    return this.putSmall(key, small.value.bytes, opts);
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<Result<ListPage>> {
+    const size = opts.pageSize ?? MAX_PAGE_SIZE;
+    if (!Number.isInteger(size) || size < 1) {
+      return err(invalid(`list: pageSize must be a positive integer, got ${String(size)}`));
+    }
+    let continuation: string | undefined;
+    if (opts.pageToken !== undefined) {
+      const text = Buffer.from(opts.pageToken, 'base64url').toString('utf8');
+      if (!text.startsWith('s') || encodeToken(text.slice(1)) !== opts.pageToken) {
+        return err(invalid(`list: malformed pageToken ${JSON.stringify(opts.pageToken)}`));
+      }
+      continuation = text.slice(1);
+    }
+    try {
+      const out = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.root + prefix,
+          MaxKeys: Math.min(size, MAX_PAGE_SIZE),
+          ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
+          ...(continuation !== undefined ? { ContinuationToken: continuation } : {}),
+        }),
+      );
+      const objects: ObjectInfo[] = (out.Contents ?? []).flatMap((o) =>
+        o.Key === undefined
+          ? []
+          : [
+              {
+                key: objectKey(o.Key.slice(this.root.length)),
+                size: o.Size ?? 0,
+                etag: o.ETag ?? '',
+              },
+            ],
+      );
+      const prefixes = (out.CommonPrefixes ?? []).flatMap((p) =>
+        p.Prefix === undefined ? [] : [p.Prefix.slice(this.root.length)],
+      );
+      const next = out.IsTruncated === true ? out.NextContinuationToken : undefined;
+      return ok({
+        objects,
+        prefixes,
+        ...(next !== undefined ? { nextToken: encodeToken(next) } : {}),
+      });
+    } catch (e) {
+      return err(this.failure(e, 'list', prefix));
+    }
+  }
+
+  async delete(key: ObjectKey): Promise<Result<void>> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) }));
+      return ok(undefined);
+    } catch (e) {
+      const f = this.failure(e, 'delete', key);
+      return f.reason === 'not-found' ? ok(undefined) : err(f);
+    }
+  }
+
+  private full(key: string): string {
+    return this.root + key;
+  }
+
+  private async putSmall(
+    key: ObjectKey,
+    bytes: Buffer,
+    opts: PutOptions,
+  ): Promise<Result<ObjectInfo>> {
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const input: PutObjectCommandInput = {
+      Bucket: this.bucket,
+      Key: this.full(key),
+      Body: bytes,
+      ContentLength: bytes.length,
+      Metadata: { [META_SHA256]: sha256 },
+      ...(opts.ifNoneMatch !== undefined ? { IfNoneMatch: opts.ifNoneMatch } : {}),
+      ...(opts.ifMatch !== undefined ? { IfMatch: opts.ifMatch } : {}),
+    };
+    try {
+      const out = await this.client.send(new PutObjectCommand(input));
+      return ok({ key, size: bytes.length, etag: out.ETag ?? '', sha256 });
+    } catch (e) {
+      const f = this.failure(e, 'put', key);
+      if (f.reason === 'precondition-failed' && attempts(e) > 1) {
+        // An earlier attempt may have landed before its response was lost: if the object now
+        // holds exactly our bytes, that write was ours.
+        const now = await this.head(key);
+        if (now.ok && now.value.sha256 === sha256 && now.value.size === bytes.length) {
+          return ok({ ...now.value, sha256 });
+        }
+      }
+      return err(f);
+    }
+  }
+
+  /** A multipart upload; `knownSha256` (of a local file) is stored as metadata for `head`. */
+  private async putLarge(
+    key: ObjectKey,
+    source: Readable,
+    knownSha256: string | undefined,
+  ): Promise<Result<ObjectInfo>> {
+    const hash = createHash('sha256');
+    let size = 0;
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    const feeding = pipeline(
+      source,
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const c of chunks) {
+          hash.update(c);
+          size += c.length;
+          yield c;
+        }
+      },
+      body,
+    );
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: this.full(key),
+        Body: body,
+        ...(knownSha256 !== undefined ? { Metadata: { [META_SHA256]: knownSha256 } } : {}),
+      },
+      partSize: this.partSize,
+      queueSize: 4,
+      leavePartsOnError: false,
+    });
+    try {
+      const [out] = await Promise.all([upload.done(), feeding]);
+      const sha256 = hash.digest('hex');
+      if (knownSha256 !== undefined && knownSha256 !== sha256) {
+        // The file changed while it was uploaded: what is stored matches neither.
+        await this.delete(key);
+        return err({
+          reason: 'transient',
+          message: `put ${this.url}/${key}: the source file changed during the upload`,
+        });
+      }
+      return ok({ key, size, etag: out.ETag ?? '', sha256 });
+    } catch (e) {
+      body.destroy();
+      return err(this.failure(e, 'put', key));
+    }
+  }
+
+  /** The body in memory when it fits under the multipart threshold, else a stream of it. */
+  private async bufferIfSmall(
+    key: ObjectKey,
+    body: Body,
+  ): Promise<
+    Result<{ kind: 'small'; bytes: Buffer } | { kind: 'large'; stream: Readable; sha256?: string }>
+  > {
+    if (typeof body === 'string') return ok({ kind: 'small', bytes: Buffer.from(body, 'utf8') });
+    if (body instanceof Uint8Array) {
+      return ok({ kind: 'small', bytes: Buffer.from(body.buffer, body.byteOffset, body.length) });
+    }
+    if (!(body instanceof Readable)) {
+      try {
+        const st = await stat(body.file);
+        if (st.size > this.threshold) {
+          // Hashed first (a local read) so the sha256 can travel as metadata of the upload.
+          const h = createHash('sha256');
+          for await (const c of createReadStream(body.file)) h.update(c as Buffer);
+          return ok({
+            kind: 'large',
+            stream: createReadStream(body.file),
+            sha256: h.digest('hex'),
+          });
+        }
+        const chunks: Buffer[] = [];
+        for await (const c of createReadStream(body.file)) chunks.push(c as Buffer);
+        return ok({ kind: 'small', bytes: Buffer.concat(chunks) });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') {
+          return err({
+            reason: 'not-found',
+            key: body.file,
+            message: `put ${key}: ${body.file} does not exist`,
+          });
+        }
+        throw e;
+      }
+    }
+    // A stream: read up to the threshold; if it ends first, it is small.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const it = (body as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+    for (;;) {
+      const n = await it.next();
+      if (n.done === true) return ok({ kind: 'small', bytes: Buffer.concat(chunks) });
+      const c = typeof n.value === 'string' ? Buffer.from(n.value, 'utf8') : Buffer.from(n.value);
+      chunks.push(c);
+      size += c.length;
+      if (size > this.threshold) {
+        const rest = (async function* () {
+          yield* chunks;
+          for (;;) {
+            const m = await it.next();
+            if (m.done === true) return;
+            yield typeof m.value === 'string' ? Buffer.from(m.value, 'utf8') : Buffer.from(m.value);
+          }
+        })();
+        return ok({ kind: 'large', stream: Readable.from(rest) });
+      }
+    }
+  }
+
+  /** Maps an SDK error to the port's failures. Never includes headers or credentials. */
+  private failure(e: unknown, op: string, key: string): Failure {
+    const where = `${op} ${this.url}/${key}`;
+    const name = errorName(e);
+    const code = status(e);
+    const what = describeSdkError(e);
+    if (name === 'NoSuchBucket') {
+      return invalid(`${where}: bucket ${this.bucket} does not exist`);
+    }
+    if (code === 404 || name === 'NoSuchKey' || name === 'NotFound') {
+      return { reason: 'not-found', key, message: `${where}: not found` };
+    }
+    if (code === 412 || name === 'PreconditionFailed') {
+      return { reason: 'precondition-failed', key, message: `${where}: precondition failed` };
+    }
+    if (code === 401 || code === 403) {
+      return invalid(
+        `${where}: access denied (${what}); check the AWS credentials in the environment or profile, or set unsigned: true under s3.${this.bucket} for a public bucket`,
+      );
+    }
+    if (code === 409 && name === 'ConditionalRequestConflict') {
+      return { reason: 'transient', message: `${where}: conflicting concurrent write (${what})` };
+    }
+    if (code !== undefined && code >= 400 && code < 500 && code !== 408 && code !== 429) {
+      return invalid(`${where}: ${what}: ${messageOf(e)}`);
+    }
+    return { reason: 'transient', message: `${where}: ${what}` };
+  }
+}
+
+const mib = (n: number) => `${String(Math.round(n / (1 << 20)))} MiB`;
+
+function encodeToken(s3Token: string): string {
+  return Buffer.from(`s${s3Token}`, 'utf8').toString('base64url');
+}
+
+function status(e: unknown): number | undefined {
+  return (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+}
+
+function attempts(e: unknown): number {
+  return (e as { $metadata?: { attempts?: number } } | null)?.$metadata?.attempts ?? 1;
+}
+
+function errorName(e: unknown): string {
+  return (e as { name?: string } | null)?.name ?? '';
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message.slice(0, 200) : String(e);
+}
