@@ -4,21 +4,24 @@
  *
  * Exit codes: 0 ok · 1 some task failed · 2 usage or config error · 130 interrupted.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { relative, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { registry } from '../tasks/index.js';
-import type { Failure } from './errors.js';
+import type { Failure, Result } from './errors.js';
+import { ok } from './errors.js';
+import { checkFreeSpace } from './io/disk.js';
+import type { Graph } from './graph.js';
 import { parsePipeline } from './config/parse.js';
 import { renderDiagnostics } from './config/diagnostics.js';
 import type { RunEvent } from './events.js';
 import { execute } from './executor.js';
 import { globMatcher, parseTaskId, renderGraph } from './graph.js';
-import type { Pipeline, StageName, TaskId } from './model.js';
+import type { ManifestEntry, Pipeline, Plan, StageName, TaskId } from './model.js';
 import { plan } from './planner.js';
 import { makePrinter, renderPlan } from './report.js';
 import type { Session } from './session.js';
-import { openSession, resolveLanguages, snapshot } from './session.js';
+import { openSession, pinRevision, resolveLanguages, snapshot } from './session.js';
 import { statusOf, renderStatus } from './status.js';
 import { explain, renderExplanation } from './explain.js';
 
@@ -134,14 +137,43 @@ const say = (s: string): void => {
 const failureLine = (f: Failure): string => `❌ ${f.message}`;
 
 /** Reads and parses the pipeline; prints diagnostics and returns undefined on error. */
-async function load(o: Common): Promise<{ pipeline: Pipeline; session: Session } | undefined> {
+/**
+ * Fails before any task starts when the plan's downloads cannot succeed: the source refuses them
+ * (a gated dataset without accepted terms) or they do not fit on the disk holding the cache. The
+ * alternative is the same error from every fetch, or a disk filling up hours into a run.
+ */
+async function preflightDownloads(session: Session, p: Plan, graph: Graph): Promise<Result<void>> {
+  let bytes = 0;
+  const files: ManifestEntry[] = [];
+  for (const step of p.steps) {
+    const t = step.action === 'run' ? graph.tasks.get(step.task) : undefined;
+    if (t?.kind === 'fetch' && t.file !== undefined) {
+      bytes += t.file.size;
+      files.push(t.file);
+    }
+  }
+  const [first] = files;
+  if (first === undefined) return ok(undefined);
+  const access = await session.hub.checkAccess(first, session.pipeline.dataset.revision);
+  if (!access.ok) return access;
+  await mkdir(session.cacheDir, { recursive: true });
+  const r = await checkFreeSpace(
+    session.cacheDir,
+    bytes,
+    `the ${String(files.length)} parquet file${files.length === 1 ? '' : 's'} this run downloads`,
+  );
+  return r.ok ? ok(undefined) : r;
+}
+
+/** Parses the pipeline, opens its stores and sources, and pins the dataset revision. */
+async function load(o: Common): Promise<{ pipeline: Pipeline; session: Session } | number> {
   const path = resolve(o.file);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch {
     say(`❌ cannot read pipeline file ${o.file}`);
-    return undefined;
+    return EXIT.usage;
   }
   const display = relative(process.cwd(), path) || o.file;
   const parsed = parsePipeline(text, { path, displayName: display, cacheDir: resolve(o.cacheDir) });
@@ -149,19 +181,29 @@ async function load(o: Common): Promise<{ pipeline: Pipeline; session: Session }
     say(renderDiagnostics(parsed.error, new Map([[display, text]])));
     const n = parsed.error.length;
     say(`${n} error${n === 1 ? '' : 's'} in ${display}`);
-    return undefined;
+    return EXIT.usage;
   }
   const session = openSession(parsed.value, resolve(o.cacheDir), registry);
   if (!session.ok) {
     say(failureLine(session.error));
-    return undefined;
+    return EXIT.usage;
   }
-  return { pipeline: parsed.value, session: session.value };
+  const pinned = await pinRevision(session.value);
+  if (!pinned.ok) {
+    say(failureLine(pinned.error));
+    return pinned.error.reason === 'transient' ? EXIT.failed : EXIT.usage;
+  }
+  const { from, to } = pinned.value;
+  if (from !== to)
+    say(
+      `revision ${from} is commit ${to}: pinned for this run (write it in ${display} to keep it)`,
+    );
+  return { pipeline: pinned.value.session.pipeline, session: pinned.value.session };
 }
 
 async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number> {
   const loaded = await load(o);
-  if (loaded === undefined) return EXIT.usage;
+  if (typeof loaded === 'number') return loaded;
   const { pipeline, session } = loaded;
   const targets = targetsIn.length > 0 ? targetsIn : pipeline.stages.map((s) => s.name as string);
   const langs = await resolveLanguages(session, o.only);
@@ -217,6 +259,11 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
       });
       // Tasks that ran in earlier rounds show up as fresh now: they are not "up to date" skips.
       totals.skipped = count('skip') - totals.succeeded;
+      const pre = await preflightDownloads(session, p, snap.value.graph);
+      if (!pre.ok) {
+        say(failureLine(pre.error));
+        return pre.error.reason === 'transient' ? EXIT.failed : EXIT.usage;
+      }
       printer.start(stageTotals(p.steps, pipeline));
       const res = await execute(p, {
         pipeline,
@@ -286,7 +333,7 @@ function unknownTargets(names: string[]): number {
 
 async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
   const loaded = await load(o);
-  if (loaded === undefined) return EXIT.usage;
+  if (typeof loaded === 'number') return loaded;
   const st = await statusOf(loaded.session);
   if (!st.ok) {
     say(failureLine(st.error));
@@ -300,7 +347,7 @@ async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
 
 async function cmdExplain(task: string, o: Common & { json?: boolean }): Promise<number> {
   const loaded = await load(o);
-  if (loaded === undefined) return EXIT.usage;
+  if (typeof loaded === 'number') return loaded;
   const r = await explain(loaded.session, task);
   if (!r.ok) {
     say(failureLine(r.error));
@@ -314,7 +361,7 @@ async function cmdExplain(task: string, o: Common & { json?: boolean }): Promise
 
 async function cmdGraph(o: Common & { format: 'mermaid' | 'dot' }): Promise<number> {
   const loaded = await load(o);
-  if (loaded === undefined) return EXIT.usage;
+  if (typeof loaded === 'number') return loaded;
   const langs = await resolveLanguages(loaded.session, undefined);
   if (!langs.ok) {
     say(failureLine(langs.error));

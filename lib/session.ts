@@ -13,6 +13,7 @@ import { expandGraph, filterLanguages, selectSubgraph, taskId } from './graph.js
 import { sha256File } from './io/files.js';
 import type { HubSource } from './io/hub.js';
 import { MirrorHub } from './io/hub-mirror.js';
+import { openHfHub } from './io/hub-hf.js';
 import { readManifest, readParamsArchive, snapshotMarkers } from './io/markers.js';
 import type { ObjectStore } from './io/object-store.js';
 import { listAll, StoreError } from './io/object-store.js';
@@ -74,21 +75,37 @@ export function openSession(
   const content = openStore(pipeline.content.source, storeOpts(contentSockets(pipeline)));
   if (!content.ok) return content;
   const src = pipeline.dataset.source;
-  if (!src.startsWith('file://')) {
-    return err({
-      reason: 'invalid-input',
-      message: `dataset source ${src}: only file:// mirrors are supported yet (hf:// arrives with the real-endpoints work)`,
-    });
+  let hub: HubSource;
+  if (src.startsWith('file://')) hub = new MirrorHub(src.slice('file://'.length));
+  else {
+    const hf = openHfHub(src, env, { downloadsDir: join(cacheDir, 'downloads'), onRetry });
+    if (!hf.ok) return hf;
+    hub = hf.value;
   }
   return ok({
     pipeline,
     cacheDir,
     stores: { work: new FsStore(join(cacheDir, 'work')), bucket: bucket.value, state: state.value },
-    hub: new MirrorHub(src.slice('file://'.length)),
+    hub,
     content: content.value,
     registry,
     requestRetries,
   });
+}
+
+/**
+ * Resolves the pipeline's revision (a branch or tag on the Hub) to the commit sha every
+ * fingerprint and download then uses, so one run sees one snapshot of the dataset. A mirror's
+ * label stays as it is. Returns the session with the pinned revision and what it was.
+ */
+export async function pinRevision(
+  s: Session,
+): Promise<Result<{ session: Session; from: string; to: string }>> {
+  const from = s.pipeline.dataset.revision;
+  const sha = await s.hub.resolveRevision(from);
+  if (!sha.ok) return sha;
+  const pipeline = { ...s.pipeline, dataset: { ...s.pipeline.dataset, revision: sha.value } };
+  return ok({ session: { ...s, pipeline }, from, to: sha.value });
 }
 
 /** The languages a run covers: the configured list or every folder, then `--only`. */

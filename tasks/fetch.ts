@@ -1,9 +1,10 @@
 /**
- * fetch (per parquet): downloads one parquet into the work store, verifying size and sha256
- * against the manifest BEFORE publishing it (a bad download is never visible under its key).
+ * fetch (per parquet): downloads one parquet into the work store. The hub verifies size and sha256
+ * against the manifest BEFORE the file reaches the scratch path, and only then is it published,
+ * so a bad download is never visible under its key.
  */
 import { join } from 'node:path';
-import { defineTask, err, publishFile, workParquetKey, writeHashed } from '../lib/task-api.js';
+import { defineTask, err, publishFile, workParquetKey } from '../lib/task-api.js';
 
 export default defineTask({
   kind: 'fetch',
@@ -12,22 +13,23 @@ export default defineTask({
   async run(ctx) {
     const file = ctx.task.file;
     if (file === undefined) throw new Error('Internal error: fetch without a file');
-    const src = await ctx.hub.open(file, ctx.pipeline.revision, ctx.signal);
-    if (!src.ok) return src;
     const tmp = join(ctx.scratch, 'download.parquet');
-    const got = await writeHashed(src.value, tmp, ctx.signal);
-    ctx.progress({ bytes: got.size });
-    if (got.size !== file.size || got.sha256 !== file.sha256) {
+    const got = await ctx.hub.download(file, ctx.pipeline.revision, tmp, {
+      signal: ctx.signal,
+      onBytes: (n) => {
+        ctx.progress({ bytes: n });
+      },
+    });
+    if (!got.ok) {
+      if (got.error.reason !== 'checksum-mismatch') return got;
+      // The hub names the file, expected and actual; add what the user can do about it.
       return err({
-        reason: 'checksum-mismatch',
-        key: file.path,
-        expected: `${file.size} bytes, sha256 ${file.sha256}`,
-        actual: `${got.size} bytes, sha256 ${got.sha256}`,
-        message: `${file.path} does not match the manifest (expected sha256 ${file.sha256.slice(0, 12)}… and ${file.size} bytes, got ${got.sha256.slice(0, 12)}… and ${got.size} bytes); if the source really changed, rerun discover with --force 'discover:${ctx.task.language ?? ''}'`,
+        ...got.error,
+        message: `${got.error.message}; if the source really changed, rerun discover with --force 'discover:${ctx.task.language ?? ''}'`,
       });
     }
     const out = await publishFile(ctx.stores.work, 'work', workParquetKey(file), tmp);
     if (!out.ok) return out;
-    return { ok: true, value: { outputs: [out.value], counts: { bytes: got.size } } };
+    return { ok: true, value: { outputs: [out.value], counts: { bytes: got.value.size } } };
   },
 });

@@ -3,17 +3,18 @@
  * embedded default source. A mirror has no revisions: the pinned revision from pipeline.yaml is
  * taken as is. sha256 is computed by reading each file (cached by path, size and mtime).
  */
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import type { Failure, Result } from '../errors.js';
-import { err, ok } from '../errors.js';
+import { convertExceptionToFailure, err, ok } from '../errors.js';
 import { cmp } from '../fingerprint.js';
 import type { ManifestEntry } from '../model.js';
-import type { HubSource } from './hub.js';
-import { checkRemoteName } from './hub.js';
+import type { DownloadOptions, HubSource } from './hub.js';
+import { checkRemoteName, checkRepoPath, mismatch } from './hub.js';
 
 export class MirrorHub implements HubSource {
   readonly url: string;
@@ -66,17 +67,53 @@ export class MirrorHub implements HubSource {
     }
   }
 
-  open(entry: ManifestEntry): Promise<Result<Readable>> {
-    const path = join(this.root, entry.path);
-    return new Promise((resolve) => {
-      const s = createReadStream(path);
-      s.once('open', () => {
-        resolve(ok(s));
-      });
-      s.once('error', (e) => {
-        resolve(err(notFound(path, e)));
-      });
+  /**
+   * Copies the file to a temporary name beside `dest`, hashing while it streams, and renames it
+   * to `dest` only when it matches the entry (the mirror may have changed since discover).
+   */
+  async download(
+    entry: ManifestEntry,
+    _revision: string,
+    dest: string,
+    opts: DownloadOptions,
+  ): Promise<Result<{ size: number; sha256: string }>> {
+    const checked = checkRepoPath(entry.path, this.url);
+    if (!checked.ok) return checked;
+    const src = join(this.root, entry.path);
+    try {
+      if (!(await stat(src)).isFile()) return err(notFound(src, { code: 'ENOENT' }));
+    } catch (e) {
+      return err(notFound(src, e));
+    }
+    const tmp = `${dest}.partial`;
+    const h = createHash('sha256');
+    let size = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        h.update(chunk);
+        size += chunk.length;
+        opts.onBytes?.(chunk.length);
+        done(null, chunk);
+      },
     });
+    try {
+      await pipeline(createReadStream(src), tap, createWriteStream(tmp), { signal: opts.signal });
+      const got = { size, sha256: h.digest('hex') };
+      if (got.size !== entry.size || got.sha256 !== entry.sha256) {
+        await rm(tmp, { force: true });
+        return err(mismatch(entry, got, this.url));
+      }
+      await rename(tmp, dest);
+      return ok(got);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      return err(convertExceptionToFailure(e, opts.signal));
+    }
+  }
+
+  /** A local mirror needs no permission: a file that cannot be read fails its download. */
+  checkAccess(): Promise<Result<void>> {
+    return Promise.resolve(ok(undefined));
   }
 
   private async digest(path: string, size: number, mtime: number): Promise<string> {

@@ -1,0 +1,65 @@
+import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import type { StatFs } from '../../lib/io/disk.js';
+import { SpaceReservations, checkFreeSpace, formatGB } from '../../lib/io/disk.js';
+
+const disk =
+  (free: number): StatFs =>
+  () =>
+    Promise.resolve({ bavail: free / 4096, bsize: 4096 });
+
+describe('checkFreeSpace', () => {
+  it('passes when there is room (the real statfs of the temp dir has a byte)', async () => {
+    const r = await checkFreeSpace(tmpdir(), 1, 'a test');
+    expect(r.ok).toBe(true);
+  });
+
+  it('fails early with both numbers in GB (and in bytes)', async () => {
+    const r = await checkFreeSpace('/data', 2_500_000_000, 'downloading data/C/x.parquet', {
+      statfs: disk(1_200_000_000 - (1_200_000_000 % 4096)),
+    });
+    expect(r).toEqual({
+      ok: false,
+      error: {
+        reason: 'invalid-input',
+        message:
+          'not enough disk space in /data for downloading data/C/x.parquet: needs 2.50 GB, only 1.20 GB free (2500000000 bytes needed, 1199996928 available)',
+      },
+    });
+  });
+
+  it('names a statfs failure', async () => {
+    const r = await checkFreeSpace('/nope', 1, 'x', {
+      statfs: () => Promise.reject(new Error('ENOENT: no such file or directory')),
+    });
+    expect(r.ok ? '' : r.error.message).toBe(
+      'cannot check free space in /nope for x: ENOENT: no such file or directory',
+    );
+  });
+
+  it('formats decimal gigabytes', () => {
+    expect(formatGB(2_871_234_567)).toBe('2.87 GB');
+  });
+});
+
+describe('SpaceReservations', () => {
+  it('counts bytes promised to downloads in flight, and frees them on release', async () => {
+    const space = new SpaceReservations();
+    const a = await space.reserve('/d', 600, 'a', disk(4096));
+    if (!a.ok) throw new Error(a.error.message);
+    const [b, c] = await Promise.all([
+      space.reserve('/d', 3000, 'b', disk(4096)),
+      space.reserve('/d', 3000, 'c', disk(4096)),
+    ]);
+    // Concurrent checks see each other: only one of b and c fits next to a.
+    expect([b.ok, c.ok].sort()).toEqual([false, true]);
+    const lost = b.ok ? c : b;
+    expect(lost.ok ? '' : lost.error.message).toContain(
+      'plus 0.00 GB reserved by downloads in flight',
+    );
+    expect(space.total).toBe(3600);
+    a.value.release();
+    a.value.release(); // idempotent
+    expect(space.total).toBe(3000);
+  });
+});
