@@ -10,7 +10,7 @@ import type { Failure, Result } from './errors.js';
 import { convertExceptionToFailure, err, ok } from './errors.js';
 import type { Emit } from './events.js';
 import type { Fingerprint } from './fingerprint.js';
-import { redactSecrets } from './fingerprint.js';
+import { keyedParams, redactSecrets } from './fingerprint.js';
 import type { Graph } from './graph.js';
 import { digestObject } from './io/files.js';
 import type { HubSource } from './io/hub.js';
@@ -290,7 +290,7 @@ async function runOne(
       env.stores.state,
       task.stage,
       fp.components.params,
-      redactSecrets(cfg?.params ?? {}),
+      redactSecrets(keyedParams(cfg?.params ?? {}, env.registry[task.kind].runtimeParams ?? [])),
     );
     // The marker is written last, after every output is published and verified.
     const written = await writeMarker(env.stores.state, task, fp, body);

@@ -134,6 +134,20 @@ export function computeFingerprint(x: FingerprintInput): Fingerprint {
   };
 }
 
+/**
+ * The params that enter a fingerprint: all but the kind's runtime params, which tune how a task
+ * runs (fetches in flight, which fetcher) and never the bytes it writes, so changing them reruns
+ * nothing.
+ */
+export function keyedParams(
+  params: Record<string, unknown>,
+  runtimeParams: readonly string[],
+): Record<string, unknown> {
+  return runtimeParams.length === 0
+    ? params
+    : Object.fromEntries(Object.entries(params).filter(([k]) => !runtimeParams.includes(k)));
+}
+
 /** Env var names whose values must never be stored (markers keep the fingerprint data). */
 const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|(^|_)KEY($|_)|ACCESS_KEY/i;
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
-import { cmp, computeFingerprint, redactSecrets } from './fingerprint.js';
+import { cmp, computeFingerprint, keyedParams, redactSecrets } from './fingerprint.js';
 import type { Graph } from './graph.js';
 import { expandGraph, filterLanguages, selectSubgraph, taskId } from './graph.js';
 import { sha256File } from './io/files.js';
@@ -210,7 +210,10 @@ export async function snapshot(
   }
   // Compared with archived params, which are stored with secrets redacted.
   const stageParams = new Map<StageName, unknown>(
-    s.pipeline.stages.map((st) => [st.name, redactSecrets(st.params)]),
+    s.pipeline.stages.map((st) => [
+      st.name,
+      redactSecrets(keyedParams(st.params, s.registry[st.kind].runtimeParams ?? [])),
+    ]),
   );
   return ok({
     graph,
@@ -232,7 +235,13 @@ export async function snapshot(
 /** Fingerprints in topological order (dependencies first). */
 async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerprint>> {
   const out = new Map<TaskId, Fingerprint>();
-  const stageParams = new Map(s.pipeline.stages.map((st) => [st.name, st.params]));
+  // One object per stage: the params component is memoized by object identity.
+  const stageParams = new Map(
+    s.pipeline.stages.map((st) => [
+      st.name,
+      keyedParams(st.params, s.registry[st.kind].runtimeParams ?? []),
+    ]),
+  );
   const globCache = new Map<string, { name: string; size: number; sha256: string }[]>();
   const dir = join(s.pipeline.file, '..');
   for (const id of g.order) {
@@ -259,7 +268,7 @@ async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerp
     out.set(
       id,
       computeFingerprint({
-        task: t,
+        task: { ...t, params: keyedParams(t.params, def.runtimeParams ?? []) },
         implVersion: def.version,
         tools: def.tools,
         revision: s.pipeline.dataset.revision,

@@ -90,6 +90,11 @@ export interface TaskDefinition {
   version: string;
   /** Library versions that shape the output bytes. */
   tools: Record<string, string>;
+  /**
+   * Params that change how a task runs but never what it writes (concurrency, fetcher): left out
+   * of its fingerprint, so changing them reruns nothing.
+   */
+  runtimeParams?: readonly string[];
   run(ctx: TaskContext): Promise<Result<TaskResult>>;
 }
 

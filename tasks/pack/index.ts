@@ -24,6 +24,8 @@ import {
   shardOf,
 } from '../../lib/task-api.js';
 import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
+import type { FetcherOptions } from './fetchers.js';
+import { makeFetcher } from './fetchers.js';
 import type { PackParams } from './part.js';
 import { packPart } from './part.js';
 
@@ -33,7 +35,9 @@ const versionOf = (pkg: string): string =>
 
 const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
 
-export function packParams(p: Record<string, unknown>): PackParams & { prefix: string } {
+export function packParams(
+  p: Record<string, unknown>,
+): PackParams & FetcherOptions & { prefix: string } {
   return {
     rowsPerPart: num(p.rows_per_part, 16384),
     contentField: typeof p.content_field === 'string' ? p.content_field : 'content',
@@ -42,6 +46,9 @@ export function packParams(p: Record<string, unknown>): PackParams & { prefix: s
     zstdLevel: num(p.zstd_level, 3),
     frameBytes: num(p.frame_bytes, 8 << 20),
     prefix: typeof p.prefix === 'string' ? p.prefix : 'packed/',
+    fetcher: p.fetcher === 's5cmd' ? 's5cmd' : 'sdk',
+    s5cmdPath: typeof p.s5cmd_path === 'string' ? p.s5cmd_path : 's5cmd',
+    s5cmdWorkers: num(p.s5cmd_workers, 256),
   };
 }
 
@@ -49,6 +56,8 @@ export default defineTask({
   kind: 'pack',
   version: '1',
   tools: { duckdb: versionOf('@duckdb/node-api'), zstd: versionOf('@mongodb-js/zstd') },
+  // Both fetchers and any concurrency write the same bytes (tested): no rerun when they change.
+  runtimeParams: ['concurrency', 'fetcher', 's5cmd_path', 's5cmd_workers'],
   run: (ctx) => runPack(ctx),
 });
 
@@ -59,6 +68,8 @@ async function runPack(
   if (file === undefined || language === undefined)
     throw new Error('Internal error: pack without a file');
   const params = packParams(ctx.task.params);
+  const fetcher = makeFetcher(params, ctx);
+  if (!fetcher.ok) return fetcher;
   const local = await localParquet(ctx, file);
   if (!local.ok) return local;
   const cleared = await ctx.parts.clearOthers();
@@ -68,6 +79,7 @@ async function runPack(
   const shard = shardOf(file.stem);
   const totals: Record<string, number> = { parts: 0, resumed_parts: 0 };
   const outputs: OutputRecord[] = [];
+  let ready = false;
   return withDuckDB(async (conn) => {
     const rows = await parquetRowCount(conn, local.value);
     const total = Math.max(1, Math.ceil(rows / params.rowsPerPart));
@@ -83,24 +95,38 @@ async function runPack(
         ctx.progress({ rows: prior.counts.rows ?? 0 });
         continue;
       }
+      if (!ready) {
+        // Checked here, not up front: a pack whose parts are all done needs no fetcher.
+        const r = await fetcher.value.ready();
+        if (!r.ok) return r;
+        ready = true;
+      }
       const from = part * params.rowsPerPart;
       const to = Math.min(rows, from + params.rowsPerPart);
       const outPath = join(ctx.scratch, `part-${part}.jsonl.zst`);
-      const packed = await packPart({
-        conn,
-        contentKey: JSON.stringify(params.contentField),
-        parquet: local.value,
-        from,
-        to,
-        content: ctx.content,
-        params,
-        outPath,
-        signal: ctx.signal,
-        onRows: (n, bytes) => {
-          ctx.progress({ rows: n, bytes });
-        },
-        onRetry: () => undefined,
-      });
+      const blobs = await fetcher.value.open({ conn, parquet: local.value, part, from, to });
+      if (!blobs.ok) {
+        return err({ ...blobs.error, message: `${key}: ${blobs.error.message}` });
+      }
+      let packed: Awaited<ReturnType<typeof packPart>>;
+      try {
+        packed = await packPart({
+          conn,
+          contentKey: JSON.stringify(params.contentField),
+          parquet: local.value,
+          from,
+          to,
+          fetch: blobs.value.fetch,
+          params,
+          outPath,
+          signal: ctx.signal,
+          onRows: (n, bytes) => {
+            ctx.progress({ rows: n, bytes });
+          },
+        });
+      } finally {
+        await blobs.value.close();
+      }
       if (!packed.ok) {
         return err({ ...packed.error, message: `${key}: ${packed.error.message}` });
       }

@@ -10,9 +10,9 @@ import { decodeBlob } from '../../lib/io/decode.js';
 import { streamParquetRows } from '../../lib/io/duckdb.js';
 import { ZstdFrameWriter } from '../../lib/io/zstd-writer.js';
 import { flatten, orderedMap } from '../../lib/util/ordered.js';
-import { withRetry } from '../../lib/util/retry.js';
-import type { Failure, ObjectStore, Result } from '../../lib/task-api.js';
-import { err, objectKey, ok } from '../../lib/task-api.js';
+import type { Failure, Result } from '../../lib/task-api.js';
+import { err, ok } from '../../lib/task-api.js';
+import type { FetchBlob } from './fetchers.js';
 
 export interface PackParams {
   rowsPerPart: number;
@@ -51,13 +51,13 @@ export interface PartJob {
   parquet: string;
   from: number;
   to: number;
-  content: ObjectStore;
+  /** The part's blobs (see fetchers.ts): bytes, `not-found` (missing) or a fatal failure. */
+  fetch: FetchBlob;
   params: PackParams;
   /** Where the compressed part is written. */
   outPath: string;
   signal: AbortSignal;
   onRows: (rows: number, bytes: number) => void;
-  onRetry: (failure: Failure) => void;
 }
 
 export async function packPart(
@@ -142,14 +142,7 @@ async function joinRow(
   if (typeof blobId !== 'string' || !/^[0-9a-f]{40}$/.test(blobId)) {
     return bad(r.index, String(blobId), 'bad-row', 'blob_id is not a 40-hex sha1');
   }
-  const got = await withRetry(() => job.content.get(objectKey(blobId)), {
-    retries: 8,
-    baseMs: 100,
-    signal: job.signal,
-    onRetry: (_n, f) => {
-      job.onRetry(f);
-    },
-  });
+  const got = await job.fetch(blobId);
   if (!got.ok) {
     if (got.error.reason === 'not-found') return bad(r.index, blobId, 'missing', 'no such blob');
     return { fatal: got.error };

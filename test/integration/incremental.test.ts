@@ -86,6 +86,24 @@ describe('incremental runs', () => {
     ).toBe(true);
   });
 
+  it('changing only how pack runs (concurrency, fetcher) reruns nothing', async () => {
+    rig.writePipeline(
+      withLanguages(['C++', 'Python', 'Graphviz_(DOT)'])
+        .replace('rows_per_part: 250', 'rows_per_part: 300')
+        .replace('concurrency: 32', 'concurrency: 7\n      fetcher: s5cmd\n      s5cmd_workers: 9'),
+    );
+    const dry = await rig.run(['run', '--dry-run', '--json', '--cache-dir', 'cache']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const steps = (JSON.parse(dry.stdout) as { steps: { action: string }[] }).steps;
+    expect(steps.filter((s) => s.action === 'run')).toEqual([]);
+    rig.writePipeline(
+      withLanguages(['C++', 'Python', 'Graphviz_(DOT)']).replace(
+        'rows_per_part: 250',
+        'rows_per_part: 300',
+      ),
+    );
+  });
+
   it('reruns a task whose output disappeared', async () => {
     const key = join(rig.cache, 'work/cmds/Python/train-00000-of-00001.cmd.txt');
     writeFileSync(key, 'tampered'); // same key, different bytes: found by size
