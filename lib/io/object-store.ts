@@ -9,7 +9,8 @@
  * - conditional puts: `ifNoneMatch: '*'` (create-only) fails with `precondition-failed` when the
  *   key exists; `ifMatch: etag` (replace-if-etag) fails with `precondition-failed` when the
  *   current etag differs and with `not-found` when the key is absent;
- * - an etag changes whenever the object is written, and is opaque.
+ * - an etag is opaque and changes whenever the bytes change; rewriting identical bytes may keep
+ *   it (S3's etag of a single put is their md5), so replace-if-etag users write distinct bytes.
  */
 import type { Readable } from 'node:stream';
 import type { Failure, Result } from '../errors.js';

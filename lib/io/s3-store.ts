@@ -90,7 +90,11 @@ export class S3Store implements ObjectStore {
     this.retries = opts.retries ?? 8;
     const { onRetry } = opts;
     const url = this.url;
-    this.onRetry = onRetry ? (n) => onRetry({ ...n, store: url }) : undefined;
+    this.onRetry = onRetry
+      ? (n) => {
+          onRetry({ ...n, store: url });
+        }
+      : undefined;
     const maxSockets = opts.maxSockets ?? 64;
     const agent = { keepAlive: true, maxSockets };
     this.client = new S3Client({

@@ -1,0 +1,167 @@
+/**
+ * The ObjectStore contract on the S3 store, against a real S3-protocol server on loopback
+ * (s3rver behind the harness that fixes its defects and enforces conditional writes as AWS
+ * does), plus what only S3 has: prefixes, multipart uploads, retries under injected faults.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Result } from '../../lib/errors.js';
+import { S3Store } from '../../lib/io/s3-store.js';
+import type { S3StoreOptions } from '../../lib/io/s3-store.js';
+import { objectKey as k } from '../../lib/model.js';
+import { startS3Server } from '../servers/s3/harness.js';
+import type { S3TestServer } from '../servers/s3/harness.js';
+import { testObjectStore } from './object-store.js';
+
+let server: S3TestServer;
+let n = 0;
+const credentials = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+
+beforeAll(async () => {
+  server = await startS3Server();
+  Object.assign(process.env, credentials);
+}, 60_000);
+afterAll(async () => {
+  await server.stop();
+});
+
+/** A fresh bucket (and a prefix inside it, so that rooting at a prefix is exercised too). */
+async function freshStore(opts: S3StoreOptions = {}, prefix = 'root/') {
+  const bucket = `contract-${String(++n)}`;
+  await server.createBucket(bucket);
+  return new S3Store(
+    {
+      bucket,
+      prefix,
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      pathStyle: true,
+      unsigned: false,
+    },
+    opts,
+  );
+}
+
+testObjectStore('s3', async () => {
+  const store = await freshStore();
+  return {
+    store,
+    cleanup: () => {
+      store.close();
+      return Promise.resolve();
+    },
+  };
+});
+
+function must<T>(r: Result<T>): T {
+  if (!r.ok) throw new Error(`expected ok, got ${r.error.reason}: ${r.error.message}`);
+  return r.value;
+}
+
+describe('S3Store', () => {
+  it('keeps its keys under its prefix and lists them without it', async () => {
+    const store = await freshStore({}, 'deep/er/');
+    must(await store.put(k('a/b.txt'), 'x'));
+    const page = must(await store.list('a/'));
+    expect(page.objects.map((o) => o.key)).toEqual(['a/b.txt']);
+    const raw = await server
+      .client()
+      .send(new ListObjectsV2Command({ Bucket: store.url.split('/')[2] ?? '', Prefix: '' }));
+    expect(raw.Contents?.map((o) => o.Key)).toEqual(['deep/er/a/b.txt']);
+    store.close();
+  });
+
+  it('uploads large files and streams in parts, with the sha256 of the bytes', async () => {
+    const store = await freshStore({ multipartThreshold: 5 << 20, partSize: 5 << 20 });
+    const dir = await mkdtemp(join(tmpdir(), 'sf-s3-'));
+    const bytes = randomBytes(12 << 20);
+    await writeFile(join(dir, 'big.bin'), bytes);
+    const before = (await server.stats()).byOp;
+    const fromFile = must(await store.put(k('big/file.bin'), { file: join(dir, 'big.bin') }));
+    const fromStream = must(
+      await store.put(
+        k('big/stream.bin'),
+        Readable.from([bytes.subarray(0, 7 << 20), bytes.subarray(7 << 20)]),
+      ),
+    );
+    const after = (await server.stats()).byOp;
+    expect((after.UploadPart ?? 0) - (before.UploadPart ?? 0)).toBeGreaterThanOrEqual(6);
+    for (const info of [fromFile, fromStream]) {
+      expect(info.size).toBe(bytes.length);
+      expect(must(await store.get(info.key)).equals(bytes)).toBe(true);
+    }
+    expect(fromFile.sha256).toBe(fromStream.sha256);
+    expect(
+      (await store.put(k('big/cond.bin'), { file: join(dir, 'big.bin') }, { ifNoneMatch: '*' })).ok,
+    ).toBe(false);
+    store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('retries 500s, SlowDown, resets and bodies cut mid-stream, counting every retry', async () => {
+    let retries = 0;
+    const store = await freshStore({ baseMs: 5, onRetry: () => retries++ });
+    const blobs = Array.from({ length: 60 }, (_, i) => randomBytes(2048 + i));
+    for (const [i, b] of blobs.entries()) must(await store.put(k(`f/${String(i)}`), b));
+    await server.setFaults({
+      rate: 0.3,
+      kinds: ['500', '503', 'reset', 'reset-mid-body'],
+      seed: 7,
+    });
+    try {
+      for (const [i, b] of blobs.entries()) {
+        expect(must(await store.get(k(`f/${String(i)}`))).equals(b)).toBe(true);
+      }
+      const faults = Object.values((await server.stats()).faults).reduce((a, b) => a + b, 0);
+      expect(faults).toBeGreaterThan(5);
+      expect(retries).toBe(faults);
+    } finally {
+      await server.setFaults(null);
+    }
+    store.close();
+  });
+
+  it('gives up after its bounded retries with a transient failure', async () => {
+    const store = await freshStore({ baseMs: 1, retries: 2 });
+    must(await store.put(k('x'), 'x'));
+    await server.setFaults({ rate: 1, kinds: ['503'] });
+    try {
+      const before = (await server.stats()).requests;
+      const r = await store.head(k('x'));
+      expect(r.ok ? 'ok' : r.error.reason).toBe('transient');
+      expect((await server.stats()).requests - before).toBe(3);
+    } finally {
+      await server.setFaults(null);
+    }
+    store.close();
+  });
+
+  it('does not retry a missing key, a lost race or a missing bucket', async () => {
+    const store = await freshStore();
+    must(await store.put(k('x'), 'x'));
+    const before = (await server.stats()).requests;
+    expect((await store.get(k('nope'))).ok).toBe(false);
+    expect((await store.put(k('x'), 'y', { ifNoneMatch: '*' })).ok).toBe(false);
+    expect((await server.stats()).requests - before).toBe(2);
+    const gone = new S3Store({
+      bucket: 'no-such-bucket',
+      prefix: '',
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      pathStyle: true,
+      unsigned: false,
+    });
+    const r = await gone.get(k('x'));
+    expect(r.ok ? 'ok' : r.error).toMatchObject({
+      reason: 'invalid-input',
+      message: expect.stringMatching(/bucket no-such-bucket does not exist/) as unknown,
+    });
+    gone.close();
+    store.close();
+  });
+});
