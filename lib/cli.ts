@@ -5,11 +5,15 @@
  * Exit codes: 0 ok · 1 some task failed · 2 usage or config error · 130 interrupted.
  */
 import { mkdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { relative, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { registry } from '../tasks/index.js';
 import type { Failure, Result } from './errors.js';
-import { ok } from './errors.js';
+import { err, ok } from './errors.js';
+import type { Claims } from './leases.js';
+import { defaultWorkerId, LeaseClaims, parseShard, ShardClaims } from './leases.js';
 import { checkFreeSpace } from './io/disk.js';
 import type { Graph } from './graph.js';
 import { parsePipeline } from './config/parse.js';
@@ -67,6 +71,24 @@ export async function main(argv: string[]): Promise<number> {
         .map((x) => x.trim())
         .filter(Boolean),
     )
+    .option(
+      '--worker',
+      'one of many workers on a shared state: claim tasks through leases, wait for tasks others hold, exit when the targets are complete',
+    )
+    .option(
+      '--worker-id <id>',
+      'name of this worker in markers, leases and status (default host-pid)',
+    )
+    .option(
+      '--shard [i/N]',
+      'static sharding without leases: run only shard i of N (0-based), waiting for other shards as needed; without a value, from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT',
+    )
+    .option('--lease-ttl <seconds>', 'with --worker: how long a silent worker keeps a task', (v) =>
+      positiveInt(v, '--lease-ttl'),
+    )
+    .option('--poll <ms>', 'with --worker/--shard: pause between plans while others work', (v) =>
+      positiveInt(v, '--poll'),
+    )
     .action(async (targets: string[], o: Common & RunOpts) => {
       code = await cmdRun(targets, o);
     });
@@ -121,6 +143,53 @@ interface RunOpts {
   jobs: number;
   force?: boolean | string;
   only?: string[];
+  worker?: boolean;
+  workerId?: string;
+  shard?: boolean | string;
+  leaseTtl?: number;
+  poll?: number;
+}
+
+/** How this process shares the graph: alone, through leases, or as a static shard. */
+function claimsFor(
+  session: Session,
+  o: RunOpts,
+  emit: (e: RunEvent) => void,
+): Result<{ claims: Claims | undefined; worker: string }> {
+  const worker = o.workerId ?? defaultWorkerId(hostname());
+  if (o.shard !== undefined && o.shard !== false) {
+    if (o.worker === true) {
+      return err({ reason: 'invalid-input', message: '--worker and --shard exclude each other' });
+    }
+    const spec =
+      o.shard === true
+        ? process.env.SLURM_ARRAY_TASK_ID !== undefined &&
+          process.env.SLURM_ARRAY_TASK_COUNT !== undefined
+          ? `${process.env.SLURM_ARRAY_TASK_ID}/${process.env.SLURM_ARRAY_TASK_COUNT}`
+          : undefined
+        : o.shard;
+    if (spec === undefined) {
+      return err({
+        reason: 'invalid-input',
+        message: '--shard without i/N needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT',
+      });
+    }
+    const sh = parseShard(spec);
+    if (!sh.ok) return sh;
+    return ok({ claims: new ShardClaims(sh.value.index, sh.value.count), worker });
+  }
+  if (o.worker !== true) return ok({ claims: undefined, worker });
+  return ok({
+    claims: new LeaseClaims(session.stores.state, {
+      worker,
+      host: hostname(),
+      ttlMs: (o.leaseTtl ?? 60) * 1000,
+      onEvent: (message) => {
+        emit({ type: 'warning', message });
+      },
+    }),
+    worker,
+  });
 }
 
 function positiveInt(v: string, name: string): number {
@@ -137,6 +206,36 @@ const say = (s: string): void => {
 const failureLine = (f: Failure): string => `❌ ${f.message}`;
 
 /** Reads and parses the pipeline; prints diagnostics and returns undefined on error. */
+/** Sleeps `ms` (with ±25% jitter so workers do not plan in lockstep), or until interrupted. */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms * (0.75 + Math.random() / 2), undefined, { signal });
+  } catch {
+    // interrupted: the caller sees signal.aborted
+  }
+}
+
+/**
+ * A worker's plan without what failed in this process (and what depends on it, directly or by
+ * awaiting its manifest): it tried those already, and other workers decide for themselves.
+ */
+function withoutFailed(p: Plan, graph: Graph, failed: ReadonlySet<TaskId>): Plan {
+  if (failed.size === 0) return p;
+  const out = new Set<TaskId>(failed);
+  const awaiting = new Map(graph.pending.map((x) => [x.id, x.awaiting]));
+  const steps = p.steps.filter((st) => {
+    const deps = graph.tasks.get(st.task)?.deps ?? [];
+    const waitsOn = st.action === 'blocked' ? awaiting.get(st.task) : undefined;
+    const dead =
+      out.has(st.task) ||
+      deps.some((d) => out.has(d)) ||
+      (waitsOn !== undefined && out.has(waitsOn));
+    if (dead) out.add(st.task);
+    return !dead;
+  });
+  return { steps };
+}
+
 /**
  * Fails before any task starts when the plan's downloads cannot succeed: the source refuses them
  * (a gated dataset without accepted terms) or they do not fit on the disk holding the cache. The
@@ -239,8 +338,17 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
   const started = Date.now();
   const totals = { succeeded: 0, failed: 0, skipped: 0, blocked: 0, retries: 0 };
   let interrupted = false;
+  const shared = claimsFor(session, o, emit);
+  if (!shared.ok) {
+    say(failureLine(shared.error));
+    return EXIT.usage;
+  }
+  const { claims, worker } = shared.value;
+  /** Tasks that failed in this process: not tried again by it, and what they block. */
+  const failedHere = new Set<TaskId>();
+  const pollMs = o.poll ?? 500;
   try {
-    for (let round = 1; round <= 8; round++) {
+    for (let round = 1; ; round++) {
       const snap = await snapshot(session, langs.value, targets, { preview: false });
       if (!snap.ok) {
         say(failureLine(snap.error));
@@ -248,7 +356,8 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
       }
       if (round === 1 && snap.value.unknownTargets.length > 0)
         return unknownTargets(snap.value.unknownTargets);
-      const p = plan({ ...snap.value.plannerInput, forced: round === 1 ? forced : () => false });
+      const full = plan({ ...snap.value.plannerInput, forced: round === 1 ? forced : () => false });
+      const p = claims ? withoutFailed(full, snap.value.graph, failedHere) : full;
       const count = (a: string): number => p.steps.filter((s) => s.action === a).length;
       emit({
         type: 'plan',
@@ -259,6 +368,13 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
       });
       // Tasks that ran in earlier rounds show up as fresh now: they are not "up to date" skips.
       totals.skipped = count('skip') - totals.succeeded;
+      totals.blocked = count('blocked');
+      if (claims !== undefined && count('run') === 0) {
+        // A worker is done when nothing is left to run or wait for.
+        if (count('blocked') === 0 || ac.signal.aborted) break;
+        await pause(pollMs, ac.signal);
+        continue;
+      }
       const pre = await preflightDownloads(session, p, snap.value.graph);
       if (!pre.ok) {
         say(failureLine(pre.error));
@@ -278,15 +394,24 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
         emit,
         signal: ac.signal,
         jobs: o.jobs,
+        worker,
+        ...(claims ? { claims } : {}),
       });
       totals.succeeded += res.succeeded.size;
       totals.failed += res.failed.size;
       totals.retries += res.retries;
       totals.blocked = res.blocked.size + count('blocked');
       interrupted = res.interrupted;
-      if (res.interrupted || res.failed.size > 0) break;
+      if (res.interrupted) break;
+      if (claims !== undefined) {
+        for (const id of res.failed.keys()) failedHere.add(id);
+        // Others hold what is left: give them time before planning again.
+        if (res.succeeded.size === 0 && res.failed.size === 0) await pause(pollMs, ac.signal);
+        continue;
+      }
+      if (res.failed.size > 0) break;
       // New manifests: expand what was waiting for them and go again (what just ran is skipped).
-      if (res.manifests.size === 0 || snap.value.graph.pending.length === 0) break;
+      if (res.manifests.size === 0 || snap.value.graph.pending.length === 0 || round >= 8) break;
     }
   } finally {
     process.off('SIGINT', onSigint);

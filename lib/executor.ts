@@ -41,6 +41,7 @@ import type {
 import { objectKey } from './model.js';
 import type { MarkerRef } from './planner.js';
 import type { TaskContext, TaskDefinition, TaskResult } from './task-api.js';
+import type { Claims, HeldClaim } from './leases.js';
 import { withRetry } from './util/retry.js';
 
 export const STACKFLOW_VERSION = '0.1.0';
@@ -65,6 +66,10 @@ export interface ExecEnv {
   signal: AbortSignal;
   /** Max tasks at once. */
   jobs: number;
+  /** Claim each task before running it (workers on a shared graph); absent: run everything. */
+  claims?: Claims;
+  /** Written into markers; default host-pid. */
+  worker?: string;
 }
 
 export interface ExecResult {
@@ -75,6 +80,8 @@ export interface ExecResult {
   manifests: Map<string, Manifest>;
   retries: number;
   interrupted: boolean;
+  /** Tasks left to others: held by another worker or shard, done meanwhile, or lease lost. */
+  deferred: Set<TaskId>;
 }
 
 type RunStep = Extract<PlanStep, { action: 'run' }>;
@@ -87,6 +94,7 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
     manifests: new Map(),
     retries: 0,
     interrupted: false,
+    deferred: new Set(),
   };
   const steps = plan.steps.filter((s): s is RunStep => s.action === 'run');
   const inRun = new Set(steps.map((s) => s.task));
@@ -154,7 +162,7 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
       runningPerStage.set(step.stage, n + 1);
       // runOne returns failures as values; anything it throws (a full disk under the scratch
       // dir, say) still becomes this task's failure rather than tearing down the whole run.
-      const p = runOne(step, env, cfg, bodies, res)
+      const p = runClaimed(step, env, cfg, bodies, res)
         .catch((e: unknown) => {
           const f = convertExceptionToFailure(e, env.signal);
           env.emit({ type: 'task-failed', task: id, stage: step.stage, failure: f });
@@ -163,7 +171,10 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
         .then((outcome) => {
           running.delete(id);
           runningPerStage.set(step.stage, (runningPerStage.get(step.stage) ?? 1) - 1);
-          if (outcome.ok) {
+          if (outcome.ok && outcome.value === 'deferred') {
+            // Its dependents stay waiting: another worker will finish it.
+            res.deferred.add(id);
+          } else if (outcome.ok) {
             res.succeeded.add(id);
             for (const d of dependents.get(id) ?? []) {
               const left = (waiting.get(d) ?? 1) - 1;
@@ -184,12 +195,46 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
   return res;
 }
 
+/** Claims the task when workers share the graph, runs it if won, and gives the claim back. */
+async function runClaimed(
+  step: RunStep,
+  env: ExecEnv,
+  cfg: StageConfig | undefined,
+  bodies: Map<TaskId, MarkerBody>,
+  res: ExecResult,
+): Promise<Result<'ran' | 'deferred'>> {
+  if (env.claims === undefined) {
+    const r = await runOne(step, env, cfg, bodies, res, undefined);
+    return r.ok ? ok('ran') : r;
+  }
+  const task = env.graph.tasks.get(step.task);
+  const fp = env.fingerprints.get(step.task);
+  if (task === undefined || fp === undefined)
+    throw new Error(`Internal error: ${step.task} unknown`);
+  const c = await env.claims.claim(task, fp);
+  if (!c.ok) {
+    if (c.error.reason !== 'transient') return c;
+    env.emit({ type: 'warning', message: `claiming ${task.id}: ${c.error.message}; will retry` });
+    return ok('deferred');
+  }
+  if (c.value.kind !== 'won') return ok('deferred');
+  const claim = c.value.claim;
+  try {
+    const r = await runOne(step, env, cfg, bodies, res, claim);
+    if (!r.ok && claim.signal.aborted && !env.signal.aborted) return ok('deferred');
+    return r.ok ? ok('ran') : r;
+  } finally {
+    await claim.release();
+  }
+}
+
 async function runOne(
   step: RunStep,
   env: ExecEnv,
   cfg: StageConfig | undefined,
   bodies: Map<TaskId, MarkerBody>,
   res: ExecResult,
+  claim: HeldClaim | undefined,
 ): Promise<Result<void>> {
   const task = env.graph.tasks.get(step.task);
   const fp = env.fingerprints.get(step.task);
@@ -197,6 +242,8 @@ async function runOne(
     throw new Error(`Internal error: ${step.task} unknown`);
   const def = env.registry[task.kind];
   const startedAt = new Date();
+  // A lost claim stops the task like an interrupt, but only this task.
+  const signal = claim ? AbortSignal.any([env.signal, claim.signal]) : env.signal;
   env.emit({
     type: 'task-started',
     task: task.id,
@@ -205,6 +252,14 @@ async function runOne(
     attempt: 1,
   });
   const fail = async (f: Failure): Promise<Result<void>> => {
+    if (claim?.signal.aborted === true && !env.signal.aborted) {
+      env.emit({
+        type: 'note',
+        task: task.id,
+        message: 'stopped: its lease went to another worker',
+      });
+      return err({ reason: 'aborted', message: 'lease lost' });
+    }
     if (f.reason !== 'aborted') await recordFailure(env.stores.state, task, f);
     env.emit({ type: 'task-failed', task: task.id, stage: task.stage, failure: f });
     return err(f);
@@ -235,8 +290,8 @@ async function runOne(
       hub: env.hub,
       content: env.content,
       upstream: upstream.value,
-      $: makeShell({ cwd: scratch, signal: env.signal }),
-      signal: env.signal,
+      $: makeShell({ cwd: scratch, signal }),
+      signal,
       scratch,
       parts: new PartLedger(env.stores.state, task, fp),
       progress: (d) => {
@@ -257,12 +312,12 @@ async function runOne(
         try {
           return await def.run(ctx);
         } catch (e) {
-          return err(convertExceptionToFailure(e, env.signal));
+          return err(convertExceptionToFailure(e, signal));
         }
       },
       {
         retries: cfg?.retries ?? 2,
-        signal: env.signal,
+        signal,
         onRetry: (attempt, f, waitMs) => {
           res.retries++;
           env.emit({ type: 'task-retry', task: task.id, attempt, reason: f.message, waitMs });
@@ -270,7 +325,7 @@ async function runOne(
       },
     );
     if (!result.ok) return await fail(result.error);
-    if (env.signal.aborted) return await fail({ reason: 'aborted', message: 'interrupted' });
+    if (signal.aborted) return await fail({ reason: 'aborted', message: 'interrupted' });
     const verified = await verifyOutputs(env.stores, result.value.outputs);
     if (!verified.ok) return await fail(verified.error);
     const body: MarkerBody = {
@@ -281,7 +336,7 @@ async function runOne(
       outputs: result.value.outputs,
       counts: result.value.counts,
       host: hostName(),
-      worker: workerId(),
+      worker: env.worker ?? workerId(),
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       stackflowVersion: STACKFLOW_VERSION,
@@ -292,7 +347,12 @@ async function runOne(
       fp.components.params,
       redactSecrets(keyedParams(cfg?.params ?? {}, env.registry[task.kind].runtimeParams ?? [])),
     );
-    // The marker is written last, after every output is published and verified.
+    // The marker is written last, after every output is published and verified, and only by
+    // the holder of the task's claim.
+    if (claim !== undefined) {
+      const still = await claim.confirm();
+      if (!still.ok) return await fail(still.error);
+    }
     const written = await writeMarker(env.stores.state, task, fp, body);
     if (!written.ok) return await fail(written.error);
     bodies.set(task.id, body);

@@ -72,6 +72,8 @@ export interface Pipeline {
   bucket: string;
   /** Where completion markers and manifests live (`file://` by default, under the cache dir). */
   state: string;
+  /** Where fetched parquets and cmd files live (`file://` under the cache dir by default). */
+  work: string;
   /** Connection settings per S3 bucket name (see lib/io/s3-location.ts). */
   s3: Readonly<Record<string, S3BucketSettings>>;
   /** Stages in declaration order. */

@@ -18,7 +18,6 @@ import { readManifest, readParamsArchive, snapshotMarkers } from './io/markers.j
 import type { ObjectStore } from './io/object-store.js';
 import { listAll, StoreError } from './io/object-store.js';
 import { openStore } from './io/store-url.js';
-import { FsStore } from './io/fs-store.js';
 import type { Manifest, Pipeline, StageName, TaskId, TaskKind } from './model.js';
 import type { OutputListing } from './outputs.js';
 import { bucketPrefixes, indexListing, missingOutputs } from './outputs.js';
@@ -72,6 +71,8 @@ export function openSession(
   if (!bucket.ok) return bucket;
   const state = openStore(pipeline.state, storeOpts());
   if (!state.ok) return state;
+  const work = openStore(pipeline.work, storeOpts());
+  if (!work.ok) return work;
   const content = openStore(pipeline.content.source, storeOpts(contentSockets(pipeline)));
   if (!content.ok) return content;
   const src = pipeline.dataset.source;
@@ -85,7 +86,7 @@ export function openSession(
   return ok({
     pipeline,
     cacheDir,
-    stores: { work: new FsStore(join(cacheDir, 'work')), bucket: bucket.value, state: state.value },
+    stores: { work: work.value, bucket: bucket.value, state: state.value },
     hub,
     content: content.value,
     registry,

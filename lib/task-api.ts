@@ -99,7 +99,7 @@ export interface TaskDefinition {
 }
 
 export const defineTask = (d: TaskDefinition): TaskDefinition => d;
-export { publishFile, holdsSame, writeHashed } from './io/files.js';
+export { publishFile, holdsSame, localCopy, writeHashed } from './io/files.js';
 
 /** A local path of the parquet that fetch put in the work store (in place, or a scratch copy). */
 export function localParquet(

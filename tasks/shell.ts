@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import fg from 'fast-glob';
-import { defineTask, err, objectKey, ok, publishFile, quote } from '../lib/task-api.js';
+import { defineTask, err, localCopy, objectKey, ok, publishFile, quote } from '../lib/task-api.js';
 import type { OutputRecord } from '../lib/task-api.js';
 
 const strings = (v: unknown): string[] =>
@@ -37,8 +37,11 @@ export default defineTask({
             : o.store === 'bucket'
               ? ctx.stores.bucket
               : undefined;
-        const p = store?.localPath?.(objectKey(o.key));
-        if (p !== undefined) upstream.push(p);
+        if (store === undefined) continue;
+        // A remote output (S3 bucket or work store) is downloaded into scratch first.
+        const p = await localCopy(store, objectKey(o.key), ctx.scratch, ctx.signal);
+        if (!p.ok) return p;
+        upstream.push(p.value);
       }
     }
     const inputs = [...upstream.sort(), ...globbed];

@@ -251,6 +251,7 @@ function urlFields(stages: readonly RawStage[]): { path: PathSegment[]; schemes:
     { path: ['content', 'source'], schemes: ['s3', 'file'] },
     { path: ['bucket'], schemes: ['s3', 'file'] },
     { path: ['state'], schemes: ['s3', 'file'] },
+    { path: ['work'], schemes: ['s3', 'file'] },
     ...stages
       .filter((s) => s.kind === 'cmds')
       .map((s) => ({
@@ -306,6 +307,7 @@ interface PipelineDoc {
   content: { source: string };
   bucket?: string;
   state?: string;
+  work?: string;
   s3?: Record<string, S3BucketSettings>;
 }
 
@@ -336,6 +338,7 @@ function normalize(
     content: { source: contentSource },
     bucket: store(doc.bucket, 'bucket'),
     state: store(doc.state, 'state'),
+    work: store(doc.work, 'work'),
     s3: structuredClone(doc.s3 ?? {}),
     stages: stages.map((s): StageConfig => {
       if (s.kind === undefined || s.foreach === undefined) {

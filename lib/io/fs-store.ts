@@ -17,6 +17,8 @@
  *
  * Etags come from `stat` (inode, size, mtime in ns), so every process computes the same one; each
  * write is a new inode and stamps a unique microsecond mtime, so the etag changes on every write.
+ * That mtime is also the object's `modified` time: the store lives on one local filesystem, so
+ * the writers' clock is the store's clock.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -43,6 +45,7 @@ import { objectKey } from '../model.js';
 import type { ObjectKey } from '../model.js';
 import type {
   Body,
+  DeleteOptions,
   GetOptions,
   ListOptions,
   ListPage,
@@ -81,6 +84,14 @@ const MAX_ATTEMPTS = 20;
 
 const etagOf = (st: BigIntStats): string =>
   `${st.ino.toString(36)}.${st.size.toString(36)}.${st.mtimeNs.toString(36)}`;
+
+/** What `head`, `list` and `put` report about the file `st` describes. */
+const infoOf = (key: string, st: BigIntStats): ObjectInfo => ({
+  key: objectKey(key),
+  size: Number(st.size),
+  etag: etagOf(st),
+  modified: Number(st.mtimeMs),
+});
 
 let lastMicros = 0;
 /** A wall-clock mtime unique in this process at microsecond precision (see etags above). */
@@ -225,7 +236,7 @@ export class FsStore implements ObjectStore {
   head(key: ObjectKey): Promise<Result<ObjectInfo>> {
     return this.#read(key, 'head', async (fh, st) => {
       await fh.close();
-      return { key, size: Number(st.size), etag: etagOf(st) };
+      return infoOf(key, st);
     });
   }
 
@@ -260,7 +271,7 @@ export class FsStore implements ObjectStore {
       await fh.utimes(mtime, mtime);
       await fh.sync();
       const st = await fh.stat({ bigint: true });
-      return ok({ key, size: Number(st.size), etag: etagOf(st), sha256: hash.digest('hex') });
+      return ok({ ...infoOf(key, st), sha256: hash.digest('hex') });
     } finally {
       await fh.close();
     }
@@ -425,20 +436,33 @@ export class FsStore implements ObjectStore {
       }
       if (!keyWanted(key, prefix, c)) continue;
       const st = await statIfAny(item.kind === 'self' ? join(path, SELF) : path);
-      if (st?.isFile() === true)
-        yield { key: objectKey(key), size: Number(st.size), etag: etagOf(st) };
+      if (st?.isFile() === true) yield infoOf(key, st);
     }
   }
 
-  async delete(key: ObjectKey): Promise<Result<void>> {
+  async delete(key: ObjectKey, opts: DeleteOptions = {}): Promise<Result<void>> {
     const bad = this.#check(key, 'delete');
     if (bad) return err(bad);
+    const { ifMatch } = opts;
     try {
       const found = await this.#open(key);
-      if (!found) return ok(undefined); // absent now: nothing to lock for
+      if (!found) {
+        // Absent now: nothing to lock for.
+        return ifMatch === undefined ? ok(undefined) : this.#notFound(key, 'delete (ifMatch)');
+      }
       await found.fh.close();
       return await this.#locked(key, async () => {
         await this.#finishMove(key);
+        if (ifMatch !== undefined) {
+          // Checked again under the lock: a writer may have replaced or removed it meanwhile.
+          const current = await this.#open(key);
+          if (!current) return this.#notFound(key, 'delete (ifMatch)');
+          await current.fh.close();
+          if (etagOf(current.st) !== ifMatch) {
+            const message = `delete ${this.url}/${key}: etag changed`;
+            return err<Failure>({ reason: 'precondition-failed', key, message });
+          }
+        }
         const path = join(this.root, key);
         const isDir = (await statIfAny(path))?.isDirectory() === true;
         try {

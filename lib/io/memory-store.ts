@@ -13,6 +13,7 @@ import { objectKey } from '../model.js';
 import type { ObjectKey } from '../model.js';
 import type {
   Body,
+  DeleteOptions,
   GetOptions,
   ListOptions,
   ListPage,
@@ -34,6 +35,8 @@ interface Entry {
   bytes: Buffer;
   etag: string;
   sha256: string;
+  /** `Date.now()` at the write: in one process the store's clock is the local one. */
+  modified: number;
 }
 
 /**
@@ -53,7 +56,13 @@ export class MemoryStore implements ObjectStore {
   }
 
   #info(key: string, e: Entry): ObjectInfo {
-    return { key: objectKey(key), size: e.bytes.length, etag: e.etag, sha256: e.sha256 };
+    return {
+      key: objectKey(key),
+      size: e.bytes.length,
+      etag: e.etag,
+      sha256: e.sha256,
+      modified: e.modified,
+    };
   }
 
   get(key: ObjectKey): Promise<Result<Buffer>> {
@@ -108,6 +117,7 @@ export class MemoryStore implements ObjectStore {
       bytes: Buffer.concat(chunks),
       etag: `${this.#writes}-${sha256.slice(0, 16)}`,
       sha256,
+      modified: Date.now(),
     };
     this.#objects.set(key, entry);
     return ok(this.#info(key, entry));
@@ -128,7 +138,17 @@ export class MemoryStore implements ObjectStore {
     return ok(await collectPage(infos, prefix, req.value));
   }
 
-  delete(key: ObjectKey): Promise<Result<void>> {
+  delete(key: ObjectKey, opts: DeleteOptions = {}): Promise<Result<void>> {
+    // Check and delete are one synchronous step, so a conditional delete is atomic.
+    if (opts.ifMatch !== undefined) {
+      const current = this.#objects.get(key);
+      if (!current) return Promise.resolve(this.#missing(key, 'delete (ifMatch)'));
+      if (current.etag !== opts.ifMatch) {
+        return Promise.resolve(
+          err({ reason: 'precondition-failed', key, message: `delete ${key}: etag changed` }),
+        );
+      }
+    }
     this.#objects.delete(key);
     return Promise.resolve(ok(undefined));
   }

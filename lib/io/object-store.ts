@@ -1,7 +1,7 @@
 /**
  * The object-store port: the one interface behind which markers, manifests, the work dir, the
  * user's bucket and the content source live. Implementations: memory (reference), fs (rooted at
- * a directory, the embedded default) and, later, S3. All pass test/contract/object-store.ts.
+ * a directory, the embedded default) and S3. All pass test/contract/object-store.ts.
  *
  * Semantics follow S3 so that S3 is "only another implementation":
  * - keys are UTF-8 strings without a leading `/`; listing is in UTF-8 byte order;
@@ -10,10 +10,24 @@
  *   key exists; `ifMatch: etag` (replace-if-etag) fails with `precondition-failed` when the
  *   current etag differs and with `not-found` when the key is absent;
  * - an etag is opaque and changes whenever the bytes change; rewriting identical bytes may keep
- *   it (S3's etag of a single put is their md5), so replace-if-etag users write distinct bytes.
+ *   it (S3's etag of a single put is their md5), so replace-if-etag users write distinct bytes;
+ * - conditional deletes: `delete(key, {ifMatch: etag})` fails with `precondition-failed` when the
+ *   current etag differs and with `not-found` when the key is absent; a plain delete of an absent
+ *   key succeeds;
+ * - `modified` is the last-modified time by the STORE's clock (see `ObjectInfo.modified`), so that
+ *   several hosts can judge an object's age against one clock, `storeNow()`, and never compare
+ *   their own clocks with each other.
+ *
+ * Not every store enforces every condition: Ceph radosgw ignores If-Match on DELETE, and some
+ * S3-compatible servers ignore all conditions. A store that ignores one still answers "ok", so
+ * what a store really enforces is measured by running the operations (lib/io/probe.ts,
+ * `stackflow doctor`), never assumed from its URL.
  */
+import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { err, ok } from '../errors.js';
 import type { Failure, Result } from '../errors.js';
+import { objectKey } from '../model.js';
 import type { ObjectKey } from '../model.js';
 
 /** What a store knows about one object. */
@@ -25,6 +39,17 @@ export interface ObjectInfo {
   etag: string;
   /** sha256 hex of the bytes, when the store recorded it at put time. */
   sha256?: string;
+  /**
+   * Last-modified time in ms since the epoch, by the STORE's clock (not the writer's): what
+   * lease staleness is judged by, against `storeNow()`. Set by `head` and `list`, and by `put`
+   * when the store knows it without another request (S3's PutObject does not return it, so
+   * there it is left undefined rather than guessed from the local clock).
+   * - S3: `LastModified`, whole seconds (HEAD's HTTP date has 1 s resolution; listings are
+   *   floored to match, so values from `head` and `list` compare);
+   * - fs: the file's mtime (one local filesystem, so one clock);
+   * - memory: `Date.now()` at the write.
+   */
+  modified?: number;
 }
 
 /** The bytes of a put: in memory, a stream, or a local file to copy from. */
@@ -34,6 +59,15 @@ export interface PutOptions {
   /** `'*'`: create-only. */
   ifNoneMatch?: '*';
   /** Replace only if the current object has this etag. */
+  ifMatch?: string;
+}
+
+export interface DeleteOptions {
+  /**
+   * Delete only if the current object has this etag: `precondition-failed` when it differs,
+   * `not-found` when the key is absent. Stores that ignore the condition (Ceph radosgw) delete
+   * anyway; `probeStore` finds out which kind a store is.
+   */
   ifMatch?: string;
 }
 
@@ -72,8 +106,11 @@ export interface ObjectStore {
   put(key: ObjectKey, body: Body, opts?: PutOptions): Promise<Result<ObjectInfo>>;
   /** One page of keys under `prefix`. */
   list(prefix: string, opts?: ListOptions): Promise<Result<ListPage>>;
-  /** Removes a key; deleting an absent key succeeds. */
-  delete(key: ObjectKey): Promise<Result<void>>;
+  /**
+   * Removes a key; deleting an absent key succeeds. With `ifMatch`, a conditional delete (see
+   * `DeleteOptions`).
+   */
+  delete(key: ObjectKey, opts?: DeleteOptions): Promise<Result<void>>;
   /**
    * A local file path holding the object's bytes, for stores backed by local files (lets DuckDB
    * read a parquet in place). Undefined for remote stores.
@@ -97,6 +134,63 @@ export async function* listAll(
     yield* page.value.objects;
     pageToken = page.value.nextToken;
   } while (pageToken !== undefined);
+}
+
+/** One reading of a store's clock, bracketed by the local clock. */
+export interface StoreClockReading {
+  /** The store's time (ms since the epoch) when it took the write; whole seconds on S3. */
+  storeMs: number;
+  /** The local time halfway through that write's request (the best local estimate of it). */
+  localMs: number;
+  /** How long the write took: the local estimate is off by at most half of this. */
+  roundTripMs: number;
+}
+
+/** Where `storeNow` writes its throwaway objects, relative to the store's root. */
+export const CLOCK_PREFIX = '_clock/';
+
+/**
+ * Reads the store's clock: writes a tiny object under `_clock/<random>`, reads its `modified`
+ * with `head` and deletes it. `localNow` is injectable for tests.
+ *
+ * On S3 the result is floored to whole seconds (LastModified's resolution), so it lags the
+ * store's true time by up to 1 s; a caller comparing it with other `modified` values gets the
+ * same flooring on both sides, and should use margins well above 1 s.
+ *
+ * The delete is best effort: a leftover `_clock/` object (after a crash or a failed delete) is
+ * harmless and may be removed at any time.
+ */
+export async function readStoreClock(
+  store: ObjectStore,
+  localNow: () => number = Date.now,
+): Promise<Result<StoreClockReading>> {
+  const key = objectKey(`${CLOCK_PREFIX}${randomBytes(8).toString('hex')}`);
+  const before = localNow();
+  const put = await store.put(key, `stackflow clock reading ${String(before)}\n`);
+  const after = localNow();
+  if (!put.ok) return put;
+  try {
+    // head, not put's own answer: S3's PutObject returns no time, and head is how every store
+    // reports the time lease objects are judged by.
+    const head = await store.head(key);
+    if (!head.ok) return head;
+    const { modified } = head.value;
+    if (modified === undefined) {
+      return err({
+        reason: 'invalid-input',
+        message: `${store.url} does not report last-modified times, so its clock cannot be read`,
+      });
+    }
+    return ok({ storeMs: modified, localMs: before + (after - before) / 2, roundTripMs: after - before });
+  } finally {
+    await store.delete(key);
+  }
+}
+
+/** The store's current time in ms since the epoch (see `readStoreClock`; 1 s granularity on S3). */
+export async function storeNow(store: ObjectStore): Promise<Result<number>> {
+  const r = await readStoreClock(store);
+  return r.ok ? ok(r.value.storeMs) : r;
 }
 
 /** Thrown only where a store failure cannot be handled locally; caught at the task boundary. */

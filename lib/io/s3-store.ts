@@ -10,7 +10,10 @@
  *   it), multipart through `@aws-sdk/lib-storage` above. The sha256 of the bytes travels as
  *   `x-amz-meta-sha256`, so `head` can report it.
  * - Conditional puts map to If-None-Match `*` / If-Match; a 412 that follows a retried attempt
- *   is checked against the stored sha256, since the first attempt may have landed.
+ *   is checked against the stored sha256, since the first attempt may have landed. Conditional
+ *   deletes map to DELETE If-Match (AWS since 2025-09; Ceph radosgw ignores it).
+ * - `modified` is `LastModified` floored to whole seconds: HEAD sends it as an HTTP date (1 s
+ *   resolution) while listings may carry milliseconds, and lease ages compare the two.
  * - Checksums are computed only when an operation requires them: stores such as Ceph reject
  *   the aws-chunked framing the SDK otherwise uses for streams, and stackflow verifies sha256
  *   itself.
@@ -40,6 +43,7 @@ import { objectKey } from '../model.js';
 import { withRetry } from '../util/retry.js';
 import type {
   Body,
+  DeleteOptions,
   GetOptions,
   ListOptions,
   ListPage,
@@ -185,6 +189,7 @@ export class S3Store implements ObjectStore {
         size: out.ContentLength ?? 0,
         etag: out.ETag ?? '',
         ...(sha256 !== undefined ? { sha256 } : {}),
+        ...modifiedOf(out.LastModified),
       });
     } catch (e) {
       return err(this.failure(e, 'head', key));
@@ -238,6 +243,7 @@ export class S3Store implements ObjectStore {
                 key: objectKey(o.Key.slice(this.root.length)),
                 size: o.Size ?? 0,
                 etag: o.ETag ?? '',
+                ...modifiedOf(o.LastModified),
               },
             ],
       );
@@ -255,13 +261,23 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async delete(key: ObjectKey): Promise<Result<void>> {
+  async delete(key: ObjectKey, opts: DeleteOptions = {}): Promise<Result<void>> {
+    const { ifMatch } = opts;
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) }));
+      await this.client.send(
+        new DeleteObjectCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          ...(ifMatch !== undefined ? { IfMatch: ifMatch } : {}),
+        }),
+      );
       return ok(undefined);
     } catch (e) {
       const f = this.failure(e, 'delete', key);
-      return f.reason === 'not-found' ? ok(undefined) : err(f);
+      if (f.reason !== 'not-found') return err(f);
+      // A plain delete of an absent key succeeds. A conditional one is `not-found`, unless an
+      // earlier attempt of this same request may have deleted it before its answer was lost.
+      return ifMatch === undefined || attempts(e) > 1 ? ok(undefined) : err(f);
     }
   }
 
@@ -445,6 +461,13 @@ export class S3Store implements ObjectStore {
 }
 
 const mib = (n: number) => `${String(Math.round(n / (1 << 20)))} MiB`;
+
+/** `LastModified` as `ObjectInfo.modified`: whole seconds, so HEAD and listings agree. */
+function modifiedOf(d: Date | undefined): { modified?: number } {
+  if (d === undefined) return {};
+  const ms = d.getTime();
+  return Number.isFinite(ms) ? { modified: Math.floor(ms / 1000) * 1000 } : {};
+}
 
 function encodeToken(s3Token: string): string {
   return Buffer.from(`s${s3Token}`, 'utf8').toString('base64url');

@@ -48,6 +48,7 @@ export function pipeline(
     },
     content: { source: 'file:///p/swh/content' },
     bucket: 'file:///p/bucket',
+    work: 'file:///p/cache/work',
     s3: {},
     state: 'file:///p/state',
     stages,

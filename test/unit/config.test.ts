@@ -94,6 +94,7 @@ describe('parsePipeline: good pipelines', () => {
         content: { source: 's3://softwareheritage/content' },
         bucket: 'file:///work/proj/cache/bucket',
         state: 'file:///work/proj/cache/state',
+        work: 'file:///work/proj/cache/work',
         s3: {},
         stages: [
           stage('discover', 'discover', [], 'language', {}, at(10, 3, 8)),

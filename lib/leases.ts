@@ -1,0 +1,378 @@
+/**
+ * EFFECTS. Who runs which task when several processes (on one host or forty) work on one graph.
+ *
+ * Two ways to claim, one interface (`Claims`):
+ * - `LeaseClaims`: dynamic claiming through lease objects in the shared state store. The protocol
+ *   needs only create-only puts (If-None-Match: *), which AWS S3, MinIO, R2, Ceph radosgw and the
+ *   fs store all enforce; it never relies on If-Match or conditional deletes (which some stores
+ *   ignore, see `stackflow doctor`).
+ * - `ShardClaims`: static sharding (`--shard i/N`): a task belongs to one shard by a hash of its
+ *   id, no store writes at all.
+ *
+ * The lease protocol. A task's leases live under `leases/<task path>/` as epoch-numbered objects
+ * `e<epoch:8>.t<ttl seconds>.json`.
+ * - claim: create-only put of epoch 0, or of epoch E+1 when the latest epoch E is stale. Of any
+ *   number of concurrent claimers exactly one create succeeds.
+ * - heartbeat: the holder rewrites its own epoch object (nobody else ever writes that key), which
+ *   moves its last-modified time; after each heartbeat it lists the task's leases and stops the
+ *   task if a later epoch exists (it was taken over).
+ * - stale: the latest epoch's last-modified time, by the STORE's clock, is older than its TTL
+ *   against the store's current time (measured by writing an object). Hosts' clocks are never
+ *   compared with each other, so skew between hosts cannot make a lease look stale; only the
+ *   rate of the local clock matters, over one TTL.
+ * - self-fencing: a holder whose heartbeats have not landed for half a TTL stops its task before
+ *   anyone may take it over, so two holders never run one task at once, and the marker of a task
+ *   whose lease was lost is never written (`confirm()` is checked just before the marker).
+ * - release: after the marker is written the holder deletes its epoch (and older ones). A claimer
+ *   that wins after a release finds the marker (checked right after every win) and stands down.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Result } from './errors.js';
+import { err, ok } from './errors.js';
+import type { Fingerprint } from './fingerprint.js';
+import { sha256Hex } from './fingerprint.js';
+import { markerKey } from './io/markers.js';
+import type { ObjectInfo, ObjectStore } from './io/object-store.js';
+import { listAll, storeNow, StoreError } from './io/object-store.js';
+import { taskPath } from './layout.js';
+import type { TaskId, TaskInstance } from './model.js';
+import { objectKey } from './model.js';
+
+/** A claim that was won: run the task under `signal`, `confirm()` before the marker, `release()`. */
+export interface HeldClaim {
+  /** Aborts when the claim is lost (taken over, or heartbeats failing past the safety margin). */
+  readonly signal: AbortSignal;
+  /** Ok while the claim is still ours; checked right before the marker is written. */
+  confirm(): Promise<Result<void>>;
+  /** Gives the task back (after its marker, or after it failed). */
+  release(): Promise<void>;
+}
+
+export type ClaimOutcome =
+  | { kind: 'won'; claim: HeldClaim }
+  /** Someone else is running it (or it is another shard's). */
+  | { kind: 'held'; by?: string }
+  /** It was completed meanwhile (its marker exists). */
+  | { kind: 'done' };
+
+export interface Claims {
+  /** Short description for messages (`leases in s3://…`, `shard 2/8`). */
+  readonly describe: string;
+  claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>>;
+}
+
+const LEASES = 'leases/';
+
+/** One lease object as a listing shows it. */
+export interface LeaseEntry {
+  task: string;
+  key: string;
+  epoch: number;
+  ttlMs: number;
+  /** Last heartbeat by the store's clock, when the store reports it. */
+  modified: number | undefined;
+}
+
+const leaseDir = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
+  `${LEASES}${taskPath(t.stage, t.language, t.file?.stem)}/`;
+
+const leaseName = (epoch: number, ttlMs: number): string =>
+  `e${String(epoch).padStart(8, '0')}.t${String(Math.ceil(ttlMs / 1000))}.json`;
+
+/** Parses `leases/<task path>/e<epoch>.t<ttl>.json`. */
+export function parseLeaseKey(info: ObjectInfo): LeaseEntry | undefined {
+  const m = /^leases\/(.+)\/e(\d{8})\.t(\d+)\.json$/.exec(info.key);
+  if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined) return undefined;
+  return {
+    task: m[1],
+    key: info.key,
+    epoch: Number(m[2]),
+    ttlMs: Number(m[3]) * 1000,
+    modified: info.modified,
+  };
+}
+
+/** The body of a lease object: who holds it (for `status`), never anything secret. */
+export interface LeaseBody {
+  task: string;
+  fingerprint: string;
+  worker: string;
+  host: string;
+  epoch: number;
+  /** Holder's clock, for display only. */
+  claimedAt: string;
+  heartbeat: number;
+  heartbeatAt: string;
+}
+
+/**
+ * The store's clock, estimated as local time plus an offset measured by writing an object.
+ * Re-measured every few minutes; S3 stamps whole seconds, hence the margin in `isStale`.
+ */
+export class StoreClock {
+  private offset: number | undefined;
+  private measuredAt = 0;
+  constructor(private readonly store: ObjectStore) {}
+
+  async now(): Promise<Result<number>> {
+    const local = Date.now();
+    if (this.offset === undefined || local - this.measuredAt > 300_000) {
+      const before = Date.now();
+      const t = await storeNow(this.store);
+      if (!t.ok) return t;
+      const after = Date.now();
+      this.offset = t.value - (before + after) / 2;
+      this.measuredAt = after;
+    }
+    return ok(Date.now() + this.offset);
+  }
+}
+
+/** Stale: the last heartbeat is older than the TTL by the store's clock (+1 s of granularity). */
+export const isStale = (l: LeaseEntry, storeNowMs: number): boolean =>
+  l.modified !== undefined && storeNowMs - l.modified > l.ttlMs + 1000;
+
+/** Every lease in the state store, grouped by task path (one paginated listing). */
+export async function listLeases(state: ObjectStore): Promise<Result<Map<string, LeaseEntry[]>>> {
+  const out = new Map<string, LeaseEntry[]>();
+  try {
+    for await (const o of listAll(state, LEASES)) {
+      const l = parseLeaseKey(o);
+      if (l === undefined) continue;
+      const list = out.get(l.task);
+      if (list === undefined) out.set(l.task, [l]);
+      else list.push(l);
+    }
+  } catch (e) {
+    if (e instanceof StoreError) return err(e.failure);
+    throw e;
+  }
+  for (const list of out.values()) list.sort((a, b) => a.epoch - b.epoch);
+  return ok(out);
+}
+
+export interface LeaseOptions {
+  worker: string;
+  host: string;
+  /** How long a silent holder keeps its claim. */
+  ttlMs: number;
+  /** Told when this worker takes over a stale lease or loses one. */
+  onEvent?: (message: string) => void;
+}
+
+export class LeaseClaims implements Claims {
+  readonly describe: string;
+  private readonly clock: StoreClock;
+
+  constructor(
+    private readonly state: ObjectStore,
+    private readonly o: LeaseOptions,
+  ) {
+    this.describe = `leases in ${state.url}`;
+    this.clock = new StoreClock(state);
+  }
+
+  async claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>> {
+    const dir = leaseDir(task);
+    const current = await this.entries(dir);
+    if (!current.ok) return current;
+    const latest = current.value.at(-1);
+    let epoch = 0;
+    if (latest !== undefined) {
+      const now = await this.clock.now();
+      if (!now.ok) return now;
+      if (!isStale(latest, now.value)) return ok({ kind: 'held' });
+      epoch = latest.epoch + 1;
+    }
+    const key = objectKey(dir + leaseName(epoch, this.o.ttlMs));
+    const body: LeaseBody = {
+      task: task.id,
+      fingerprint: fp.hash,
+      worker: this.o.worker,
+      host: this.o.host,
+      epoch,
+      claimedAt: new Date().toISOString(),
+      heartbeat: 0,
+      heartbeatAt: new Date().toISOString(),
+    };
+    const sentAt = performance.now();
+    const put = await this.state.put(key, JSON.stringify(body), { ifNoneMatch: '*' });
+    if (!put.ok) {
+      return put.error.reason === 'precondition-failed' ? ok({ kind: 'held' }) : put;
+    }
+    if (latest !== undefined) {
+      this.o.onEvent?.(
+        `took over ${task.id} (epoch ${String(epoch)}): the previous holder stopped heartbeating for over ${String(latest.ttlMs / 1000)} s`,
+      );
+    }
+    const claim = new Lease(this.state, dir, key, body, this.o, sentAt);
+    // Someone may have finished the task between our plan and our win.
+    const done = await this.state.head(objectKey(markerKey(task, fp)));
+    if (done.ok) {
+      await claim.release();
+      return ok({ kind: 'done' });
+    }
+    claim.start();
+    return ok({ kind: 'won', claim });
+  }
+
+  private async entries(dir: string): Promise<Result<LeaseEntry[]>> {
+    const page = await this.state.list(dir);
+    if (!page.ok) return page;
+    const list = page.value.objects.flatMap((o) => parseLeaseKey(o) ?? []);
+    return ok(list.sort((a, b) => a.epoch - b.epoch));
+  }
+}
+
+/** One held lease: heartbeats, takeover detection, self-fencing, release. */
+class Lease implements HeldClaim {
+  private readonly ac = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  /** performance.now() when the last successful heartbeat was SENT (conservative). */
+  private lastSent: number;
+  private beating = false;
+  private released = false;
+
+  constructor(
+    private readonly state: ObjectStore,
+    private readonly dir: string,
+    private readonly key: ReturnType<typeof objectKey>,
+    private readonly body: LeaseBody,
+    private readonly o: LeaseOptions,
+    sentAt: number,
+  ) {
+    this.lastSent = sentAt;
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.beat(), Math.max(250, this.o.ttlMs / 4));
+    this.timer.unref();
+  }
+
+  async confirm(): Promise<Result<void>> {
+    if (this.ac.signal.aborted) return err(this.lostFailure());
+    if (performance.now() - this.lastSent > this.o.ttlMs / 2) {
+      this.lose('its heartbeats stopped landing for half the lease TTL');
+      return err(this.lostFailure());
+    }
+    const later = await this.laterEpoch();
+    if (!later.ok) return later;
+    if (later.value) {
+      this.lose('another worker took it over');
+      return err(this.lostFailure());
+    }
+    return ok(undefined);
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    if (this.timer) clearInterval(this.timer);
+    // Our epoch and any older ones; a later epoch belongs to whoever took over.
+    const page = await this.state.list(this.dir);
+    const mine = page.ok
+      ? page.value.objects.flatMap((o) => {
+          const l = parseLeaseKey(o);
+          return l !== undefined && l.epoch <= this.body.epoch ? [l.key] : [];
+        })
+      : [this.key];
+    for (const k of mine) await this.state.delete(objectKey(k));
+  }
+
+  private async beat(): Promise<void> {
+    if (this.beating || this.released || this.ac.signal.aborted) return;
+    this.beating = true;
+    try {
+      if (performance.now() - this.lastSent > this.o.ttlMs / 2) {
+        this.lose('its heartbeats stopped landing for half the lease TTL');
+        return;
+      }
+      const sent = performance.now();
+      this.body.heartbeat++;
+      this.body.heartbeatAt = new Date().toISOString();
+      const put = await this.state.put(this.key, JSON.stringify(this.body));
+      if (put.ok) this.lastSent = sent;
+      const later = await this.laterEpoch();
+      if (later.ok && later.value) this.lose('another worker took it over');
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  private async laterEpoch(): Promise<Result<boolean>> {
+    const page = await this.state.list(this.dir);
+    if (!page.ok) return page;
+    return ok(page.value.objects.some((o) => (parseLeaseKey(o)?.epoch ?? -1) > this.body.epoch));
+  }
+
+  private lose(why: string): void {
+    if (this.ac.signal.aborted) return;
+    this.o.onEvent?.(`lost the lease of ${this.body.task}: ${why}; its marker will not be written`);
+    this.ac.abort(new Error(`lease lost: ${why}`));
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private lostFailure() {
+    return {
+      reason: 'aborted' as const,
+      message: `lease of ${this.body.task} lost; another worker owns it now`,
+    };
+  }
+}
+
+/** Static sharding: shard `index` of `count` takes the tasks whose id hashes to it. */
+export class ShardClaims implements Claims {
+  readonly describe: string;
+  constructor(
+    private readonly index: number,
+    private readonly count: number,
+  ) {
+    this.describe = `shard ${String(index)}/${String(count)}`;
+  }
+
+  claim(task: TaskInstance): Promise<Result<ClaimOutcome>> {
+    if (shardOfTask(task.id, this.count) !== this.index)
+      return Promise.resolve(ok({ kind: 'held' }));
+    const ac = new AbortController();
+    return Promise.resolve(
+      ok({
+        kind: 'won',
+        claim: {
+          signal: ac.signal,
+          confirm: () => Promise.resolve(ok(undefined)),
+          release: () => Promise.resolve(),
+        },
+      }),
+    );
+  }
+}
+
+/**
+ * The shard a task belongs to: a hash of its id, so the assignment never depends on which
+ * languages a process has discovered yet (every process agrees, at every moment).
+ */
+export function shardOfTask(id: TaskId | string, count: number): number {
+  return parseInt(sha256Hex(id).slice(0, 8), 16) % count;
+}
+
+/** `2/8` → { index: 2, count: 8 } (0-based index). */
+export function parseShard(s: string): Result<{ index: number; count: number }> {
+  const m = /^(\d+)\/(\d+)$/.exec(s.trim());
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (m === null || !Number.isInteger(count) || count < 1 || index >= count) {
+    return err({
+      reason: 'invalid-input',
+      message: `--shard expects i/N with 0 ≤ i < N (e.g. 0/4), got ${JSON.stringify(s)}`,
+    });
+  }
+  return ok({ index, count });
+}
+
+/** A worker id that is unique per process: host, pid and a random suffix. */
+export const defaultWorkerId = (host: string): string =>
+  `${host}-${String(process.pid)}-${randomUUID().slice(0, 4)}`;
