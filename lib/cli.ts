@@ -27,6 +27,7 @@ import { makePrinter, renderPlan } from './report.js';
 import type { Session } from './session.js';
 import { openSession, pinRevision, resolveLanguages, snapshot } from './session.js';
 import { statusOf, renderStatus } from './status.js';
+import { resetTasks, unlockStale } from './admin.js';
 import { explain, renderExplanation } from './explain.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -94,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   common(program.command('status'))
-    .description('per stage: done / stale / pending / failed, from markers')
+    .description('per stage: done / running / stale / pending / failed, and per worker')
     .option('--json', 'machine-readable')
     .action(async (o: Common & { json?: boolean }) => {
       code = await cmdStatus(o);
@@ -119,6 +120,20 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'machine-readable')
     .action(async (task: string, o: Common & { json?: boolean }) => {
       code = await cmdExplain(task, o);
+    });
+
+  common(program.command('unlock'))
+    .description('drop leases whose holder stopped heartbeating past its TTL (store clock)')
+    .option('--stale', 'required: only stale leases are ever dropped')
+    .action(async (o: Common & { stale?: boolean }) => {
+      code = await cmdUnlock(o);
+    });
+
+  common(program.command('reset'))
+    .description('forget the completion markers of matching tasks so they run again')
+    .argument('<patterns...>', 'task ids, globs such as "pack:C++/*", or stage names')
+    .action(async (patterns: string[], o: Common) => {
+      code = await cmdReset(patterns, o);
     });
 
   try {
@@ -466,6 +481,44 @@ async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
   }
   process.stdout.write(
     o.json === true ? JSON.stringify(st.value, null, 2) + '\n' : renderStatus(st.value),
+  );
+  return EXIT.ok;
+}
+
+async function cmdUnlock(o: Common & { stale?: boolean }): Promise<number> {
+  if (o.stale !== true) {
+    say(
+      '❌ unlock needs --stale: only leases whose holder stopped heartbeating are dropped (dropping a live one would let two workers run one task)',
+    );
+    return EXIT.usage;
+  }
+  const loaded = await load(o);
+  if (typeof loaded === 'number') return loaded;
+  const r = await unlockStale(loaded.session);
+  if (!r.ok) {
+    say(failureLine(r.error));
+    return EXIT.failed;
+  }
+  for (const l of r.value.dropped) {
+    process.stdout.write(`dropped the lease of ${l.task} held by ${l.worker} on ${l.host}\n`);
+  }
+  process.stdout.write(
+    `${String(r.value.dropped.length)} stale lease${r.value.dropped.length === 1 ? '' : 's'} dropped; ${String(r.value.live)} live left alone\n`,
+  );
+  return EXIT.ok;
+}
+
+async function cmdReset(patterns: string[], o: Common): Promise<number> {
+  const loaded = await load(o);
+  if (typeof loaded === 'number') return loaded;
+  const r = await resetTasks(loaded.session, patterns);
+  if (!r.ok) {
+    say(failureLine(r.error));
+    return r.error.reason === 'invalid-input' ? EXIT.usage : EXIT.failed;
+  }
+  for (const t of r.value.tasks) process.stdout.write(`reset ${t}\n`);
+  process.stdout.write(
+    `${String(r.value.tasks.length)} task${r.value.tasks.length === 1 ? '' : 's'} reset (${String(r.value.markers)} marker${r.value.markers === 1 ? '' : 's'} removed); they run again next time\n`,
   );
   return EXIT.ok;
 }

@@ -387,7 +387,8 @@ async function upstreamOutputs(
     if (dep === undefined || fp === undefined) throw new Error(`Internal error: dep ${d} unknown`);
     let body = bodies.get(d);
     if (body === undefined) {
-      const r = await readMarker(env.stores.state, markerKey(dep, fp));
+      const ref = env.markers.get(d)?.find((m) => m.fingerprint === fp.hash);
+      const r = await readMarker(env.stores.state, ref?.key ?? markerKey(dep, fp));
       if (!r.ok) {
         return err({
           reason: 'invalid-input',

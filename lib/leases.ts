@@ -31,7 +31,7 @@ import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import { sha256Hex } from './fingerprint.js';
-import { markerKey } from './io/markers.js';
+import { markerPrefix } from './io/markers.js';
 import type { ObjectInfo, ObjectStore } from './io/object-store.js';
 import { listAll, storeNow, StoreError } from './io/object-store.js';
 import { taskPath } from './layout.js';
@@ -207,8 +207,8 @@ export class LeaseClaims implements Claims {
     }
     const claim = new Lease(this.state, dir, key, body, this.o, sentAt);
     // Someone may have finished the task between our plan and our win.
-    const done = await this.state.head(objectKey(markerKey(task, fp)));
-    if (done.ok) {
+    const done = await this.state.list(markerPrefix(task, fp), { pageSize: 1 });
+    if (done.ok && done.value.objects.length > 0) {
       await claim.release();
       return ok({ kind: 'done' });
     }

@@ -21,6 +21,8 @@ export interface MarkerRef {
   code: string;
   params: string;
   inputs: string;
+  /** The worker that completed it, when the key says (markers since workers were added). */
+  worker?: string;
 }
 
 export interface PlannerInput {

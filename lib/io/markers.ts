@@ -52,26 +52,50 @@ const MARKERS = 'markers/';
 const instancePath = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
   taskPath(t.stage, t.language, t.file?.stem);
 
-export const markerKey = (t: TaskInstance, fp: Fingerprint): string =>
-  `${MARKERS}${instancePath(t)}/${fp.hash}.c${fp.components.code}.p${fp.components.params}.i${fp.components.inputs}.json`;
+/**
+ * `markers/<task path>/<fingerprint>.c<code>.p<params>.i<inputs>[.w<worker>].json`: the worker
+ * that completed the task is in the key too, so `status` counts work per worker from the listing.
+ */
+export const markerKey = (t: TaskInstance, fp: Fingerprint, worker?: string): string =>
+  `${markerPrefix(t, fp)}c${fp.components.code}.p${fp.components.params}.i${fp.components.inputs}${worker === undefined ? '' : `.w${encodeURIComponent(worker)}`}.json`;
+
+/** What every marker of this task at this fingerprint starts with, whoever wrote it. */
+export const markerPrefix = (t: TaskInstance, fp: Fingerprint): string =>
+  `${MARKERS}${instancePath(t)}/${fp.hash}.`;
 
 /** Inverse of markerKey: the task id and what the key says, or undefined for foreign keys. */
 export function parseMarkerKey(key: string): { task: TaskId; ref: MarkerRef } | undefined {
   if (!key.startsWith(MARKERS)) return undefined;
   const segs = key.slice(MARKERS.length).split('/');
   const file = segs.pop();
-  const m = /^([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})\.json$/.exec(
-    file ?? '',
-  );
+  const m =
+    /^([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.w([^/]+))?\.json$/.exec(
+      file ?? '',
+    );
   if (m === null || segs.length < 2 || segs.length > 3) return undefined;
   const [stage, lang, stem] = segs.map((s) => decodeURIComponent(s));
   if (stage === undefined || lang === undefined) return undefined;
   const id = lang === '@' ? taskId(stage) : taskId(stage, lang, stem);
   return {
     task: id,
-    ref: { key, fingerprint: m[1] ?? '', code: m[2] ?? '', params: m[3] ?? '', inputs: m[4] ?? '' },
+    ref: {
+      key,
+      fingerprint: m[1] ?? '',
+      code: m[2] ?? '',
+      params: m[3] ?? '',
+      inputs: m[4] ?? '',
+      ...(m[5] !== undefined ? { worker: safeDecode(m[5]) } : {}),
+    },
   };
 }
+
+const safeDecode = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
 
 /** Every marker, from one paginated listing. */
 export async function snapshotMarkers(
@@ -97,7 +121,10 @@ export async function writeMarker(
   fp: Fingerprint,
   body: MarkerBody,
 ): Promise<Result<void>> {
-  const r = await state.put(objectKey(markerKey(t, fp)), JSON.stringify(body, null, 2) + '\n');
+  const r = await state.put(
+    objectKey(markerKey(t, fp, body.worker)),
+    JSON.stringify(body, null, 2) + '\n',
+  );
   return r.ok ? ok(undefined) : r;
 }
 

@@ -131,12 +131,19 @@ describe('the sample pipeline, end to end', () => {
   it('status reports every stage done', async () => {
     const st = await rig.run(['status', '--json', '--cache-dir', 'cache']);
     expect(st.code).toBe(0);
-    const rows = JSON.parse(st.stdout) as {
-      stage: string;
-      done: number;
-      pending: number;
-      failed: number;
-    }[];
-    expect(rows.find((r) => r.stage === 'pack')).toMatchObject({ done: 7, pending: 0, failed: 0 });
+    const status = JSON.parse(st.stdout) as {
+      stages: { stage: string; done: number; pending: number; failed: number }[];
+      running: unknown[];
+      workers: { worker: string; done: number }[];
+    };
+    expect(status.stages.find((r) => r.stage === 'pack')).toMatchObject({
+      done: 7,
+      pending: 0,
+      failed: 0,
+    });
+    expect(status.running).toEqual([]);
+    // One process did everything: one worker, credited with every task.
+    expect(status.workers).toHaveLength(1);
+    expect(status.workers[0]?.done).toBe(40);
   });
 });

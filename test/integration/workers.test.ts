@@ -120,8 +120,9 @@ describe('workers on one graph', () => {
       `  slow:\n    kind: shell\n    foreach: once\n    needs: [discover]\n    params:\n      command: 'if [ -n "\${SLOW:-}" ]; then sleep 120; fi; echo done > {outputs}'\n      outputs: ['slow.txt']\n  sizes:\n`,
     );
     rig.writePipeline(text);
-    try {
-      const first = spawn(
+    /** Starts a worker that sleeps inside `slow`, and resolves once it is running it. */
+    async function doomedWorker(id: string) {
+      const child = spawn(
         process.execPath,
         [
           BIN,
@@ -129,7 +130,7 @@ describe('workers on one graph', () => {
           'slow',
           '--worker',
           '--worker-id',
-          'doomed',
+          id,
           '--lease-ttl',
           '3',
           '--cache-dir',
@@ -141,10 +142,10 @@ describe('workers on one graph', () => {
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
-      const lines = createInterface({ input: first.stdout });
+      const lines = createInterface({ input: child.stdout });
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
-          reject(new Error('the first worker never started the slow task'));
+          reject(new Error(`${id} never started the slow task`));
         }, 60_000);
         lines.on('line', (l) => {
           if (l.includes('"task-started"') && l.includes('"slow"')) {
@@ -153,6 +154,19 @@ describe('workers on one graph', () => {
           }
         });
       });
+      return child;
+    }
+    const status = async () =>
+      JSON.parse((await rig.run(['status', '--json', '--cache-dir', 'cache'])).stdout) as {
+        running: { task: string; worker: string }[];
+        stale: { task: string; worker: string }[];
+        workers: { worker: string; done: number; running: number }[];
+      };
+    try {
+      const first = await doomedWorker('doomed');
+      const live = await status();
+      expect(live.running).toMatchObject([{ task: 'slow', worker: 'doomed' }]);
+      expect(live.workers.find((w) => w.worker === 'doomed')).toMatchObject({ running: 1 });
       const exited = collect(first);
       first.kill('SIGKILL');
       await exited;
@@ -188,6 +202,30 @@ describe('workers on one graph', () => {
         worker: string;
       };
       expect(marker.worker).toBe('rescuer');
+      expect(await keys(bucket, 'sf/leases/')).toEqual([]);
+      expect((await status()).workers.find((w) => w.worker === 'rescuer')).toMatchObject({
+        done: 1,
+        running: 0,
+      });
+
+      // reset forgets the marker, so slow runs again; a second doomed worker dies holding it.
+      const reset = await rig.run(['reset', 'slow', '--cache-dir', 'cache']);
+      expect(reset.code, reset.stderr).toBe(0);
+      expect(reset.stdout).toContain('reset slow');
+      const again = await doomedWorker('doomed-2');
+      const gone = collect(again);
+      again.kill('SIGKILL');
+      await gone;
+      // unlock --stale leaves a live lease alone, and drops it once it is stale.
+      let st = await status();
+      for (let i = 0; i < 40 && st.stale.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        st = await status();
+      }
+      expect(st.stale).toMatchObject([{ task: 'slow', worker: 'doomed-2' }]);
+      const unlock = await rig.run(['unlock', '--stale', '--cache-dir', 'cache']);
+      expect(unlock.code, unlock.stderr).toBe(0);
+      expect(unlock.stdout).toContain('dropped the lease of slow held by doomed-2');
       expect(await keys(bucket, 'sf/leases/')).toEqual([]);
     } finally {
       rig.cleanup();

@@ -1,0 +1,68 @@
+/**
+ * EFFECTS. The shard manager's tools for a shared graph: `unlock --stale` drops leases whose
+ * holder stopped heartbeating, `reset <pattern>` forgets completion markers so those tasks run
+ * again. Both report exactly what they removed.
+ */
+import type { Result } from './errors.js';
+import { err, ok } from './errors.js';
+import { globMatcher, parseTaskId } from './graph.js';
+import { snapshotMarkers } from './io/markers.js';
+import { objectKey } from './model.js';
+import type { TaskId } from './model.js';
+import type { Session } from './session.js';
+import type { RunningTask } from './status.js';
+import { leaseHolders } from './status.js';
+import { taskPath } from './layout.js';
+
+/** Deletes every stale lease (judged by the store's clock); live ones are never touched. */
+export async function unlockStale(
+  s: Session,
+): Promise<Result<{ dropped: RunningTask[]; live: number }>> {
+  const holders = await leaseHolders(s);
+  if (!holders.ok) return holders;
+  for (const l of holders.value.stale) {
+    for (const key of l.keys) {
+      const d = await s.stores.state.delete(objectKey(key));
+      if (!d.ok) return d;
+    }
+  }
+  return ok({
+    dropped: holders.value.stale.map(({ keys: _keys, ...r }) => r),
+    live: holders.value.live.length,
+  });
+}
+
+/** A pattern matches a task id (exact or glob such as `pack:C++/*`) or a stage name. */
+export function resetMatcher(patterns: readonly string[]): (id: TaskId) => boolean {
+  const ms = patterns.map((p) => ({ glob: globMatcher(p), stage: p }));
+  return (id) => ms.some((m) => m.glob(id) || parseTaskId(id).stage === m.stage);
+}
+
+/** Forgets the markers (every fingerprint) and failure records of the matching tasks. */
+export async function resetTasks(
+  s: Session,
+  patterns: readonly string[],
+): Promise<Result<{ tasks: TaskId[]; markers: number }>> {
+  if (patterns.length === 0) {
+    return err({ reason: 'invalid-input', message: 'reset needs a task id, glob or stage name' });
+  }
+  const markers = await snapshotMarkers(s.stores.state);
+  if (!markers.ok) return markers;
+  const match = resetMatcher(patterns);
+  const tasks: TaskId[] = [];
+  let count = 0;
+  for (const [id, refs] of markers.value) {
+    if (!match(id)) continue;
+    tasks.push(id);
+    for (const r of refs) {
+      const d = await s.stores.state.delete(objectKey(r.key));
+      if (!d.ok) return d;
+      count++;
+    }
+    const t = parseTaskId(id);
+    await s.stores.state.delete(
+      objectKey(`failures/${taskPath(t.stage, t.language, t.stem)}.json`),
+    );
+  }
+  return ok({ tasks: tasks.sort(), markers: count });
+}
