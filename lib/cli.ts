@@ -28,6 +28,8 @@ import type { Session } from './session.js';
 import { openSession, pinRevision, resolveLanguages, snapshot } from './session.js';
 import { statusOf, renderStatus } from './status.js';
 import { resetTasks, unlockStale } from './admin.js';
+import { doctor } from './doctor.js';
+import { cachedProbe, leaseSupport } from './io/probe.js';
 import { explain, renderExplanation } from './explain.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -120,6 +122,23 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'machine-readable')
     .action(async (task: string, o: Common & { json?: boolean }) => {
       code = await cmdExplain(task, o);
+    });
+
+  program
+    .command('doctor')
+    .description(
+      'probe a store: which conditional writes it really enforces, its clock, and whether workers can claim tasks dynamically there',
+    )
+    .argument('<store-url>', 's3://bucket/prefix or file:///dir')
+    .option(
+      '-f, --file <path>',
+      'pipeline file whose s3: block gives endpoints (if it exists)',
+      'pipeline.yaml',
+    )
+    .option('--cache-dir <dir>', 'where the report is cached for runs', 'cache')
+    .option('--json', 'machine-readable')
+    .action(async (url: string, o: Common & { json?: boolean }) => {
+      code = await cmdDoctor(url, o);
     });
 
   common(program.command('unlock'))
@@ -358,6 +377,19 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
     say(failureLine(shared.error));
     return EXIT.usage;
   }
+  if (o.worker === true) {
+    // Dynamic claiming is only as safe as the store's create-only puts: check them (cached).
+    const probe = await cachedProbe(session.stores.state, session.cacheDir);
+    if (!probe.ok) {
+      say(failureLine(probe.error));
+      return EXIT.failed;
+    }
+    const support = leaseSupport(probe.value);
+    if (!support.dynamic) {
+      say(`❌ ${support.reason}`);
+      return EXIT.usage;
+    }
+  }
   const { claims, worker } = shared.value;
   /** Tasks that failed in this process: not tried again by it, and what they block. */
   const failedHere = new Set<TaskId>();
@@ -483,6 +515,25 @@ async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
     o.json === true ? JSON.stringify(st.value, null, 2) + '\n' : renderStatus(st.value),
   );
   return EXIT.ok;
+}
+
+async function cmdDoctor(url: string, o: Common & { json?: boolean }): Promise<number> {
+  let s3Settings: Pipeline['s3'] = {};
+  try {
+    const path = resolve(o.file);
+    const text = await readFile(path, 'utf8');
+    const parsed = parsePipeline(text, {
+      path,
+      displayName: o.file,
+      cacheDir: resolve(o.cacheDir),
+    });
+    if (parsed.ok) s3Settings = parsed.value.s3;
+  } catch {
+    // no pipeline file: endpoints come from the environment
+  }
+  const r = await doctor(url, { s3Settings, cacheDir: resolve(o.cacheDir), json: o.json === true });
+  process.stdout.write(r.out);
+  return r.code;
 }
 
 async function cmdUnlock(o: Common & { stale?: boolean }): Promise<number> {

@@ -232,6 +232,24 @@ describe('workers on one graph', () => {
     }
   }, 180_000);
 
+  it('refuses --worker on a store without create-only puts, pointing at --shard; doctor says why', async () => {
+    const { rig, bucket } = await sharedRig();
+    await s3.setFeatures({ ifNoneMatch: false, ifMatch: false, conditionalDelete: false });
+    try {
+      const doc = await rig.run(['doctor', `s3://${bucket}/sf`, '--cache-dir', 'cache']);
+      expect(doc.code).toBe(1);
+      expect(doc.stdout).toMatch(/--shard/);
+      const r = await rig.run(['run', '--worker', '--cache-dir', 'cache']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/create-only/);
+      expect(r.stderr).toMatch(/--shard i\/N/);
+      expect(startedTasks(r)).toEqual([]);
+    } finally {
+      await s3.setFeatures({ ifNoneMatch: true, ifMatch: true, conditionalDelete: true });
+      rig.cleanup();
+    }
+  }, 60_000);
+
   it('static shards cover the graph exactly once, without leases', async () => {
     const { rig, bucket } = await sharedRig();
     try {
