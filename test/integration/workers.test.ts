@@ -4,6 +4,7 @@
  * one task, and static shards without leases.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -107,6 +108,45 @@ describe('workers on one graph', () => {
       expect(await keys(bucket, 'sf/leases/')).toEqual([]);
       const markers = await keys(bucket, 'sf/markers/');
       expect(markers.length).toBe(total);
+    } finally {
+      rig.cleanup();
+    }
+  }, 300_000);
+
+  it('4 workers as 4 hosts (own cache dirs; state, work and bucket on S3) produce the same outputs', async () => {
+    const { rig, bucket } = await sharedRig(
+      `work: s3://PLACEHOLDER/work\nbucket: s3://PLACEHOLDER/out\n`,
+    );
+    rig.writePipeline(
+      readFileSync(join(rig.dir, 'pipeline.yaml'), 'utf8').replaceAll('PLACEHOLDER', bucket),
+    );
+    try {
+      const runs = await Promise.all(
+        [0, 1, 2, 3].map((i) =>
+          rig.run([
+            'run',
+            '--worker',
+            '--worker-id',
+            `host${String(i)}`,
+            '--cache-dir',
+            `cache-${String(i)}`,
+          ]),
+        ),
+      );
+      for (const r of runs) expect(r.code, r.stderr).toBe(0);
+      const counts = countBy(runs.flatMap(startedTasks));
+      expect(counts.size).toBe(total);
+      expect([...counts.values()].every((n) => n === 1)).toBe(true);
+      const got = new Map<string, string>();
+      for (const key of await keys(bucket, 'out/')) {
+        const body = await s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const bytes = (await body.Body?.transformToByteArray()) ?? new Uint8Array();
+        got.set(
+          `bucket/${key.slice('out/'.length)}`,
+          createHash('sha256').update(bytes).digest('hex'),
+        );
+      }
+      expect(got).toEqual(reference);
     } finally {
       rig.cleanup();
     }
