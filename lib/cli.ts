@@ -442,6 +442,7 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
         signal: ac.signal,
         jobs: o.jobs,
         worker,
+        failures: snap.value.failures,
         ...(claims ? { claims } : {}),
       });
       totals.succeeded += res.succeeded.size;

@@ -25,7 +25,7 @@ import {
   workerId,
   writeMarker,
 } from './io/markers.js';
-import type { ObjectStore } from './io/object-store.js';
+import type { ObjectInfo, ObjectStore } from './io/object-store.js';
 import { makeShell } from './io/shell.js';
 import { taskPath } from './layout.js';
 import type {
@@ -70,6 +70,8 @@ export interface ExecEnv {
   claims?: Claims;
   /** Written into markers; default host-pid. */
   worker?: string;
+  /** Tasks with a failure record when planned (only theirs need deleting); absent: all. */
+  failures?: ReadonlySet<TaskId>;
 }
 
 export interface ExecResult {
@@ -274,6 +276,7 @@ async function runOne(
   const scratch = await mkdtemp(
     join(env.cacheDir, 'tmp', `${task.id.replace(/[^A-Za-z0-9._-]+/g, '_')}-`),
   );
+  const recorded = recordPuts(env.stores);
   try {
     const ctx: TaskContext = {
       task,
@@ -286,7 +289,7 @@ async function runOne(
         bucketUrl: env.pipeline.bucket,
         s3: env.pipeline.s3,
       },
-      stores: env.stores,
+      stores: recorded.stores,
       hub: env.hub,
       content: env.content,
       upstream: upstream.value,
@@ -326,7 +329,7 @@ async function runOne(
     );
     if (!result.ok) return await fail(result.error);
     if (signal.aborted) return await fail({ reason: 'aborted', message: 'interrupted' });
-    const verified = await verifyOutputs(env.stores, result.value.outputs);
+    const verified = await verifyOutputs(env.stores, result.value.outputs, recorded.written);
     if (!verified.ok) return await fail(verified.error);
     const body: MarkerBody = {
       schema: 1,
@@ -360,7 +363,9 @@ async function runOne(
       res.manifests.set(task.language, result.value.manifest);
     }
     await ctx.parts.clear();
-    await env.stores.state.delete(objectKey(failureKey(task)));
+    if (env.failures === undefined || env.failures.has(task.id)) {
+      await env.stores.state.delete(objectKey(failureKey(task)));
+    }
     env.emit({
       type: 'task-succeeded',
       task: task.id,
@@ -372,6 +377,38 @@ async function runOne(
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * The task's view of the stores: the same stores, with every successful put remembered (by
+ * store name and key), so outputs the task wrote itself are verified without a read.
+ */
+function recordPuts(stores: Stores): { stores: Stores; written: Map<string, ObjectInfo> } {
+  const written = new Map<string, ObjectInfo>();
+  const wrap = (name: StoreName, store: ObjectStore): ObjectStore =>
+    new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'put') {
+          const put: ObjectStore['put'] = async (key, body, opts) => {
+            const r = await target.put(key, body, opts);
+            if (r.ok) written.set(`${name}\0${key}`, r.value);
+            else written.delete(`${name}\0${key}`);
+            return r;
+          };
+          return put;
+        }
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  return {
+    stores: {
+      work: wrap('work', stores.work),
+      bucket: wrap('bucket', stores.bucket),
+      state: wrap('state', stores.state),
+    },
+    written,
+  };
 }
 
 /** Outputs of each dependency: from this run's markers, else read from the state store. */
@@ -407,8 +444,22 @@ async function upstreamOutputs(
 export async function verifyOutputs(
   stores: Stores,
   outputs: readonly OutputRecord[],
+  written: ReadonlyMap<string, ObjectInfo> = new Map(),
 ): Promise<Result<void>> {
   for (const o of outputs) {
+    // Written by this task: the store hashed the bytes as they went in, so comparing with what
+    // the put reported catches a wrong report without reading the object back.
+    const put = written.get(`${o.store}\0${o.key}`);
+    if (put?.sha256 !== undefined && put.size === o.size) {
+      if (put.sha256 === o.sha256) continue;
+      return err({
+        reason: 'checksum-mismatch',
+        key: o.key,
+        expected: o.sha256,
+        actual: put.sha256,
+        message: `output ${stores[o.store].url}/${o.key} does not have the sha256 the task reported`,
+      });
+    }
     const store = stores[o.store satisfies StoreName];
     const h = await store.head(objectKey(o.key));
     if (!h.ok || h.value.size !== o.size) {

@@ -10,7 +10,8 @@
  *   id, no store writes at all.
  *
  * The lease protocol. A task's leases live under `leases/<task path>/` as epoch-numbered objects
- * `e<epoch:8>.t<ttl seconds>.json`.
+ * `e<epoch:8>.json` (the holder's TTL is in the body: concurrent claimants with different TTLs
+ * must still race for the same key).
  * - claim: create-only put of epoch 0, or of epoch E+1 when the latest epoch E is stale. Of any
  *   number of concurrent claimers exactly one create succeeds.
  * - heartbeat: the holder rewrites its own epoch object (nobody else ever writes that key), which
@@ -68,7 +69,6 @@ export interface LeaseEntry {
   task: string;
   key: string;
   epoch: number;
-  ttlMs: number;
   /** Last heartbeat by the store's clock, when the store reports it. */
   modified: number | undefined;
 }
@@ -76,20 +76,29 @@ export interface LeaseEntry {
 const leaseDir = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
   `${LEASES}${taskPath(t.stage, t.language, t.file?.stem)}/`;
 
-const leaseName = (epoch: number, ttlMs: number): string =>
-  `e${String(epoch).padStart(8, '0')}.t${String(Math.ceil(ttlMs / 1000))}.json`;
+const leaseName = (epoch: number): string => `e${String(epoch).padStart(8, '0')}.json`;
 
-/** Parses `leases/<task path>/e<epoch>.t<ttl>.json`. */
+/** Parses `leases/<task path>/e<epoch>.json`. */
 export function parseLeaseKey(info: ObjectInfo): LeaseEntry | undefined {
-  const m = /^leases\/(.+)\/e(\d{8})\.t(\d+)\.json$/.exec(info.key);
-  if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined) return undefined;
-  return {
-    task: m[1],
-    key: info.key,
-    epoch: Number(m[2]),
-    ttlMs: Number(m[3]) * 1000,
-    modified: info.modified,
-  };
+  const m = /^leases\/(.+)\/e(\d{8})\.json$/.exec(info.key);
+  if (m?.[1] === undefined || m[2] === undefined) return undefined;
+  return { task: m[1], key: info.key, epoch: Number(m[2]), modified: info.modified };
+}
+
+/** The holder's TTL from a lease body (the reader's own as a fallback for unreadable bodies). */
+export async function leaseTtl(
+  state: ObjectStore,
+  l: LeaseEntry,
+  fallbackMs: number,
+): Promise<{ ttlMs: number; body: Partial<LeaseBody> }> {
+  const r = await state.get(objectKey(l.key));
+  if (!r.ok) return { ttlMs: fallbackMs, body: {} };
+  try {
+    const body = JSON.parse(r.value.toString('utf8')) as Partial<LeaseBody>;
+    return { ttlMs: typeof body.ttlMs === 'number' ? body.ttlMs : fallbackMs, body };
+  } catch {
+    return { ttlMs: fallbackMs, body: {} };
+  }
 }
 
 /** The body of a lease object: who holds it (for `status`), never anything secret. */
@@ -99,6 +108,8 @@ export interface LeaseBody {
   worker: string;
   host: string;
   epoch: number;
+  /** How long the holder may stay silent before others may take over. */
+  ttlMs: number;
   /** Holder's clock, for display only. */
   claimedAt: string;
   heartbeat: number;
@@ -129,8 +140,8 @@ export class StoreClock {
 }
 
 /** Stale: the last heartbeat is older than the TTL by the store's clock (+1 s of granularity). */
-export const isStale = (l: LeaseEntry, storeNowMs: number): boolean =>
-  l.modified !== undefined && storeNowMs - l.modified > l.ttlMs + 1000;
+export const isStale = (l: LeaseEntry, storeNowMs: number, ttlMs: number): boolean =>
+  l.modified !== undefined && storeNowMs - l.modified > ttlMs + 1000;
 
 /** Every lease in the state store, grouped by task path (one paginated listing). */
 export async function listLeases(state: ObjectStore): Promise<Result<Map<string, LeaseEntry[]>>> {
@@ -174,23 +185,55 @@ export class LeaseClaims implements Claims {
 
   async claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>> {
     const dir = leaseDir(task);
+    // Epochs exist as a prefix 0..E (created in order, deleted from the top down, never by a
+    // holder that lost), so an absent epoch 0 means no lease at all: try it first, and list
+    // only when it exists.
+    const first = await this.tryEpoch(task, fp, dir, 0, []);
+    if (!first.ok || first.value !== undefined)
+      return first.ok ? ok(first.value ?? { kind: 'held' }) : first;
     const current = await this.entries(dir);
     if (!current.ok) return current;
     const latest = current.value.at(-1);
-    let epoch = 0;
-    if (latest !== undefined) {
-      const now = await this.clock.now();
-      if (!now.ok) return now;
-      if (!isStale(latest, now.value)) return ok({ kind: 'held' });
-      epoch = latest.epoch + 1;
+    if (latest === undefined) return ok({ kind: 'held' }); // released meanwhile: next round
+    const now = await this.clock.now();
+    if (!now.ok) return now;
+    // Cheap first: a heartbeat younger than the shortest possible TTL (1 s) is alive whatever
+    // its holder's TTL; only older ones cost a read of the holder's own TTL.
+    if (!isStale(latest, now.value, 1000)) return ok({ kind: 'held' });
+    const { ttlMs } = await leaseTtl(this.state, latest, this.o.ttlMs);
+    if (!isStale(latest, now.value, ttlMs)) return ok({ kind: 'held' });
+    const next = await this.tryEpoch(
+      task,
+      fp,
+      dir,
+      latest.epoch + 1,
+      current.value.map((l) => l.key),
+    );
+    if (!next.ok) return next;
+    if (next.value?.kind === 'won') {
+      this.o.onEvent?.(
+        `took over ${task.id} (epoch ${String(latest.epoch + 1)}): the previous holder stopped heartbeating for over ${String(ttlMs / 1000)} s`,
+      );
     }
-    const key = objectKey(dir + leaseName(epoch, this.o.ttlMs));
+    return ok(next.value ?? { kind: 'held' });
+  }
+
+  /** Creates epoch `epoch`; undefined when it already exists (someone else created it). */
+  private async tryEpoch(
+    task: TaskInstance,
+    fp: Fingerprint,
+    dir: string,
+    epoch: number,
+    older: string[],
+  ): Promise<Result<ClaimOutcome | undefined>> {
+    const key = objectKey(dir + leaseName(epoch));
     const body: LeaseBody = {
       task: task.id,
       fingerprint: fp.hash,
       worker: this.o.worker,
       host: this.o.host,
       epoch,
+      ttlMs: this.o.ttlMs,
       claimedAt: new Date().toISOString(),
       heartbeat: 0,
       heartbeatAt: new Date().toISOString(),
@@ -198,14 +241,9 @@ export class LeaseClaims implements Claims {
     const sentAt = performance.now();
     const put = await this.state.put(key, JSON.stringify(body), { ifNoneMatch: '*' });
     if (!put.ok) {
-      return put.error.reason === 'precondition-failed' ? ok({ kind: 'held' }) : put;
+      return put.error.reason === 'precondition-failed' ? ok(undefined) : put;
     }
-    if (latest !== undefined) {
-      this.o.onEvent?.(
-        `took over ${task.id} (epoch ${String(epoch)}): the previous holder stopped heartbeating for over ${String(latest.ttlMs / 1000)} s`,
-      );
-    }
-    const claim = new Lease(this.state, dir, key, body, this.o, sentAt);
+    const claim = new Lease(this.state, dir, key, body, this.o, sentAt, older);
     // Someone may have finished the task between our plan and our win.
     const done = await this.state.list(markerPrefix(task, fp), { pageSize: 1 });
     if (done.ok && done.value.objects.length > 0) {
@@ -240,6 +278,8 @@ class Lease implements HeldClaim {
     private readonly body: LeaseBody,
     private readonly o: LeaseOptions,
     sentAt: number,
+    /** Keys of the older epochs this lease replaced; deleted with it at release. */
+    private readonly older: string[],
   ) {
     this.lastSent = sentAt;
   }
@@ -253,34 +293,31 @@ class Lease implements HeldClaim {
     this.timer.unref();
   }
 
-  async confirm(): Promise<Result<void>> {
-    if (this.ac.signal.aborted) return err(this.lostFailure());
+  /**
+   * No request needed: a takeover needs our lease silent for a whole TTL by the store's clock,
+   * and we stop ourselves after half a TTL without a heartbeat landing (by our monotonic clock).
+   * A takeover seen by a heartbeat has already aborted us.
+   */
+  confirm(): Promise<Result<void>> {
+    if (this.ac.signal.aborted) return Promise.resolve(err(this.lostFailure()));
     if (performance.now() - this.lastSent > this.o.ttlMs / 2) {
       this.lose('its heartbeats stopped landing for half the lease TTL');
-      return err(this.lostFailure());
+      return Promise.resolve(err(this.lostFailure()));
     }
-    const later = await this.laterEpoch();
-    if (!later.ok) return later;
-    if (later.value) {
-      this.lose('another worker took it over');
-      return err(this.lostFailure());
-    }
-    return ok(undefined);
+    return Promise.resolve(ok(undefined));
   }
 
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
     if (this.timer) clearInterval(this.timer);
-    // Our epoch and any older ones; a later epoch belongs to whoever took over.
-    const page = await this.state.list(this.dir);
-    const mine = page.ok
-      ? page.value.objects.flatMap((o) => {
-          const l = parseLeaseKey(o);
-          return l !== undefined && l.epoch <= this.body.epoch ? [l.key] : [];
-        })
-      : [this.key];
-    for (const k of mine) await this.state.delete(objectKey(k));
+    // A holder that lost deletes nothing: the epochs belong to whoever took over. Otherwise our
+    // epoch, then the older ones, from the top down, so a lower epoch never goes missing while
+    // a higher one exists.
+    if (this.ac.signal.aborted) return;
+    for (const k of [this.key, ...[...this.older].reverse()]) {
+      await this.state.delete(objectKey(k));
+    }
   }
 
   private async beat(): Promise<void> {

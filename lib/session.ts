@@ -14,7 +14,12 @@ import { sha256File } from './io/files.js';
 import type { HubSource } from './io/hub.js';
 import { MirrorHub } from './io/hub-mirror.js';
 import { openHfHub } from './io/hub-hf.js';
-import { readManifest, readParamsArchive, snapshotMarkers } from './io/markers.js';
+import {
+  readManifest,
+  readParamsArchive,
+  snapshotFailures,
+  snapshotMarkers,
+} from './io/markers.js';
 import type { ObjectStore } from './io/object-store.js';
 import { listAll, StoreError } from './io/object-store.js';
 import { openStore } from './io/store-url.js';
@@ -137,6 +142,8 @@ export interface Snapshot {
   fingerprints: Map<TaskId, Fingerprint>;
   markers: Map<TaskId, MarkerRef[]>;
   manifests: Map<string, Manifest>;
+  /** Tasks with a failure record. */
+  failures: Set<TaskId>;
   plannerInput: Omit<PlannerInput, 'forced'>;
 }
 
@@ -152,6 +159,8 @@ export async function snapshot(
 ): Promise<Result<Snapshot & { unknownTargets: string[] }>> {
   const markers = await snapshotMarkers(s.stores.state);
   if (!markers.ok) return markers;
+  const failures = await snapshotFailures(s.stores.state);
+  if (!failures.ok) return failures;
   const discover = s.pipeline.stages.find((st) => st.kind === 'discover');
   const manifests = new Map<string, Manifest>();
   const discoverFps = new Map<TaskId, Fingerprint>();
@@ -221,6 +230,7 @@ export async function snapshot(
     fingerprints,
     markers: markers.value,
     manifests,
+    failures: failures.value,
     unknownTargets: unknown,
     plannerInput: {
       graph,

@@ -11,6 +11,7 @@ import { taskId } from './graph.js';
 import { listAll, StoreError } from './io/object-store.js';
 import type { TaskId } from './model.js';
 import { objectKey } from './model.js';
+import { taskIdFromPath } from './io/markers.js';
 import type { LeaseBody } from './leases.js';
 import { isStale, listLeases, StoreClock } from './leases.js';
 import type { Session } from './session.js';
@@ -53,20 +54,6 @@ export interface Status {
   workers: WorkerStatus[];
 }
 
-/** `stage/lang/stem` (as in store keys) → task id. */
-export function taskIdFromPath(path: string): TaskId | undefined {
-  const segs = path.split('/').map((x) => {
-    try {
-      return decodeURIComponent(x);
-    } catch {
-      return x;
-    }
-  });
-  const [stage, lang, stem] = segs;
-  if (stage === undefined || lang === undefined || segs.length > 3) return undefined;
-  return lang === '@' ? taskId(stage) : taskId(stage, lang, stem);
-}
-
 /** Live and stale leases with their holders. */
 export async function leaseHolders(
   s: Session,
@@ -105,7 +92,8 @@ export async function leaseHolders(
           : undefined,
       epoch: latest.epoch,
     };
-    if (isStale(latest, now.value)) stale.push({ ...row, keys: entries.map((e) => e.key) });
+    const ttlMs = typeof holder.ttlMs === 'number' ? holder.ttlMs : 60_000;
+    if (isStale(latest, now.value, ttlMs)) stale.push({ ...row, keys: entries.map((e) => e.key) });
     else live.push(row);
   }
   return ok({ live, stale });

@@ -97,6 +97,20 @@ const safeDecode = (s: string): string => {
   }
 };
 
+/** `stage/lang/stem` (as in store keys) → task id. */
+export function taskIdFromPath(path: string): TaskId | undefined {
+  const segs = path.split('/').map((x) => {
+    try {
+      return decodeURIComponent(x);
+    } catch {
+      return x;
+    }
+  });
+  const [stage, lang, stem] = segs;
+  if (stage === undefined || lang === undefined || segs.length > 3) return undefined;
+  return lang === '@' ? taskId(stage) : taskId(stage, lang, stem);
+}
+
 /** Every marker, from one paginated listing. */
 export async function snapshotMarkers(
   state: ObjectStore,
@@ -160,11 +174,16 @@ export async function archiveParams(
   params: unknown,
 ): Promise<void> {
   const key = objectKey(paramsKey(stage, component));
+  // Once per process and params set, not once per task.
+  const memo = `${state.url}\0${key}`;
+  if (archived.has(memo)) return;
   const head = await state.head(key);
-  if (head.ok) return;
   // Create-only: a concurrent writer of the same key wrote the same bytes.
-  await state.put(key, JSON.stringify(params) + '\n', { ifNoneMatch: '*' });
+  if (!head.ok) await state.put(key, JSON.stringify(params) + '\n', { ifNoneMatch: '*' });
+  archived.add(memo);
 }
+
+const archived = new Set<string>();
 
 /** Reads archived params templates for the given `<stage>/<component>` ids (absent ones skipped). */
 export async function readParamsArchive(
@@ -224,6 +243,8 @@ export interface PartRecord {
  */
 export class PartLedger {
   private readonly prefix: string;
+  /** Set once the task used its part records: only then can there be any to clear. */
+  private used = false;
   constructor(
     private readonly state: ObjectStore,
     t: TaskInstance,
@@ -234,6 +255,7 @@ export class PartLedger {
 
   /** All recorded parts (one listing, then a read per recorded part). */
   async load(): Promise<Result<Map<number, PartRecord>>> {
+    this.used = true;
     const out = new Map<number, PartRecord>();
     try {
       for await (const o of listAll(this.state, this.prefix)) {
@@ -250,6 +272,7 @@ export class PartLedger {
   }
 
   async record(rec: PartRecord): Promise<Result<void>> {
+    this.used = true;
     const r = await this.state.put(
       objectKey(`${this.prefix}${pad(rec.part, 6)}.json`),
       JSON.stringify(rec) + '\n',
@@ -275,6 +298,7 @@ export class PartLedger {
 
   /** Drops the part records once the task marker covers them. */
   async clear(): Promise<Result<void>> {
+    if (!this.used) return ok(undefined);
     const keys: string[] = [];
     try {
       for await (const o of listAll(this.state, this.prefix)) keys.push(o.key);
@@ -284,4 +308,19 @@ export class PartLedger {
     }
     return deleteKeys(this.state, keys);
   }
+}
+
+/** Tasks with a failure record (`failures/<task path>.json`), from one paginated listing. */
+export async function snapshotFailures(state: ObjectStore): Promise<Result<Set<TaskId>>> {
+  const out = new Set<TaskId>();
+  try {
+    for await (const o of listAll(state, 'failures/')) {
+      const id = taskIdFromPath(o.key.slice('failures/'.length).replace(/\.json$/, ''));
+      if (id !== undefined) out.add(id);
+    }
+  } catch (e) {
+    if (e instanceof StoreError) return err(e.failure);
+    throw e;
+  }
+  return ok(out);
 }

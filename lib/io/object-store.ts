@@ -181,7 +181,11 @@ export async function readStoreClock(
         message: `${store.url} does not report last-modified times, so its clock cannot be read`,
       });
     }
-    return ok({ storeMs: modified, localMs: before + (after - before) / 2, roundTripMs: after - before });
+    return ok({
+      storeMs: modified,
+      localMs: before + (after - before) / 2,
+      roundTripMs: after - before,
+    });
   } finally {
     await store.delete(key);
   }

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Failure, Result } from '../../lib/errors.js';
 import type { ListOptions, ObjectStore } from '../../lib/io/object-store.js';
+import { CLOCK_PREFIX, readStoreClock, storeNow } from '../../lib/io/object-store.js';
 import { objectKey as k } from '../../lib/model.js';
 
 /** Builds a fresh store for one test, and what removes it afterwards. */
@@ -312,6 +313,70 @@ export function testObjectStore(name: string, make: MakeStore): void {
       expect(winners).toHaveLength(1);
       for (const r of results) if (!r.ok) expect(r.error.reason).toBe('precondition-failed');
       expect(await text('race/cas')).toBe(`racer ${winners[0] ?? -1}`);
+    });
+
+    it('reports modified by the store clock in put, head and list, later after a rewrite', async () => {
+      // These stores run on this host (loopback), so their clock is the local one; S3 floors
+      // to whole seconds, hence the slack below.
+      const before = Date.now();
+      const put = must(await store.put(k('time/a'), 'one'));
+      const after = Date.now();
+      const first = must(await store.head(k('time/a'))).modified;
+      if (first === undefined) throw new Error('head reported no modified time');
+      expect(first).toBeGreaterThanOrEqual(before - 2000);
+      expect(first).toBeLessThanOrEqual(after + 2000);
+      if (put.modified !== undefined) expect(put.modified).toBe(first); // S3: undefined
+      expect(must(await store.list('time/')).objects[0]?.modified).toBe(first);
+      await new Promise((r) => setTimeout(r, 1100)); // past S3's 1 s granularity
+      const rewrite = must(await store.put(k('time/a'), 'two'));
+      const second = must(await store.head(k('time/a'))).modified ?? -1;
+      expect(second).toBeGreaterThan(first);
+      if (rewrite.modified !== undefined) expect(rewrite.modified).toBe(second);
+      expect(must(await store.list('time/')).objects[0]?.modified).toBe(second);
+    });
+
+    it('reads the store clock through a throwaway object it removes', async () => {
+      const before = Date.now();
+      const now = must(await storeNow(store));
+      expect(Math.abs(now - before)).toBeLessThan(3000);
+      const reading = must(await readStoreClock(store));
+      expect(reading.roundTripMs).toBeGreaterThanOrEqual(0);
+      expect(Math.abs(reading.storeMs - reading.localMs)).toBeLessThan(3000);
+      expect(must(await store.list(CLOCK_PREFIX)).objects).toEqual([]);
+    });
+
+    it('deletes conditionally: the right etag only, not-found when absent', async () => {
+      const v1 = must(await store.put(k('cdel/x'), 'v1'));
+      const v2 = must(await store.put(k('cdel/x'), 'v2'));
+      const stale = failure(await store.delete(k('cdel/x'), { ifMatch: v1.etag }));
+      expect(stale).toMatchObject({ reason: 'precondition-failed', key: 'cdel/x' });
+      expect(await text('cdel/x')).toBe('v2');
+      must(await store.delete(k('cdel/x'), { ifMatch: v2.etag }));
+      expect(failure(await store.head(k('cdel/x'))).reason).toBe('not-found');
+      const gone = failure(await store.delete(k('cdel/x'), { ifMatch: v2.etag }));
+      expect(gone).toMatchObject({ reason: 'not-found', key: 'cdel/x' });
+      must(await store.delete(k('cdel/x'))); // without a condition: still idempotent
+      must(await store.delete(k('cdel/x'), {}));
+    });
+
+    it('20 concurrent conditional writers and deleters holding one etag: exactly one wins', async () => {
+      const base = must(await store.put(k('race/del'), 'base'));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2 === 0
+            ? store.delete(k('race/del'), { ifMatch: base.etag })
+            : store.put(k('race/del'), `racer ${String(i)}`, { ifMatch: base.etag }),
+        ),
+      );
+      const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
+      expect(winners).toHaveLength(1);
+      for (const r of results) {
+        if (!r.ok) expect(['precondition-failed', 'not-found']).toContain(r.error.reason);
+      }
+      const winner = winners[0] ?? -1;
+      const now = await store.get(k('race/del'));
+      if (winner % 2 === 0) expect(now.ok ? 'ok' : now.error.reason).toBe('not-found');
+      else expect(now.ok && now.value.toString()).toBe(`racer ${String(winner)}`);
     });
 
     it('never exposes a torn object to a concurrent reader', async () => {
