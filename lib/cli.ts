@@ -29,6 +29,7 @@ import { openSession, pinRevision, resolveLanguages, snapshot } from './session.
 import { statusOf, renderStatus } from './status.js';
 import { resetTasks, unlockStale } from './admin.js';
 import { doctor } from './doctor.js';
+import { cmdSubmitSlurm } from './slurm.js';
 import { cachedProbe, leaseSupport } from './io/probe.js';
 import { explain, renderExplanation } from './explain.js';
 
@@ -140,6 +141,37 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (url: string, o: Common & { json?: boolean }) => {
       code = await cmdDoctor(url, o);
     });
+
+  const submit = program.command('submit').description('start workers on a cluster engine');
+  common(submit.command('slurm'))
+    .description(
+      'submit an sbatch array of workers on the shared state; prints the job id (logs: <cache-dir>/slurm-logs/)',
+    )
+    .argument('[targets...]', 'what the workers run (default: every stage)')
+    .requiredOption('--workers <n>', 'array tasks (workers)', (v) => positiveInt(v, '--workers'))
+    .option(
+      '--sbatch-arg <arg>',
+      'extra #SBATCH line, e.g. --sbatch-arg=--partition=cpu (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option('--log-dir <dir>', 'where each array task logs (default <cache-dir>/slurm-logs)')
+    .option('-n, --dry-run', 'print the script; submit nothing')
+    .action(
+      async (
+        targets: string[],
+        o: Common & { workers: number; sbatchArg: string[]; logDir?: string; dryRun?: boolean },
+      ) => {
+        code = await cmdSubmitSlurm(targets, {
+          workers: o.workers,
+          sbatchArg: o.sbatchArg,
+          dryRun: o.dryRun === true,
+          file: o.file,
+          cacheDir: o.cacheDir,
+          ...(o.logDir !== undefined ? { logDir: o.logDir } : {}),
+        });
+      },
+    );
 
   common(program.command('unlock'))
     .description('drop leases whose holder stopped heartbeating past its TTL (store clock)')
