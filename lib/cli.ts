@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { relative, resolve } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { registry } from '../tasks/index.js';
 import type { Failure, Result } from './errors.js';
 import { err, ok } from './errors.js';
@@ -258,10 +258,12 @@ function claimsFor(
   });
 }
 
+/** Option parser: commander prints `option '--x <n>' argument '0' is invalid. …` and we exit 2. */
 function positiveInt(v: string, name: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1)
-    throw new CommanderError(2, 'stackflow.usage', `${name} must be a positive integer`);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`${name} must be a positive integer`);
+  }
   return n;
 }
 
