@@ -462,6 +462,7 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
         return pre.error.reason === 'transient' ? EXIT.failed : EXIT.usage;
       }
       printer.start(stageTotals(p.steps, pipeline));
+      const held = claims?.held ? await claims.held() : undefined;
       const res = await execute(p, {
         pipeline,
         graph: snap.value.graph,
@@ -477,6 +478,7 @@ async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number>
         jobs: o.jobs,
         worker,
         failures: snap.value.failures,
+        ...(held?.ok === true ? { heldElsewhere: held.value } : {}),
         ...(claims ? { claims } : {}),
       });
       totals.succeeded += res.succeeded.size;

@@ -10,7 +10,7 @@ import type { Failure, Result } from './errors.js';
 import { convertExceptionToFailure, err, ok } from './errors.js';
 import type { Emit } from './events.js';
 import type { Fingerprint } from './fingerprint.js';
-import { keyedParams, redactSecrets } from './fingerprint.js';
+import { keyedParams, redactSecrets, sha256Hex } from './fingerprint.js';
 import type { Graph } from './graph.js';
 import { digestObject } from './io/files.js';
 import type { HubSource } from './io/hub.js';
@@ -70,6 +70,8 @@ export interface ExecEnv {
   claims?: Claims;
   /** Written into markers; default host-pid. */
   worker?: string;
+  /** Tasks another worker holds a live lease on: deferred without a claim attempt. */
+  heldElsewhere?: ReadonlySet<TaskId>;
   /** Tasks with a failure record when planned (only theirs need deleting); absent: all. */
   failures?: ReadonlySet<TaskId>;
 }
@@ -113,7 +115,15 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
     }
   }
   const stageIndex = new Map(env.graph.stageOrder.map((s, i) => [s, i]));
-  const planIndex = new Map(steps.map((s, i) => [s.task, i]));
+  // Alone: plan order. Among workers: an order of this worker's own (a hash of worker and task),
+  // so workers sharing a graph start on different tasks instead of racing for the same ones.
+  const spread = env.claims !== undefined && env.worker !== undefined;
+  const planIndex = new Map(
+    steps.map((s, i) => [
+      s.task,
+      spread ? parseInt(sha256Hex(`${env.worker ?? ''}\0${s.task}`).slice(0, 8), 16) : i,
+    ]),
+  );
   const stageCfg = new Map(env.pipeline.stages.map((s) => [s.name, s]));
   // Deeper stages first, then plan order: finish what was started before opening new work.
   const priority = (a: TaskId, b: TaskId): number => {
@@ -150,8 +160,15 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
     }
   };
 
-  while ((ready.length > 0 && !env.signal.aborted) || running.size > 0) {
-    for (let i = 0; i < ready.length && running.size < env.jobs && !env.signal.aborted;) {
+  // Among workers, a run of claims lost in a row means this plan is out of date (others took
+  // or finished what it lists): stop starting tasks and let the caller plan again.
+  let lostInARow = 0;
+  const stale = (): boolean => env.claims !== undefined && lostInARow >= Math.max(4, 2 * env.jobs);
+  while ((ready.length > 0 && !env.signal.aborted && !stale()) || running.size > 0) {
+    for (
+      let i = 0;
+      i < ready.length && running.size < env.jobs && !env.signal.aborted && !stale();
+    ) {
       const id = ready[i] as TaskId;
       const step = stepOf.get(id) as RunStep;
       const cfg = stageCfg.get(step.stage);
@@ -176,7 +193,9 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
           if (outcome.ok && outcome.value === 'deferred') {
             // Its dependents stay waiting: another worker will finish it.
             res.deferred.add(id);
+            if (!env.heldElsewhere?.has(id)) lostInARow++;
           } else if (outcome.ok) {
+            lostInARow = 0;
             res.succeeded.add(id);
             for (const d of dependents.get(id) ?? []) {
               const left = (waiting.get(d) ?? 1) - 1;
@@ -209,6 +228,7 @@ async function runClaimed(
     const r = await runOne(step, env, cfg, bodies, res, undefined);
     return r.ok ? ok('ran') : r;
   }
+  if (env.heldElsewhere?.has(step.task) === true) return ok('deferred');
   const task = env.graph.tasks.get(step.task);
   const fp = env.fingerprints.get(step.task);
   if (task === undefined || fp === undefined)

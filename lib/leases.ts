@@ -32,7 +32,7 @@ import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import { sha256Hex } from './fingerprint.js';
-import { markerPrefix } from './io/markers.js';
+import { markerPrefix, taskIdFromPath } from './io/markers.js';
 import type { ObjectInfo, ObjectStore } from './io/object-store.js';
 import { listAll, storeNow, StoreError } from './io/object-store.js';
 import { taskPath } from './layout.js';
@@ -60,6 +60,11 @@ export interface Claims {
   /** Short description for messages (`leases in s3://…`, `shard 2/8`). */
   readonly describe: string;
   claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>>;
+  /**
+   * Tasks that others visibly hold right now (one listing), so a worker does not spend requests
+   * racing for them. A hint only: a claim is what decides.
+   */
+  held?(): Promise<Result<Set<TaskId>>>;
 }
 
 const LEASES = 'leases/';
@@ -252,6 +257,24 @@ export class LeaseClaims implements Claims {
     }
     claim.start();
     return ok({ kind: 'won', claim });
+  }
+
+  async held(): Promise<Result<Set<TaskId>>> {
+    const leases = await listLeases(this.state);
+    if (!leases.ok) return leases;
+    const out = new Set<TaskId>();
+    if (leases.value.size === 0) return ok(out);
+    const now = await this.clock.now();
+    if (!now.ok) return now;
+    for (const [path, entries] of leases.value) {
+      const latest = entries.at(-1);
+      const id = taskIdFromPath(path);
+      // Our own TTL as the yardstick: a lease that looks stale by it gets a real claim attempt.
+      if (latest !== undefined && id !== undefined && !isStale(latest, now.value, this.o.ttlMs)) {
+        out.add(id);
+      }
+    }
+    return ok(out);
   }
 
   private async entries(dir: string): Promise<Result<LeaseEntry[]>> {
