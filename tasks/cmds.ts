@@ -5,7 +5,6 @@
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { streamColumn, withDuckDB } from '../lib/io/duckdb.js';
 import {
   cmdKey,
   defineTask,
@@ -47,6 +46,8 @@ export default defineTask({
     const vars: Record<string, string> = { language, stem: file.stem, shard: shardOf(file.stem) };
     let rows = 0;
     let bad = 0;
+    // Loaded on first use (see pack): planning never needs DuckDB.
+    const { streamColumn, withDuckDB } = await import('../lib/io/duckdb.js');
     await withDuckDB(async (conn) => {
       for await (const ids of streamColumn(conn, local.value, 'blob_id')) {
         let chunk = '';

@@ -15,7 +15,6 @@ import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { listFiles as hubListFiles } from '@huggingface/hub';
 import pLimit from 'p-limit';
 import type { Failure, Result } from '../errors.js';
 import { err, ok } from '../errors.js';
@@ -197,6 +196,8 @@ export class HfHub implements HubSource {
     let trouble: HttpTrouble | undefined;
     const dirs = new Set<string>();
     const files = new Map<string, ManifestEntry[]>();
+    // Loaded on first use: a mirror-based run or a run with fresh manifests never needs it.
+    const { listFiles: hubListFiles } = await import('@huggingface/hub');
     try {
       for await (const e of hubListFiles({
         repo: { type: 'dataset', name: this.o.repo },

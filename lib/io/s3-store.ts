@@ -25,17 +25,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { PutObjectCommandInput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { Failure, Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import type { ObjectKey } from '../model.js';
@@ -75,9 +65,13 @@ export interface S3StoreOptions {
 
 const META_SHA256 = 'sha256';
 
+type Sdk = typeof import('@aws-sdk/client-s3');
+
 export class S3Store implements ObjectStore {
   readonly url: string;
-  private readonly client: S3Client;
+  /** The SDK and the client, loaded and built on first use (see `connect`). */
+  private connection: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
+  private readonly clientConfig: () => Promise<S3ClientConfig>;
   private readonly bucket: string;
   private readonly root: string;
   private readonly threshold: number;
@@ -101,37 +95,55 @@ export class S3Store implements ObjectStore {
       : undefined;
     const maxSockets = opts.maxSockets ?? 64;
     const agent = { keepAlive: true, maxSockets };
-    this.client = new S3Client({
-      region: loc.region,
-      ...(loc.endpoint !== undefined ? { endpoint: loc.endpoint } : {}),
-      forcePathStyle: loc.pathStyle,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      retryStrategy: new BoundedRetryStrategy({
-        retries: this.retries,
-        baseMs: opts.baseMs ?? 100,
-        maxMs: 20_000,
-        ...(this.onRetry ? { onRetry: this.onRetry } : {}),
-      }),
-      requestHandler: new NodeHttpHandler({
-        httpAgent: new HttpAgent(agent),
-        httpsAgent: new HttpsAgent(agent),
-        connectionTimeout: 10_000,
-        requestTimeout: opts.idleTimeoutMs ?? 120_000,
-      }),
-      // Anonymous: no signature, and no credential lookup (which would fail without any).
-      ...(loc.unsigned
-        ? {
-            signer: { sign: (request) => Promise.resolve(request) },
-            credentials: { accessKeyId: '', secretAccessKey: '' },
-          }
-        : {}),
+    const retryStrategy = new BoundedRetryStrategy({
+      retries: this.retries,
+      baseMs: opts.baseMs ?? 100,
+      maxMs: 20_000,
+      ...(this.onRetry ? { onRetry: this.onRetry } : {}),
     });
+    this.clientConfig = async () => {
+      const { NodeHttpHandler } = await import('@smithy/node-http-handler');
+      return {
+        region: loc.region,
+        ...(loc.endpoint !== undefined ? { endpoint: loc.endpoint } : {}),
+        forcePathStyle: loc.pathStyle,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        retryStrategy,
+        requestHandler: new NodeHttpHandler({
+          httpAgent: new HttpAgent(agent),
+          httpsAgent: new HttpsAgent(agent),
+          connectionTimeout: 10_000,
+          requestTimeout: opts.idleTimeoutMs ?? 120_000,
+        }),
+        // Anonymous: no signature, and no credential lookup (which would fail without any).
+        ...(loc.unsigned
+          ? {
+              signer: { sign: (request) => Promise.resolve(request) },
+              credentials: { accessKeyId: '', secretAccessKey: '' },
+            }
+          : {}),
+      };
+    };
+  }
+
+  /**
+   * The SDK is loaded on first use: it costs a fifth of a second at every CLI start, and a run
+   * on local stores never needs it.
+   */
+  private connect(): Promise<{ sdk: Sdk; client: S3Client }> {
+    this.connection ??= (async () => {
+      const sdk = await import('@aws-sdk/client-s3');
+      return { sdk, client: new sdk.S3Client(await this.clientConfig()) };
+    })();
+    return this.connection;
   }
 
   /** Closes the client's sockets. */
   close(): void {
-    this.client.destroy();
+    void this.connection?.then(({ client }) => {
+      client.destroy();
+    });
   }
 
   async get(key: ObjectKey): Promise<Result<Buffer>> {
@@ -139,8 +151,13 @@ export class S3Store implements ObjectStore {
     return withRetry(
       async () => {
         try {
-          const out = await this.client.send(
-            new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+          const out = await (
+            await this.connect()
+          ).client.send(
+            new (await this.connect()).sdk.GetObjectCommand({
+              Bucket: this.bucket,
+              Key: this.full(key),
+            }),
           );
           if (out.Body === undefined) return ok(Buffer.alloc(0));
           return ok(Buffer.from(await out.Body.transformToByteArray()));
@@ -160,8 +177,10 @@ export class S3Store implements ObjectStore {
     const start = checkStart(opts);
     if (!start.ok) return start;
     try {
-      const out = await this.client.send(
-        new GetObjectCommand({
+      const out = await (
+        await this.connect()
+      ).client.send(
+        new (await this.connect()).sdk.GetObjectCommand({
           Bucket: this.bucket,
           Key: this.full(key),
           ...(start.value > 0 ? { Range: `bytes=${String(start.value)}-` } : {}),
@@ -180,8 +199,13 @@ export class S3Store implements ObjectStore {
 
   async head(key: ObjectKey): Promise<Result<ObjectInfo>> {
     try {
-      const out = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+      const out = await (
+        await this.connect()
+      ).client.send(
+        new (await this.connect()).sdk.HeadObjectCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+        }),
       );
       const sha256 = out.Metadata?.[META_SHA256];
       return ok({
@@ -226,8 +250,10 @@ export class S3Store implements ObjectStore {
       continuation = text.slice(1);
     }
     try {
-      const out = await this.client.send(
-        new ListObjectsV2Command({
+      const out = await (
+        await this.connect()
+      ).client.send(
+        new (await this.connect()).sdk.ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: this.root + prefix,
           MaxKeys: Math.min(size, MAX_PAGE_SIZE),
@@ -264,8 +290,10 @@ export class S3Store implements ObjectStore {
   async delete(key: ObjectKey, opts: DeleteOptions = {}): Promise<Result<void>> {
     const { ifMatch } = opts;
     try {
-      await this.client.send(
-        new DeleteObjectCommand({
+      await (
+        await this.connect()
+      ).client.send(
+        new (await this.connect()).sdk.DeleteObjectCommand({
           Bucket: this.bucket,
           Key: this.full(key),
           ...(ifMatch !== undefined ? { IfMatch: ifMatch } : {}),
@@ -301,7 +329,9 @@ export class S3Store implements ObjectStore {
       ...(opts.ifMatch !== undefined ? { IfMatch: opts.ifMatch } : {}),
     };
     try {
-      const out = await this.client.send(new PutObjectCommand(input));
+      const out = await (
+        await this.connect()
+      ).client.send(new (await this.connect()).sdk.PutObjectCommand(input));
       return ok({ key, size: bytes.length, etag: out.ETag ?? '', sha256 });
     } catch (e) {
       const f = this.failure(e, 'put', key);
@@ -337,8 +367,10 @@ export class S3Store implements ObjectStore {
       },
       body,
     );
+    const { Upload } = await import('@aws-sdk/lib-storage');
+    const { client } = await this.connect();
     const upload = new Upload({
-      client: this.client,
+      client,
       params: {
         Bucket: this.bucket,
         Key: this.full(key),

@@ -8,7 +8,6 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { parquetRowCount, withDuckDB } from '../../lib/io/duckdb.js';
 import {
   defineTask,
   err,
@@ -25,9 +24,7 @@ import {
 } from '../../lib/task-api.js';
 import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
 import type { FetcherOptions } from './fetchers.js';
-import { makeFetcher } from './fetchers.js';
 import type { PackParams } from './part.js';
-import { packPart } from './part.js';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string =>
@@ -68,6 +65,13 @@ async function runPack(
   if (file === undefined || language === undefined)
     throw new Error('Internal error: pack without a file');
   const params = packParams(ctx.task.params);
+  // Loaded on first use: DuckDB and the fetchers cost a fifth of a second at every CLI start,
+  // which planning (`--dry-run`, status) never needs.
+  const [{ parquetRowCount, withDuckDB }, { makeFetcher }, { packPart }] = await Promise.all([
+    import('../../lib/io/duckdb.js'),
+    import('./fetchers.js'),
+    import('./part.js'),
+  ]);
   const fetcher = makeFetcher(params, ctx);
   if (!fetcher.ok) return fetcher;
   const local = await localParquet(ctx, file);
