@@ -17,7 +17,15 @@
  * ≤ 4 store requests per task. Only a correctness failure (duplicates, a failed worker) sets a
  * non-zero exit code; a missed target is reported as `pass: false`.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,8 +35,16 @@ import type { S3TestServer } from '../test/servers/s3/harness.js';
 import { attribute } from './lib/fleet-attribution.js';
 import type { AttributionRow, TaskWindow } from './lib/fleet-attribution.js';
 import { startRecordingProxy } from './lib/fleet-proxy.js';
-import { runBarePool, runFleet } from './lib/fleet-run.js';
-import type { WorkerResult } from './lib/fleet-run.js';
+import {
+  childPidRunning,
+  machineCpuS,
+  processCpuS,
+  runBarePool,
+  runFleet,
+} from './lib/fleet-run.js';
+import type { FleetRunOptions, WorkerResult } from './lib/fleet-run.js';
+import type { CpuProfile, ProfileSummary } from './lib/fetch-profile.js';
+import { summarizeProfile } from './lib/fetch-profile.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const PARQUET = join(REPO, 'examples/sample/hf/data/Graphviz_(DOT)/train-00000-of-00001.parquet');
@@ -124,9 +140,21 @@ interface FleetMeasure {
   discoverTaskMsSum: number;
   tasksPerWorker: number[];
   planRoundsPerWorker: number[];
+  /**
+   * Where the workers' wall time went, summed over workers: inside tasks (task-started to
+   * task-succeeded), before each `plan` event (snapshot + planning, since the worker's previous
+   * event), and the rest (claims, releases, waiting for a free task).
+   */
+  timeShare: { inTasks: number; planning: number; other: number };
   /** The workers' own CPU (node: startup, planning, claims, zx), all workers together. */
   workerCpuS: number;
   workerPeakRssMb: number;
+  /** CPU of the S3 test server process during the run. */
+  serverCpuS: number;
+  /** Busy CPU of the whole machine during the run (everyone's, other users included), s. */
+  machineBusyS: number;
+  /** machineBusyS over (cores × makespan): how saturated the machine was. */
+  machineBusyShare: number;
   requests: number;
   byOp: Record<string, number>;
   requestsPerShellTask: number;
@@ -137,18 +165,22 @@ async function measureFleet(
   s3: S3TestServer,
   runDir: string,
   bucket: string,
-  envOf?: (i: number) => Record<string, string>,
+  extra: Pick<FleetRunOptions, 'envOf' | 'nodeArgsOf'> = {},
 ): Promise<{ m: FleetMeasure; workers: WorkerResult[] }> {
   await s3.resetStats();
+  const server0 = serverPid === undefined ? undefined : processCpuS(serverPid);
+  const machine0 = machineCpuS();
   const { startedAt, workers } = await runFleet({
     dir: runDir,
     workers: W,
     jobs,
     env: s3.env,
-    ...(envOf ? { envOf } : {}),
+    ...extra,
     timeoutMs: 600_000,
   });
   const stats = await s3.stats();
+  const server1 = serverPid === undefined ? undefined : processCpuS(serverPid);
+  const machine1 = machineCpuS();
   const all = workers.flatMap((w) => w.events.map((e) => ({ ...e, worker: w.index })));
   const started = all.filter((e) => e.type === 'task-started');
   const done = all.filter((e) => e.type === 'task-succeeded');
@@ -182,10 +214,18 @@ async function measureFleet(
         (w) => w.events.filter((e) => e.type === 'task-succeeded' && e.stage === STAGE).length,
       ),
       planRoundsPerWorker: workers.map((w) => w.events.filter((e) => e.type === 'plan').length),
+      timeShare: timeShare(workers, startedAt),
       workerCpuS: r2(
         workers.reduce((a, w) => a + (w.cpu ? w.cpu.userMs + w.cpu.systemMs : NaN), 0) / 1000,
       ),
       workerPeakRssMb: Math.round(Math.max(...workers.map((w) => w.cpu?.maxRssMb ?? 0))),
+      serverCpuS: r2(server0 !== undefined && server1 !== undefined ? server1 - server0 : NaN),
+      machineBusyS: r2(machine0 && machine1 ? machine1.busy - machine0.busy : NaN),
+      machineBusyShare: r2(
+        machine0 && machine1
+          ? (machine1.busy - machine0.busy) / (machine1.total - machine0.total)
+          : NaN,
+      ),
       requests,
       byOp: stats.byOp,
       requestsPerShellTask: r2(requests / T),
@@ -216,6 +256,25 @@ async function countKeys(s3: S3TestServer, bucket: string, prefix: string): Prom
   }
 }
 
+function timeShare(workers: readonly WorkerResult[], startedAt: number): FleetMeasure['timeShare'] {
+  let life = 0;
+  let planning = 0;
+  for (const w of workers) {
+    life += w.exitedAt - startedAt;
+    let prev = startedAt;
+    for (const e of w.events) {
+      if (e.type === 'plan') planning += e.at - prev;
+      prev = e.at;
+    }
+  }
+  const inTasks = taskWindows(workers).reduce((a, t) => a + t.to - t.from, 0);
+  return {
+    inTasks: r3(inTasks / life),
+    planning: r3(planning / life),
+    other: r3(1 - (inTasks + planning) / life),
+  };
+}
+
 /** Each worker's task windows, task-started to task-succeeded/failed. */
 function taskWindows(workers: readonly WorkerResult[]): TaskWindow[] {
   const out: TaskWindow[] = [];
@@ -234,6 +293,27 @@ function taskWindows(workers: readonly WorkerResult[]): TaskWindow[] {
   return out;
 }
 
+/**
+ * A profile's non-idle self time, by area, turned into CPU: on a saturated machine a sample's
+ * wall time includes waiting for a core, so only the shares are trusted, scaled to the CPU the
+ * process really used (its rusage).
+ */
+function cpuByArea(prof: ProfileSummary, cpuS: number, tasks: number) {
+  const busy = Object.entries(prof.byArea).filter(([area]) => area !== 'idle');
+  const total = busy.reduce((a, [, ms]) => a + ms, 0);
+  return {
+    cpuS: r2(cpuS),
+    tasks,
+    areas: busy.map(([area, ms]) => ({
+      area,
+      share: r3(ms / total),
+      cpuMs: Math.round((ms / total) * cpuS * 1000),
+      cpuMsPerTask: r2(((ms / total) * cpuS * 1000) / Math.max(1, tasks)),
+    })),
+    top: prof.top.filter((f) => f.area !== 'idle').map((f) => ({ ...f, share: r3(f.ms / total) })),
+  };
+}
+
 function checkRun(m: FleetMeasure, workers: WorkerResult[], label: string): void {
   if (m.workersFailed > 0 || m.shellTasksRun !== T || m.discoverTasksRun !== languages) {
     const bad = workers.find((w) => w.code !== 0);
@@ -246,8 +326,19 @@ function checkRun(m: FleetMeasure, workers: WorkerResult[], label: string): void
 const root = mkdtempSync(join(tmpdir(), 'stackflow-fleet-'));
 const load0 = loadavg();
 const s3 = await startS3Server();
+const serverPid = childPidRunning('test/servers/s3/server.ts');
 const fleetRuns: (FleetMeasure & { round: number; bareS: number; ratio: number })[] = [];
-let attribution: { rows: AttributionRow[]; proxied: number; serverCounted: number } | undefined;
+let attribution:
+  | {
+      run: FleetMeasure;
+      /** CPU of one worker that starts on the finished graph: startup, probe, one plan. */
+      idleWorkerCpuS: number;
+      worker0Profile?: ReturnType<typeof cpuByArea>;
+      rows: AttributionRow[];
+      proxied: number;
+      serverCounted: number;
+    }
+  | undefined;
 try {
   const mirror = join(root, 'mirror');
   makeMirror(mirror);
@@ -286,17 +377,53 @@ try {
       const runDir = join(root, 'run-attribution');
       mkdirSync(runDir, { recursive: true });
       writeFileSync(join(runDir, 'pipeline.yaml'), pipelineYaml(mirror, bucket, undefined));
-      const { m, workers } = await measureFleet(s3, runDir, bucket, (i) => ({
-        AWS_ENDPOINT_URL_S3: proxy.endpoints[i] ?? '',
-      }));
+      // Worker 0 is also CPU-profiled (whole process: startup, planning, claims, tasks).
+      const profDir = join(runDir, 'prof');
+      const { m, workers } = await measureFleet(s3, runDir, bucket, {
+        envOf: (i) => ({ AWS_ENDPOINT_URL_S3: proxy.endpoints[i] ?? '' }),
+        nodeArgsOf: (i) => (i === 0 ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+      });
+      const profFile = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+      const w0 = workers[0];
+      const profile =
+        profFile === undefined || w0?.cpu === undefined
+          ? undefined
+          : cpuByArea(
+              summarizeProfile(
+                JSON.parse(readFileSync(join(profDir, profFile), 'utf8')) as CpuProfile,
+                20,
+              ),
+              (w0.cpu.userMs + w0.cpu.systemMs) / 1000,
+              w0.events.filter((e) => e.type === 'task-succeeded').length,
+            );
       checkRun(m, workers, 'attribution run');
+      const recorded = [...proxy.requests];
+      // One more worker on the finished graph, fresh cache dir: what a worker costs before and
+      // around its tasks (node startup, store probe, one full plan round), with nothing to run.
+      const idle = await runFleet({
+        dir: runDir,
+        workers: 1,
+        jobs,
+        env: s3.env,
+        envOf: () => ({ AWS_ENDPOINT_URL_S3: proxy.endpoints[0] ?? '' }),
+        cacheName: () => 'cache-idle',
+        timeoutMs: 120_000,
+      });
+      const idleWorker = idle.workers[0];
+      const idleWorkerCpuS =
+        idleWorker?.cpu === undefined
+          ? NaN
+          : r2((idleWorker.cpu.userMs + idleWorker.cpu.systemMs) / 1000);
       const perStage = new Map([
         [STAGE, m.shellTasksRun],
         ['discover', m.discoverTasksRun],
       ]);
       attribution = {
-        rows: attribute(proxy.requests, perStage, STAGE, taskWindows(workers)),
-        proxied: proxy.requests.length,
+        run: m,
+        idleWorkerCpuS,
+        ...(profile ? { worker0Profile: profile } : {}),
+        rows: attribute(recorded, perStage, STAGE, taskWindows(workers)),
+        proxied: recorded.length,
         serverCounted: m.requests,
       };
     } finally {
@@ -333,6 +460,9 @@ const summary = {
   duplicatesTotal: fleetRuns.reduce((a, r) => a + r.duplicates, 0),
   workerCpuS: r2(med('workerCpuS')),
   workerCpuMsPerTask: r2((med('workerCpuS') * 1000) / T),
+  serverCpuS: r2(med('serverCpuS')),
+  serverCpuMsPerTask: r2((med('serverCpuS') * 1000) / T),
+  machineBusyShare: r2(med('machineBusyShare')),
   requestsPerShellTask: r2(med('requestsPerShellTask')),
   byOpPerShellTask: Object.fromEntries(
     Object.keys(fleetRuns[0]?.byOp ?? {}).map((op) => [
@@ -395,9 +525,13 @@ console.table(
     'first plan s': r.firstPlanS,
     'discover done s': r.discoverDoneS,
     'tail s': r.tailS,
+    'in tasks': r.timeShare.inTasks,
+    planning: r.timeShare.planning,
     dup: r.duplicates,
     'task ms p50': r.shellTaskMsMedian,
     'worker CPU s': r.workerCpuS,
+    'server CPU s': r.serverCpuS,
+    'machine busy': r.machineBusyShare,
     'req/task': r.requestsPerShellTask,
   })),
 );
@@ -409,7 +543,7 @@ console.table(
 );
 if (attribution !== undefined) {
   console.log(
-    `attribution run (through the recording proxy, untimed): ${String(attribution.proxied)} requests seen, server counted ${String(attribution.serverCounted)}`,
+    `attribution run (through the recording proxy, untimed): makespan ${String(attribution.run.makespanS)} s, ${String(attribution.proxied)} requests seen, server counted ${String(attribution.serverCounted)}; a worker started on the finished graph (startup, probe, one plan) used ${String(attribution.idleWorkerCpuS)} s CPU`,
   );
   console.table(
     attribution.rows.map((r) => ({
@@ -421,6 +555,14 @@ if (attribution !== undefined) {
       'p50 ms': r.p50Ms,
     })),
   );
+}
+if (attribution?.worker0Profile !== undefined) {
+  const prof = attribution.worker0Profile;
+  console.log(
+    `worker 0 CPU profile (attribution run, whole process): ${String(prof.cpuS)} s CPU for ${String(prof.tasks)} tasks, by area`,
+  );
+  console.table(prof.areas.slice(0, 14));
+  console.table(prof.top.slice(0, 12).map((f) => ({ fn: f.fn, area: f.area, share: f.share })));
 }
 console.log(
   `makespan ${summary.makespanS} s = ${summary.makespanVsBarePool}× bare pool (${summary.barePoolS} s), ${summary.makespanVsNominal}× nominal ideal (${summary.nominalIdealS} s); duplicates ${summary.duplicatesTotal}; ${summary.requestsPerShellTask} requests/task; worker CPU ${summary.workerCpuMsPerTask} ms/task`,

@@ -25,7 +25,9 @@ export interface FunctionTime {
   /** `name (file:line)`, file relative to the repo (or `node:…` for Node internals). */
   fn: string;
   selfMs: number;
+  /** Self + callees, each sample counted once per function on its stack. */
   totalMs: number;
+  /** Share of the busy (non-idle) time. */
   selfPct: number;
 }
 
@@ -42,8 +44,13 @@ export interface ProfileSummary {
   topSelf: FunctionTime[];
   /** Self time per source file (module), biggest first. */
   byFile: { file: string; selfMs: number; selfPct: number }[];
-  /** Total (inclusive) time of the functions asked for by name, in the order asked. */
-  totals: FunctionTime[];
+  /**
+   * Self time with Node internals and native calls (stat, readdir, sha256…) charged to the
+   * nearest of our own frames on the stack (`ownCode` decides which files are ours): where our
+   * code spends, syscalls included. Samples with no own frame are grouped as
+   * `(no stackflow frame: startup, module loading)`.
+   */
+  byOwnCode: { fn: string; ms: number; pct: number }[];
 }
 
 function label(n: ProfileNode, repo: string): { fn: string; file: string } {
@@ -55,12 +62,15 @@ function label(n: ProfileNode, repo: string): { fn: string; file: string } {
   return { fn: url === '' ? name : `${name} (${file}:${String(lineNumber + 1)})`, file };
 }
 
-/** Reads and summarizes a profile; `totalsOf` names functions whose inclusive time to report. */
+const NO_OWN_FRAME = '(no stackflow frame: startup, module loading)';
+
+/** Reads and summarizes a profile. */
 export function summarizeProfile(
   path: string,
   repo: string,
-  opts: { top?: number; totalsOf?: readonly string[] } = {},
+  opts: { top?: number; ownCode?: (file: string) => boolean } = {},
 ): ProfileSummary {
+  const own = opts.ownCode ?? ((f: string) => /^(dist\/)?(lib|tasks)\//.test(f));
   const p = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -68,7 +78,7 @@ export function summarizeProfile(
   const self = new Map<string, number>();
   const total = new Map<string, number>();
   const fileSelf = new Map<string, number>();
-  const nameTotal = new Map<string, number>();
+  const owned = new Map<string, number>();
   let gc = 0;
   let idle = 0;
   let all = 0;
@@ -84,20 +94,23 @@ export function summarizeProfile(
     }
     if (name === '(garbage collector)') gc += ms;
     const l = label(leaf, repo);
+    let charged = name.startsWith('(') ? name : NO_OWN_FRAME;
     self.set(l.fn, (self.get(l.fn) ?? 0) + ms);
     fileSelf.set(l.file, (fileSelf.get(l.file) ?? 0) + ms);
     const seen = new Set<string>();
-    const seenNames = new Set<string>();
+    let found = false;
     for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
       const n = byId.get(id);
       if (n === undefined) break;
-      const f = label(n, repo).fn;
-      if (!seen.has(f)) total.set(f, (total.get(f) ?? 0) + ms);
-      seen.add(f);
-      const bare = n.callFrame.functionName;
-      if (!seenNames.has(bare)) nameTotal.set(bare, (nameTotal.get(bare) ?? 0) + ms);
-      seenNames.add(bare);
+      const f = label(n, repo);
+      if (!seen.has(f.fn)) total.set(f.fn, (total.get(f.fn) ?? 0) + ms);
+      seen.add(f.fn);
+      if (!found && own(f.file)) {
+        charged = f.fn;
+        found = true;
+      }
     }
+    owned.set(charged, (owned.get(charged) ?? 0) + ms);
   }
   const busy = all - idle;
   const pct = (ms: number): number => Math.round((1000 * ms) / Math.max(busy, 1e-9)) / 10;
@@ -110,10 +123,10 @@ export function summarizeProfile(
     .sort((a, b) => b[1] - a[1])
     .slice(0, opts.top ?? 15)
     .map(([file, ms]) => ({ file, selfMs: r(ms), selfPct: pct(ms) }));
-  const totals = (opts.totalsOf ?? []).map((name) => {
-    const ms = nameTotal.get(name) ?? 0;
-    return { fn: name, selfMs: r(0), totalMs: r(ms), selfPct: pct(ms) };
-  });
+  const byOwnCode = [...owned.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, opts.top ?? 15)
+    .map(([fn, ms]) => ({ fn, ms: r(ms), pct: pct(ms) }));
   return {
     profiledMs: r((p.endTime - p.startTime) / 1000),
     busyMs: r(busy),
@@ -121,6 +134,6 @@ export function summarizeProfile(
     idleMs: r(idle),
     topSelf,
     byFile,
-    totals,
+    byOwnCode,
   };
 }

@@ -82,8 +82,9 @@ export function makeBlobs(count: number, seed = 1): Blob[] {
       const words = 2 + Math.floor(rand() * 10);
       let line = '    '.repeat(depth);
       for (let w = 0; w < words; w++) line += (w === 0 ? '' : ' ') + token();
-      if (rand() < 0.15) depth = Math.min(6, depth + 1);
-      else if (rand() < 0.15) depth = Math.max(0, depth - 1);
+      const step = rand();
+      if (step < 0.15) depth = Math.min(6, depth + 1);
+      else if (step < 0.28) depth = Math.max(0, depth - 1);
       lines.push(line);
       len += line.length + 1;
     }

@@ -4,7 +4,7 @@
  * slots running the same shell commands with nothing around them.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -54,6 +54,10 @@ export interface FleetRunOptions {
   env: Record<string, string>;
   /** Per-worker extra environment (e.g. its own endpoint through the recording proxy). */
   envOf?: (index: number) => Record<string, string>;
+  /** Cache dir name of each worker under `dir` (default `cache-<index>`). */
+  cacheName?: (index: number) => string;
+  /** Per-worker extra node flags (e.g. `--cpu-prof` for one of them). */
+  nodeArgsOf?: (index: number) => string[];
   timeoutMs: number;
 }
 
@@ -71,6 +75,7 @@ function runWorker(o: FleetRunOptions, index: number): Promise<WorkerResult> {
   const child = spawn(
     process.execPath,
     [
+      ...(o.nodeArgsOf?.(index) ?? []),
       '--import',
       RUSAGE_HOOK,
       BIN,
@@ -81,7 +86,7 @@ function runWorker(o: FleetRunOptions, index: number): Promise<WorkerResult> {
       '--worker-id',
       `w${String(index)}`,
       '--cache-dir',
-      join(o.dir, `cache-${String(index)}`),
+      join(o.dir, o.cacheName?.(index) ?? `cache-${String(index)}`),
       '-j',
       String(o.jobs),
       '--json',
@@ -155,4 +160,56 @@ export async function runBarePool(
     }),
   );
   return performance.now() - t0;
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux; undefined
+ * elsewhere). Clock ticks are taken as 100 per second, the Linux default.
+ */
+export function processCpuS(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid of this process's child running `script` (the S3 test server), if any. */
+export function childPidRunning(script: string): number | undefined {
+  try {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid !== process.pid) continue;
+        if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(script)) return Number(name);
+      } catch {
+        // The process exited meanwhile.
+      }
+    }
+  } catch {
+    // No /proc.
+  }
+  return undefined;
+}
+
+/** Busy and total CPU seconds of the whole machine so far (all processes, everyone's), from /proc/stat. */
+export function machineCpuS(): { busy: number; total: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const busy =
+      (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+    return { busy: busy / 100, total: (busy + (idle ?? 0) + (iowait ?? 0)) / 100 };
+  } catch {
+    return undefined;
+  }
 }

@@ -25,6 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import { parsePipeline } from '../../lib/config/parse.js';
+import type { Failure } from '../../lib/errors.js';
 import { err, ok } from '../../lib/errors.js';
 import { STACKFLOW_VERSION } from '../../lib/executor.js';
 import { keyedParams, redactSecrets } from '../../lib/fingerprint.js';
@@ -50,7 +51,10 @@ export interface Shape {
 
 /** Languages × shards for about `tasks` tasks (four per parquet, one discover per language). */
 export function shapeFor(tasks: number, languageCount: number): Shape {
-  const languages = Array.from({ length: languageCount }, (_, i) => `Lang${String(i).padStart(2, '0')}`);
+  const languages = Array.from(
+    { length: languageCount },
+    (_, i) => `Lang${String(i).padStart(2, '0')}`,
+  );
   const shards = Math.max(1, Math.round(tasks / (4 * languageCount)));
   return { languages, shards, tasks: languageCount * (1 + 4 * shards) };
 }
@@ -70,7 +74,8 @@ export function writeMirror(root: string, s: Shape): void {
   for (const lang of s.languages) {
     const dir = join(root, 'hf/data', lang);
     mkdirSync(dir, { recursive: true });
-    for (const stem of stems(s)) writeFileSync(join(dir, `${stem}.parquet`), parquetBytes(lang, stem));
+    for (const stem of stems(s))
+      writeFileSync(join(dir, `${stem}.parquet`), parquetBytes(lang, stem));
   }
 }
 
@@ -122,7 +127,7 @@ const sha256 = (b: string | Uint8Array): string => createHash('sha256').update(b
  */
 function bulkFsStore(root: string): ObjectStore {
   const made = new Set<string>();
-  const unsupported = (op: string) =>
+  const unsupported = (op: string): Promise<{ ok: false; error: Failure }> =>
     Promise.resolve(err({ reason: 'invalid-input', message: `bulk writer: no ${op}` }));
   return {
     url: `file://${root}`,
@@ -344,9 +349,8 @@ export function makefile(s: Shape): string {
       );
     }
   }
-  out.push('.PHONY: all', `all: \\`, ...finals.map((f, i) => `  ${f}${i < finals.length - 1 ? ' \\' : ''}`));
-  out.push('', ...rules, '');
-  return out.join('\n');
+  out.push('.PHONY: all', `all: \\`);
+  return [...out, finals.map((f) => `  ${f}`).join(' \\\n'), '', rules.join('\n'), ''].join('\n');
 }
 
 /**
