@@ -6,7 +6,8 @@
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import { globMatcher, parseTaskId } from './graph.js';
-import { snapshotMarkers } from './io/markers.js';
+import { snapshotMarkers, taskIdFromPath } from './io/markers.js';
+import { listLeases } from './leases.js';
 import { objectKey } from './model.js';
 import type { TaskId } from './model.js';
 import type { Session } from './session.js';
@@ -14,11 +15,17 @@ import type { RunningTask } from './status.js';
 import { leaseHolders } from './status.js';
 import { taskPath } from './layout.js';
 
-/** Deletes every stale lease (judged by the store's clock); live ones are never touched. */
+/**
+ * Deletes every stale lease (judged by the store's clock); live ones are never touched, nor the
+ * leases of finished claims (their fingerprint has a marker: they keep late planners from
+ * running the task again, see leases.ts).
+ */
 export async function unlockStale(
   s: Session,
 ): Promise<Result<{ dropped: RunningTask[]; live: number }>> {
-  const holders = await leaseHolders(s);
+  const markers = await snapshotMarkers(s.stores.state);
+  if (!markers.ok) return markers;
+  const holders = await leaseHolders(s, markers.value);
   if (!holders.ok) return holders;
   for (const l of holders.value.stale) {
     for (const key of l.keys) {
@@ -38,11 +45,14 @@ export function resetMatcher(patterns: readonly string[]): (id: TaskId) => boole
   return (id) => ms.some((m) => m.glob(id) || parseTaskId(id).stage === m.stage);
 }
 
-/** Forgets the markers (every fingerprint) and failure records of the matching tasks. */
+/**
+ * Forgets the markers (every fingerprint), failure records and finished claims (leases) of the
+ * matching tasks. Markers first: a lease outlives its marker only for the moment between.
+ */
 export async function resetTasks(
   s: Session,
   patterns: readonly string[],
-): Promise<Result<{ tasks: TaskId[]; markers: number }>> {
+): Promise<Result<{ tasks: TaskId[]; markers: number; leases: number }>> {
   if (patterns.length === 0) {
     return err({ reason: 'invalid-input', message: 'reset needs a task id, glob or stage name' });
   }
@@ -64,5 +74,19 @@ export async function resetTasks(
       objectKey(`failures/${taskPath(t.stage, t.language, t.stem)}.json`),
     );
   }
-  return ok({ tasks: tasks.sort(), markers: count });
+  let leases = 0;
+  const reset = new Set(tasks);
+  const held = await listLeases(s.stores.state);
+  if (!held.ok) return held;
+  for (const entries of held.value.values()) {
+    const id = entries[0] === undefined ? undefined : taskIdFromPath(entries[0].task);
+    if (id === undefined || !reset.has(id)) continue;
+    // Top down, as everywhere: a lower epoch never goes missing while a higher one exists.
+    for (const e of [...entries].reverse()) {
+      const d = await s.stores.state.delete(objectKey(e.key));
+      if (!d.ok) return d;
+      leases++;
+    }
+  }
+  return ok({ tasks: tasks.sort(), markers: count, leases });
 }

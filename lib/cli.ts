@@ -606,7 +606,7 @@ async function cmdReset(patterns: string[], o: Common): Promise<number> {
   }
   for (const t of r.value.tasks) process.stdout.write(`reset ${t}\n`);
   process.stdout.write(
-    `${String(r.value.tasks.length)} task${r.value.tasks.length === 1 ? '' : 's'} reset (${String(r.value.markers)} marker${r.value.markers === 1 ? '' : 's'} removed); they run again next time\n`,
+    `${String(r.value.tasks.length)} task${r.value.tasks.length === 1 ? '' : 's'} reset (${String(r.value.markers)} marker${r.value.markers === 1 ? '' : 's'}, ${String(r.value.leases)} lease${r.value.leases === 1 ? '' : 's'} removed); they run again next time\n`,
   );
   return EXIT.ok;
 }

@@ -42,6 +42,7 @@ import { objectKey } from './model.js';
 import type { MarkerRef } from './planner.js';
 import type { TaskContext, TaskDefinition, TaskResult } from './task-api.js';
 import type { Claims, HeldClaim } from './leases.js';
+import { heldKey } from './leases.js';
 import { withRetry } from './util/retry.js';
 
 export const STACKFLOW_VERSION = '0.1.0';
@@ -70,8 +71,11 @@ export interface ExecEnv {
   claims?: Claims;
   /** Written into markers; default host-pid. */
   worker?: string;
-  /** Tasks another worker holds a live lease on: deferred without a claim attempt. */
-  heldElsewhere?: ReadonlySet<TaskId>;
+  /**
+   * Tasks another worker holds a live lease on, as `heldKey(task, fingerprint)`: deferred
+   * without a claim attempt.
+   */
+  heldElsewhere?: ReadonlySet<string>;
   /** Tasks with a failure record when planned (only theirs need deleting); absent: all. */
   failures?: ReadonlySet<TaskId>;
 }
@@ -193,7 +197,7 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
           if (outcome.ok && outcome.value === 'deferred') {
             // Its dependents stay waiting: another worker will finish it.
             res.deferred.add(id);
-            if (!env.heldElsewhere?.has(id)) lostInARow++;
+            if (!heldElsewhere(env, id)) lostInARow++;
           } else if (outcome.ok) {
             lostInARow = 0;
             res.succeeded.add(id);
@@ -228,7 +232,7 @@ async function runClaimed(
     const r = await runOne(step, env, cfg, bodies, res, undefined);
     return r.ok ? ok('ran') : r;
   }
-  if (env.heldElsewhere?.has(step.task) === true) return ok('deferred');
+  if (heldElsewhere(env, step.task)) return ok('deferred');
   const task = env.graph.tasks.get(step.task);
   const fp = env.fingerprints.get(step.task);
   if (task === undefined || fp === undefined)
@@ -241,13 +245,21 @@ async function runClaimed(
   }
   if (c.value.kind !== 'won') return ok('deferred');
   const claim = c.value.claim;
+  let outcome: 'done' | 'failed' = 'failed';
   try {
     const r = await runOne(step, env, cfg, bodies, res, claim);
     if (!r.ok && claim.signal.aborted && !env.signal.aborted) return ok('deferred');
+    if (r.ok) outcome = 'done';
     return r.ok ? ok('ran') : r;
   } finally {
-    await claim.release();
+    await claim.release(outcome);
   }
+}
+
+/** Whether the plan's fingerprint of `id` is held by another worker (see ExecEnv). */
+function heldElsewhere(env: ExecEnv, id: TaskId): boolean {
+  const fp = env.fingerprints.get(id);
+  return fp !== undefined && env.heldElsewhere?.has(heldKey(id, fp.hash)) === true;
 }
 
 async function runOne(

@@ -9,9 +9,9 @@
  * - `ShardClaims`: static sharding (`--shard i/N`): a task belongs to one shard by a hash of its
  *   id, no store writes at all.
  *
- * The lease protocol. A task's leases live under `leases/<task path>/` as epoch-numbered objects
- * `e<epoch:8>.json` (the holder's TTL is in the body: concurrent claimants with different TTLs
- * must still race for the same key).
+ * The lease protocol. The leases of one task at one fingerprint live under
+ * `leases/<task path>/<fingerprint:16>/` as epoch-numbered objects `e<epoch:8>.json` (the holder's
+ * TTL is in the body: concurrent claimants with different TTLs must still race for the same key).
  * - claim: create-only put of epoch 0, or of epoch E+1 when the latest epoch E is stale. Of any
  *   number of concurrent claimers exactly one create succeeds.
  * - heartbeat: the holder rewrites its own epoch object (nobody else ever writes that key), which
@@ -24,8 +24,15 @@
  * - self-fencing: a holder whose heartbeats have not landed for half a TTL stops its task before
  *   anyone may take it over, so two holders never run one task at once, and the marker of a task
  *   whose lease was lost is never written (`confirm()` is checked just before the marker).
- * - release: after the marker is written the holder deletes its epoch (and older ones). A claimer
- *   that wins after a release finds the marker (checked right after every win) and stands down.
+ * - done: after the marker is written the holder only stops heartbeating. Its epochs stay, as a
+ *   record that this fingerprint was claimed: a worker whose plan predates the marker loses the
+ *   create of epoch 0 instead of running the task twice, without a marker read per claim. A
+ *   takeover (epoch > 0) may follow a finished holder whose epoch went stale, so it checks the
+ *   marker after winning and stands down if it exists. Nothing ever deletes an epoch of a
+ *   fingerprint that has a marker, except `stackflow reset` together with the marker.
+ * - failed: a holder whose task failed deletes its epochs (top down), so the task can be claimed
+ *   again at once.
+ * Per task that is one request (the create) beyond the outputs and the marker.
  */
 import { randomUUID } from 'node:crypto';
 import type { Result } from './errors.js';
@@ -45,8 +52,11 @@ export interface HeldClaim {
   readonly signal: AbortSignal;
   /** Ok while the claim is still ours; checked right before the marker is written. */
   confirm(): Promise<Result<void>>;
-  /** Gives the task back (after its marker, or after it failed). */
-  release(): Promise<void>;
+  /**
+   * Ends the claim: `done` after the task's marker was written (the lease stays as the record
+   * of the claim), `failed` otherwise (the lease is dropped so the task can be claimed again).
+   */
+  release(outcome: 'done' | 'failed'): Promise<void>;
 }
 
 export type ClaimOutcome =
@@ -61,33 +71,53 @@ export interface Claims {
   readonly describe: string;
   claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>>;
   /**
-   * Tasks that others visibly hold right now (one listing), so a worker does not spend requests
-   * racing for them. A hint only: a claim is what decides.
+   * Tasks that others visibly hold right now at a fingerprint, as `heldKey`s (one listing), so a
+   * worker does not spend requests racing for them. A hint only: a claim is what decides.
    */
-  held?(): Promise<Result<Set<TaskId>>>;
+  held?(): Promise<Result<Set<string>>>;
 }
 
 const LEASES = 'leases/';
 
+/** Hex digits of the fingerprint in a lease's key. */
+const FP_DIGITS = 16;
+
+/** The `held()` key of a task at a fingerprint (full hash or its 16-digit prefix). */
+export const heldKey = (task: TaskId | string, fingerprint: string): string =>
+  `${task}@${fingerprint.slice(0, FP_DIGITS)}`;
+
 /** One lease object as a listing shows it. */
 export interface LeaseEntry {
+  /** The task's path (layout.ts `taskPath`). */
   task: string;
+  /** The first FP_DIGITS hex digits of the fingerprint the lease was claimed at. */
+  fingerprint: string;
   key: string;
   epoch: number;
   /** Last heartbeat by the store's clock, when the store reports it. */
   modified: number | undefined;
 }
 
-const leaseDir = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
-  `${LEASES}${taskPath(t.stage, t.language, t.file?.stem)}/`;
+/** Where a task's leases live, at every fingerprint (what `reset` drops). */
+export const taskLeasePrefix = (t: { stage: string; language?: string; stem?: string }): string =>
+  `${LEASES}${taskPath(t.stage, t.language, t.stem)}/`;
+
+const leaseDir = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>, fp: Fingerprint): string =>
+  `${taskLeasePrefix({ stage: t.stage, language: t.language, stem: t.file?.stem })}${fp.hash.slice(0, FP_DIGITS)}/`;
 
 const leaseName = (epoch: number): string => `e${String(epoch).padStart(8, '0')}.json`;
 
-/** Parses `leases/<task path>/e<epoch>.json`. */
+/** Parses `leases/<task path>/<fingerprint:16>/e<epoch>.json`. */
 export function parseLeaseKey(info: ObjectInfo): LeaseEntry | undefined {
-  const m = /^leases\/(.+)\/e(\d{8})\.json$/.exec(info.key);
-  if (m?.[1] === undefined || m[2] === undefined) return undefined;
-  return { task: m[1], key: info.key, epoch: Number(m[2]), modified: info.modified };
+  const m = /^leases\/(.+)\/([0-9a-f]{16})\/e(\d{8})\.json$/.exec(info.key);
+  if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined) return undefined;
+  return {
+    task: m[1],
+    fingerprint: m[2],
+    key: info.key,
+    epoch: Number(m[3]),
+    modified: info.modified,
+  };
 }
 
 /** The holder's TTL from a lease body (the reader's own as a fallback for unreadable bodies). */
@@ -148,15 +178,19 @@ export class StoreClock {
 export const isStale = (l: LeaseEntry, storeNowMs: number, ttlMs: number): boolean =>
   l.modified !== undefined && storeNowMs - l.modified > ttlMs + 1000;
 
-/** Every lease in the state store, grouped by task path (one paginated listing). */
+/**
+ * Every lease in the state store, grouped by task path and fingerprint (one paginated listing),
+ * each group's epochs in order. Keyed by `<task path>/<fingerprint:16>`.
+ */
 export async function listLeases(state: ObjectStore): Promise<Result<Map<string, LeaseEntry[]>>> {
   const out = new Map<string, LeaseEntry[]>();
   try {
     for await (const o of listAll(state, LEASES)) {
       const l = parseLeaseKey(o);
       if (l === undefined) continue;
-      const list = out.get(l.task);
-      if (list === undefined) out.set(l.task, [l]);
+      const group = `${l.task}/${l.fingerprint}`;
+      const list = out.get(group);
+      if (list === undefined) out.set(group, [l]);
       else list.push(l);
     }
   } catch (e) {
@@ -189,10 +223,10 @@ export class LeaseClaims implements Claims {
   }
 
   async claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>> {
-    const dir = leaseDir(task);
+    const dir = leaseDir(task, fp);
     // Epochs exist as a prefix 0..E (created in order, deleted from the top down, never by a
-    // holder that lost), so an absent epoch 0 means no lease at all: try it first, and list
-    // only when it exists.
+    // holder that lost), so an absent epoch 0 means no claim at this fingerprint, or only a
+    // failed one: try it first, and list only when it exists.
     const first = await this.tryEpoch(task, fp, dir, 0, []);
     if (!first.ok || first.value !== undefined)
       return first.ok ? ok(first.value ?? { kind: 'held' }) : first;
@@ -249,29 +283,34 @@ export class LeaseClaims implements Claims {
       return put.error.reason === 'precondition-failed' ? ok(undefined) : put;
     }
     const claim = new Lease(this.state, dir, key, body, this.o, sentAt, older);
-    // Someone may have finished the task between our plan and our win.
-    const done = await this.state.list(markerPrefix(task, fp), { pageSize: 1 });
-    if (done.ok && done.value.objects.length > 0) {
-      await claim.release();
-      return ok({ kind: 'done' });
+    // Epoch 0 is won only where nobody finished this fingerprint (a finished holder's epochs
+    // stay). A takeover may follow a holder that finished and then went silent: check.
+    if (epoch > 0) {
+      const done = await this.state.list(markerPrefix(task, fp), { pageSize: 1 });
+      // Finished (or unknown): stand down keeping every epoch, ours included. Deleting the
+      // older ones would let a late planner win epoch 0 and run a finished task again.
+      if (!done.ok || done.value.objects.length > 0) await claim.release('done');
+      if (!done.ok) return done;
+      if (done.value.objects.length > 0) return ok({ kind: 'done' });
     }
     claim.start();
     return ok({ kind: 'won', claim });
   }
 
-  async held(): Promise<Result<Set<TaskId>>> {
+  async held(): Promise<Result<Set<string>>> {
     const leases = await listLeases(this.state);
     if (!leases.ok) return leases;
-    const out = new Set<TaskId>();
+    const out = new Set<string>();
     if (leases.value.size === 0) return ok(out);
     const now = await this.clock.now();
     if (!now.ok) return now;
-    for (const [path, entries] of leases.value) {
+    for (const entries of leases.value.values()) {
       const latest = entries.at(-1);
-      const id = taskIdFromPath(path);
+      const id = latest === undefined ? undefined : taskIdFromPath(latest.task);
       // Our own TTL as the yardstick: a lease that looks stale by it gets a real claim attempt.
+      // (Finished tasks' leases are here too; the plan does not run those.)
       if (latest !== undefined && id !== undefined && !isStale(latest, now.value, this.o.ttlMs)) {
-        out.add(id);
+        out.add(heldKey(id, latest.fingerprint));
       }
     }
     return ok(out);
@@ -330,14 +369,15 @@ class Lease implements HeldClaim {
     return Promise.resolve(ok(undefined));
   }
 
-  async release(): Promise<void> {
+  async release(outcome: 'done' | 'failed'): Promise<void> {
     if (this.released) return;
     this.released = true;
     if (this.timer) clearInterval(this.timer);
+    // Done: the epochs stay as the record of this fingerprint's claim (see the file comment).
     // A holder that lost deletes nothing: the epochs belong to whoever took over. Otherwise our
     // epoch, then the older ones, from the top down, so a lower epoch never goes missing while
     // a higher one exists.
-    if (this.ac.signal.aborted) return;
+    if (outcome === 'done' || this.ac.signal.aborted) return;
     for (const k of [this.key, ...[...this.older].reverse()]) {
       await this.state.delete(objectKey(k));
     }

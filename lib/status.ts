@@ -13,6 +13,7 @@ import type { TaskId } from './model.js';
 import { objectKey } from './model.js';
 import { taskIdFromPath } from './io/markers.js';
 import type { LeaseBody } from './leases.js';
+import type { MarkerRef } from './planner.js';
 import { isStale, listLeases, StoreClock } from './leases.js';
 import type { Session } from './session.js';
 import { resolveLanguages, snapshot } from './session.js';
@@ -54,9 +55,13 @@ export interface Status {
   workers: WorkerStatus[];
 }
 
-/** Live and stale leases with their holders. */
+/**
+ * Live and stale leases with their holders. Leases of a fingerprint that has a marker are the
+ * record of a finished claim (see leases.ts), neither running nor stale: they are left out.
+ */
 export async function leaseHolders(
   s: Session,
+  markers: ReadonlyMap<TaskId, readonly Pick<MarkerRef, 'fingerprint'>[]>,
 ): Promise<Result<{ live: RunningTask[]; stale: (RunningTask & { keys: string[] })[] }>> {
   const leases = await listLeases(s.stores.state);
   if (!leases.ok) return leases;
@@ -65,10 +70,12 @@ export async function leaseHolders(
   if (leases.value.size === 0) return ok({ live, stale });
   const now = await new StoreClock(s.stores.state).now();
   if (!now.ok) return now;
-  for (const [path, entries] of leases.value) {
+  for (const entries of leases.value.values()) {
     const latest = entries.at(-1);
-    const id = taskIdFromPath(path);
+    const id = latest === undefined ? undefined : taskIdFromPath(latest.task);
     if (latest === undefined || id === undefined) continue;
+    const finished = markers.get(id)?.some((m) => m.fingerprint.startsWith(latest.fingerprint));
+    if (finished === true) continue;
     const body = await s.stores.state.get(objectKey(latest.key));
     let holder: Partial<LeaseBody> = {};
     if (body.ok) {
@@ -152,7 +159,7 @@ export async function statusOf(s: Session): Promise<Result<Status>> {
       },
     ]),
   );
-  const holders = await leaseHolders(s);
+  const holders = await leaseHolders(s, markers);
   if (!holders.ok) return holders;
   const runningIds = new Set(holders.value.live.map((r) => r.task));
   const workers = new Map<string, WorkerStatus>();

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { errnoCode } from './store-common.js';
 
@@ -35,6 +36,19 @@ export const succeeds = (p: Promise<unknown>): Promise<boolean> =>
 export async function statIfAny(path: string): Promise<BigIntStats | undefined> {
   try {
     return await stat(path, { bigint: true });
+  } catch (e) {
+    if (isDirError(errnoCode(e))) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * `statIfAny`, synchronously: for listings, where one `stat` per object is the whole cost and the
+ * asynchronous call's round trip through the thread pool costs ~5× the call itself.
+ */
+export function statIfAnySync(path: string): BigIntStats | undefined {
+  try {
+    return statSync(path, { bigint: true, throwIfNoEntry: false });
   } catch (e) {
     if (isDirError(errnoCode(e))) return undefined;
     throw e;

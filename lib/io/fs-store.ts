@@ -21,7 +21,7 @@
  * the writers' clock is the store's clock.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import {
   link,
@@ -39,6 +39,7 @@ import {
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import { err, ok } from '../errors.js';
 import type { Failure, Result } from '../errors.js';
 import { objectKey } from '../model.js';
@@ -62,6 +63,7 @@ import {
   isDirError,
   keyProblem,
   statIfAny,
+  statIfAnySync,
   succeeds,
 } from './fs-paths.js';
 import type { ListCursor } from './store-common.js';
@@ -79,6 +81,8 @@ import {
 
 /** Temp files older than this are junk from a crashed writer; removed on the first write. */
 const TMP_STALE_MS = 3_600_000;
+/** A long listing gives the event loop a turn after this many objects (see #walk). */
+const YIELD_EVERY = 256;
 /** Retries when a directory changes under a commit (pruned, or turned into an object). */
 const MAX_ATTEMPTS = 20;
 
@@ -106,6 +110,8 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
 
 /** A directory-backed store; see the file comment for the layout and guarantees. */
 export class FsStore implements ObjectStore {
+  /** Objects stat'ed by listings so far (paces their event-loop turns). */
+  #listed = 0;
   /** `file://<root>`. */
   readonly url: string;
   /** Absolute path of the root directory (created on the first write). */
@@ -408,9 +414,12 @@ export class FsStore implements ObjectStore {
     prefix: string,
     c: ListCursor,
   ): AsyncGenerator<ObjectInfo> {
+    // Synchronous reads: a listing is one readdir per directory and one stat per object, and the
+    // promise versions cost ~5× as much per call (planning 100,000 tasks listed their markers in
+    // 15 s instead of ~2). The event loop gets a turn every YIELD_EVERY objects.
     let entries;
     try {
-      entries = await readdir(dir, { withFileTypes: true });
+      entries = readdirSync(dir, { withFileTypes: true });
     } catch (e) {
       if (isDirError(errnoCode(e))) return;
       throw e;
@@ -435,7 +444,8 @@ export class FsStore implements ObjectStore {
         continue;
       }
       if (!keyWanted(key, prefix, c)) continue;
-      const st = await statIfAny(item.kind === 'self' ? join(path, SELF) : path);
+      const st = statIfAnySync(item.kind === 'self' ? join(path, SELF) : path);
+      if (++this.#listed % YIELD_EVERY === 0) await setImmediate();
       if (st?.isFile() === true) yield infoOf(key, st);
     }
   }

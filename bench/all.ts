@@ -1,0 +1,80 @@
+/**
+ * `npm run bench`: runs every benchmark, one after the other (each alone on the machine), then
+ * prints one table of ratios against their references and targets, and writes it to
+ * bench/results/summary.md (the README quotes it).
+ *
+ *   npx tsx bench/all.ts [--quick] [--only planning,pack,...] [--table]
+ *
+ * `--quick` passes --quick to every benchmark (a smoke run: small sizes, few runs); `--table`
+ * runs nothing and only prints the table of the results already in bench/results/. A benchmark
+ * that fails (a correctness check, not a missed target) is reported and the rest still run; the
+ * exit code is then 1.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { summaryRows, renderMarkdown } from './lib/summary.js';
+
+const REPO = resolve(import.meta.dirname, '..');
+const BENCHES = ['planning', 'pack', 'pack-memory', 'fetch', 'fleet'] as const;
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    table: { type: 'boolean', default: false },
+  },
+});
+const only = values.only === undefined ? [...BENCHES] : values.only.split(',');
+const unknown = only.filter((n) => !(BENCHES as readonly string[]).includes(n));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHES.join(', ')}`);
+  process.exit(2);
+}
+
+const failed: string[] = [];
+if (!values.table) {
+  for (const name of only) {
+    // pack-memory's quick run is its small size alone.
+    const args =
+      name === 'pack-memory'
+        ? values.quick
+          ? ['--rows', '100000']
+          : []
+        : values.quick
+          ? ['--quick']
+          : [];
+    console.error(`\n=== bench/${name}.ts ${args.join(' ')}`);
+    const t0 = performance.now();
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(REPO, `bench/${name}.ts`), ...args],
+      {
+        cwd: REPO,
+        stdio: 'inherit',
+      },
+    );
+    const s = Math.round((performance.now() - t0) / 1000);
+    if (r.status !== 0) {
+      failed.push(name);
+      console.error(
+        `=== ${name} FAILED (exit ${String(r.status ?? r.signal)}) after ${String(s)} s`,
+      );
+    } else console.error(`=== ${name} done in ${String(s)} s`);
+  }
+}
+
+const results: Record<string, unknown> = {};
+for (const name of BENCHES) {
+  const f = join(REPO, `bench/results/${name}.json`);
+  if (existsSync(f)) results[name] = JSON.parse(readFileSync(f, 'utf8')) as unknown;
+}
+const rows = summaryRows(results);
+const md = renderMarkdown(rows, results);
+writeFileSync(join(REPO, 'bench/results/summary.md'), md);
+console.log(`\n${md}`);
+if (failed.length > 0) {
+  console.error(`failed: ${failed.join(', ')}`);
+  process.exitCode = 1;
+}
