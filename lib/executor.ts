@@ -194,10 +194,11 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
         .then((outcome) => {
           running.delete(id);
           runningPerStage.set(step.stage, (runningPerStage.get(step.stage) ?? 1) - 1);
-          if (outcome.ok && outcome.value === 'deferred') {
-            // Its dependents stay waiting: another worker will finish it.
+          if (outcome.ok && (outcome.value === 'deferred' || outcome.value === 'held')) {
+            // Its dependents stay waiting: another worker will finish it. Only a claim that
+            // cost a request and lost says the plan is out of date.
             res.deferred.add(id);
-            if (!heldElsewhere(env, id)) lostInARow++;
+            if (outcome.value === 'deferred') lostInARow++;
           } else if (outcome.ok) {
             lostInARow = 0;
             res.succeeded.add(id);
@@ -227,12 +228,12 @@ async function runClaimed(
   cfg: StageConfig | undefined,
   bodies: Map<TaskId, MarkerBody>,
   res: ExecResult,
-): Promise<Result<'ran' | 'deferred'>> {
+): Promise<Result<'ran' | 'deferred' | 'held'>> {
   if (env.claims === undefined) {
     const r = await runOne(step, env, cfg, bodies, res, undefined);
     return r.ok ? ok('ran') : r;
   }
-  if (heldElsewhere(env, step.task)) return ok('deferred');
+  if (heldElsewhere(env, step.task)) return ok('held');
   const task = env.graph.tasks.get(step.task);
   const fp = env.fingerprints.get(step.task);
   if (task === undefined || fp === undefined)
@@ -243,6 +244,7 @@ async function runClaimed(
     env.emit({ type: 'warning', message: `claiming ${task.id}: ${c.error.message}; will retry` });
     return ok('deferred');
   }
+  if (c.value.kind === 'held' && c.value.seen === true) return ok('held');
   if (c.value.kind !== 'won') return ok('deferred');
   const claim = c.value.claim;
   let outcome: 'done' | 'failed' = 'failed';

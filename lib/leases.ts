@@ -61,8 +61,11 @@ export interface HeldClaim {
 
 export type ClaimOutcome =
   | { kind: 'won'; claim: HeldClaim }
-  /** Someone else is running it (or it is another shard's). */
-  | { kind: 'held'; by?: string }
+  /**
+   * Someone else is running it (or it is another shard's). `seen`: known from a recent listing
+   * of the leases, without a request for this task.
+   */
+  | { kind: 'held'; by?: string; seen?: boolean }
   /** It was completed meanwhile (its marker exists). */
   | { kind: 'done' };
 
@@ -210,9 +213,20 @@ export interface LeaseOptions {
   onEvent?: (message: string) => void;
 }
 
+/** A lost create refreshes the worker's view of all leases at most this often. */
+const REFRESH_MS = 500;
+
 export class LeaseClaims implements Claims {
   readonly describe: string;
   private readonly clock: StoreClock;
+  /**
+   * The last listing of all leases (by `<task path>/<fingerprint:16>`) and when it was started
+   * (performance.now()). While it is younger than half a TTL it answers two questions without a
+   * request: a task it shows with a live lease is held; a lease it does not show was created
+   * after it, so it cannot be stale yet.
+   */
+  private seen: { at: number; leases: Map<string, LeaseEntry[]> } | undefined;
+  private refreshing: Promise<unknown> | undefined;
 
   constructor(
     private readonly state: ObjectStore,
@@ -224,12 +238,24 @@ export class LeaseClaims implements Claims {
 
   async claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>> {
     const dir = leaseDir(task, fp);
+    const seen = this.recent();
+    const known = seen?.get(dir.slice(LEASES.length, -1))?.at(-1);
+    if (known !== undefined) {
+      const now = await this.clock.now();
+      if (!now.ok) return now;
+      if (!isStale(known, now.value, this.o.ttlMs)) return ok({ kind: 'held', seen: true });
+    }
     // Epochs exist as a prefix 0..E (created in order, deleted from the top down, never by a
     // holder that lost), so an absent epoch 0 means no claim at this fingerprint, or only a
     // failed one: try it first, and list only when it exists.
     const first = await this.tryEpoch(task, fp, dir, 0, []);
     if (!first.ok || first.value !== undefined)
       return first.ok ? ok(first.value ?? { kind: 'held' }) : first;
+    if (seen !== undefined && known === undefined) {
+      // Created since the listing: live. Learn what else others claimed meanwhile.
+      this.refreshSoon();
+      return ok({ kind: 'held' });
+    }
     const current = await this.entries(dir);
     if (!current.ok) return current;
     const latest = current.value.at(-1);
@@ -298,7 +324,7 @@ export class LeaseClaims implements Claims {
   }
 
   async held(): Promise<Result<Set<string>>> {
-    const leases = await listLeases(this.state);
+    const leases = await this.refresh();
     if (!leases.ok) return leases;
     const out = new Set<string>();
     if (leases.value.size === 0) return ok(out);
@@ -314,6 +340,31 @@ export class LeaseClaims implements Claims {
       }
     }
     return ok(out);
+  }
+
+  /** Lists every lease (one paginated listing) and keeps it as the recent view. */
+  private async refresh(): Promise<Result<Map<string, LeaseEntry[]>>> {
+    const at = performance.now();
+    const leases = await listLeases(this.state);
+    if (leases.ok) this.seen = { at, leases: leases.value };
+    return leases;
+  }
+
+  /** Starts a refresh unless one is running or the view is younger than REFRESH_MS. */
+  private refreshSoon(): void {
+    if (this.refreshing !== undefined) return;
+    if (this.seen !== undefined && performance.now() - this.seen.at < REFRESH_MS) return;
+    this.refreshing = this.refresh().finally(() => {
+      this.refreshing = undefined;
+    });
+  }
+
+  /** The recent view of the leases, if it is younger than half a TTL. */
+  private recent(): Map<string, LeaseEntry[]> | undefined {
+    if (this.seen === undefined || performance.now() - this.seen.at >= this.o.ttlMs / 2) {
+      return undefined;
+    }
+    return this.seen.leases;
   }
 
   private async entries(dir: string): Promise<Result<LeaseEntry[]>> {

@@ -41,6 +41,12 @@ export interface Session {
   registry: { readonly [K in TaskKind]: TaskDefinition };
   /** Requests to S3 or the Hub repeated after a transient failure, so far. */
   requestRetries: { count: number };
+  /**
+   * Manifests read so far, by `<language>/<discover fingerprint>`: a manifest is written once
+   * per fingerprint (the revision is pinned), so a worker's later planning rounds need not read
+   * it again.
+   */
+  manifests: Map<string, Manifest>;
 }
 
 export interface SessionOptions {
@@ -96,6 +102,7 @@ export function openSession(
     content: content.value,
     registry,
     requestRetries,
+    manifests: new Map(),
   });
 }
 
@@ -175,9 +182,13 @@ export async function snapshot(
       discoverFps.set(id, fp);
       const fresh = markers.value.get(id)?.some((m) => m.fingerprint === fp.hash) === true;
       if (fresh) {
-        const m = await readManifest(s.stores.state, lang, fp.hash);
-        if (m.ok) manifests.set(lang, m.value);
-        else missingManifest.add(id);
+        const known = s.manifests.get(`${lang}/${fp.hash}`);
+        const m =
+          known !== undefined ? ok(known) : await readManifest(s.stores.state, lang, fp.hash);
+        if (m.ok) {
+          manifests.set(lang, m.value);
+          s.manifests.set(`${lang}/${fp.hash}`, m.value);
+        } else missingManifest.add(id);
       }
       if (!manifests.has(lang) && opts.preview) {
         const files = await s.hub.listFiles(lang, s.pipeline.dataset.revision);

@@ -132,4 +132,20 @@ describe('lease protocol', () => {
     await dead.release('done'); // (only stops its heartbeat timer in this process)
     await claim.release('done');
   });
+
+  it('a recent listing answers for leases it shows; a lease newer than it is live', async () => {
+    const store = new MemoryStore();
+    const [fp1, fp2] = [fingerprint('r1'), fingerprint('r2')];
+    const a = await won(claims(store, 'a').claim(task, fp1));
+    const b = claims(store, 'b');
+    await b.held(); // the round's listing: shows a's lease of fp1
+    const fromListing = await b.claim(task, fp1);
+    expect(fromListing.ok && fromListing.value).toEqual({ kind: 'held', seen: true });
+    // fp2 is claimed after b's listing: b loses the create and needs no look at the lease.
+    const c = await won(claims(store, 'c').claim(task, fp2));
+    const lost = await b.claim(task, fp2);
+    expect(lost.ok && lost.value).toEqual({ kind: 'held' });
+    await a.release('failed');
+    await c.release('failed');
+  });
 });
