@@ -6,14 +6,13 @@
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import { globMatcher, parseTaskId } from './graph.js';
-import { snapshotMarkers, taskIdFromPath } from './io/markers.js';
+import { failureKey, snapshotMarkers, taskIdFromPath } from './io/markers.js';
 import { listLeases } from './leases.js';
 import { objectKey } from './model.js';
 import type { TaskId } from './model.js';
 import type { Session } from './session.js';
 import type { RunningTask } from './status.js';
 import { leaseHolders } from './status.js';
-import { taskPath } from './layout.js';
 
 /**
  * Deletes every stale lease (judged by the store's clock); live ones are never touched, nor the
@@ -70,9 +69,7 @@ export async function resetTasks(
       count++;
     }
     const t = parseTaskId(id);
-    await s.stores.state.delete(
-      objectKey(`failures/${taskPath(t.stage, t.language, t.stem)}.json`),
-    );
+    await s.stores.state.delete(objectKey(failureKey(t)));
   }
   let leases = 0;
   const reset = new Set(tasks);

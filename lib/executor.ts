@@ -18,6 +18,7 @@ import type { MarkerBody, OutputRecord, StoreName } from './io/markers.js';
 import {
   archiveParams,
   deleteKeys,
+  failureKey,
   hostName,
   markerKey,
   PartLedger,
@@ -27,7 +28,6 @@ import {
 } from './io/markers.js';
 import type { ObjectInfo, ObjectStore } from './io/object-store.js';
 import { makeShell } from './io/shell.js';
-import { taskPath } from './layout.js';
 import type {
   Manifest,
   Pipeline,
@@ -398,7 +398,11 @@ async function runOne(
     }
     await ctx.parts.clear();
     if (env.failures === undefined || env.failures.has(task.id)) {
-      await env.stores.state.delete(objectKey(failureKey(task)));
+      await env.stores.state.delete(
+        objectKey(
+          failureKey({ stage: task.stage, language: task.language, stem: task.file?.stem }),
+        ),
+      );
     }
     env.emit({
       type: 'task-succeeded',
@@ -518,13 +522,10 @@ export async function verifyOutputs(
   return ok(undefined);
 }
 
-export const failureKey = (t: TaskInstance): string =>
-  `failures/${taskPath(t.stage, t.language, t.file?.stem)}.json`;
-
 async function recordFailure(state: ObjectStore, t: TaskInstance, f: Failure): Promise<void> {
   const { stack: _stack, ...rest } = f as Failure & { stack?: string };
   await state.put(
-    objectKey(failureKey(t)),
+    objectKey(failureKey({ stage: t.stage, language: t.language, stem: t.file?.stem })),
     JSON.stringify({ task: t.id, failure: rest, at: new Date().toISOString() }) + '\n',
   );
 }

@@ -8,7 +8,7 @@
  *   bucket       <sync prefix><work key>                  (sync)
  *                <pack prefix><Language>/<Language>-<NNNNN>-<part:06d>-of-<total:06d>.jsonl.zst
  *                … same name with .errors.jsonl            (pack, only when a part has bad rows)
- *   state        markers/<stage>/<task path>/<fingerprint>.c<code>.p<params>.i<inputs>.json
+ *   state        markers/<task path>@<fingerprint>.c<code>.p<params>.i<inputs>[.w<worker>].json
  *                parts/<stage>/<task path>/<fingerprint>/<part:06d>.json
  *                params/<stage>/<params component>.json
  *                manifests/<Language>/<discover fingerprint>.json
@@ -48,7 +48,7 @@ export function parsePartKey(key: string): { part: number; total: number } | und
 /** Encodes one path segment of a state key (languages may contain `+`, `(`, `.`). */
 export const seg = (s: string): string => encodeURIComponent(s);
 
-/** `markers/<stage>/<lang>/<stem>/` etc.: the per-task folder in the state store. */
+/** `<stage>/<lang>/<stem>` (segments URI-encoded, `@` for no language): a task in state keys. */
 export function taskPath(stage: string, language?: string, stem?: string): string {
   const parts = [seg(stage), language === undefined ? '@' : seg(language)];
   if (stem !== undefined) parts.push(seg(stem));

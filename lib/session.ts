@@ -14,14 +14,9 @@ import { sha256File } from './io/files.js';
 import type { HubSource } from './io/hub.js';
 import { MirrorHub } from './io/hub-mirror.js';
 import { openHfHub } from './io/hub-hf.js';
-import {
-  readManifest,
-  readParamsArchive,
-  snapshotFailures,
-  snapshotMarkers,
-} from './io/markers.js';
+import { readManifest, readParamsArchive, snapshotState } from './io/markers.js';
 import type { ObjectStore } from './io/object-store.js';
-import { listAll, StoreError } from './io/object-store.js';
+import { listAllKeys, StoreError } from './io/object-store.js';
 import { openStore } from './io/store-url.js';
 import type { Manifest, Pipeline, StageName, TaskId, TaskKind } from './model.js';
 import type { OutputListing } from './outputs.js';
@@ -164,10 +159,10 @@ export async function snapshot(
   targets: readonly string[],
   opts: { preview: boolean },
 ): Promise<Result<Snapshot & { unknownTargets: string[] }>> {
-  const markers = await snapshotMarkers(s.stores.state);
-  if (!markers.ok) return markers;
-  const failures = await snapshotFailures(s.stores.state);
-  if (!failures.ok) return failures;
+  const state = await snapshotState(s.stores.state);
+  if (!state.ok) return state;
+  const markers = ok(state.value.markers);
+  const failures = ok(state.value.failures);
   const discover = s.pipeline.stages.find((st) => st.kind === 'discover');
   const manifests = new Map<string, Manifest>();
   const discoverFps = new Map<TaskId, Fingerprint>();
@@ -307,10 +302,10 @@ async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerp
 async function listOutputs(s: Session): Promise<Result<OutputListing>> {
   try {
     const work = new Set<string>();
-    for await (const o of listAll(s.stores.work, '')) work.add(o.key);
+    for await (const k of listAllKeys(s.stores.work, '')) work.add(k);
     const bucket = new Set<string>();
     for (const prefix of bucketPrefixes(s.pipeline)) {
-      for await (const o of listAll(s.stores.bucket, prefix)) bucket.add(o.key);
+      for await (const k of listAllKeys(s.stores.bucket, prefix)) bucket.add(k);
     }
     return ok(indexListing(work, bucket));
   } catch (e) {

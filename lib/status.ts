@@ -6,12 +6,11 @@
  * leases, plus one read per live lease (for its holder).
  */
 import type { Result } from './errors.js';
-import { err, ok } from './errors.js';
-import { taskId } from './graph.js';
-import { listAll, StoreError } from './io/object-store.js';
+import { ok } from './errors.js';
+import { parseTaskId } from './graph.js';
 import type { TaskId } from './model.js';
 import { objectKey } from './model.js';
-import { taskIdFromPath } from './io/markers.js';
+import { failureKey, taskIdFromPath } from './io/markers.js';
 import type { LeaseBody } from './leases.js';
 import type { MarkerRef } from './planner.js';
 import { isStale, listLeases, StoreClock } from './leases.js';
@@ -116,32 +115,20 @@ export async function statusOf(s: Session): Promise<Result<Status>> {
     { preview: false },
   );
   if (!snap.ok) return snap;
+  // The failure records the snapshot found, each read for its message.
   const failed = new Map<TaskId, string>();
-  try {
-    for await (const o of listAll(s.stores.state, 'failures/')) {
-      const segs = o.key
-        .slice('failures/'.length)
-        .replace(/\.json$/, '')
-        .split('/')
-        .map(decodeURIComponent);
-      const [stage, lang, stem] = segs;
-      if (stage === undefined || lang === undefined) continue;
-      const id = lang === '@' ? taskId(stage) : taskId(stage, lang, stem);
-      const body = await s.stores.state.get(o.key);
-      let message = '';
-      if (body.ok) {
-        try {
-          message = (JSON.parse(body.value.toString('utf8')) as { failure: { message: string } })
-            .failure.message;
-        } catch {
-          message = '(unreadable failure record)';
-        }
+  for (const id of snap.value.failures) {
+    const body = await s.stores.state.get(objectKey(failureKey(parseTaskId(id))));
+    let message = '';
+    if (body.ok) {
+      try {
+        message = (JSON.parse(body.value.toString('utf8')) as { failure: { message: string } })
+          .failure.message;
+      } catch {
+        message = '(unreadable failure record)';
       }
-      failed.set(id, message);
     }
-  } catch (e) {
-    if (e instanceof StoreError) return err(e.failure);
-    throw e;
+    failed.set(id, message);
   }
   const { graph, fingerprints, markers } = snap.value;
   const out = new Map<string, StageStatus>(

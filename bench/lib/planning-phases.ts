@@ -16,7 +16,7 @@ import type { Fingerprint } from '../../lib/fingerprint.js';
 import { computeFingerprint, keyedParams } from '../../lib/fingerprint.js';
 import { expandGraph, selectSubgraph } from '../../lib/graph.js';
 import { readManifest, snapshotMarkers } from '../../lib/io/markers.js';
-import { listAll } from '../../lib/io/object-store.js';
+import { listAll, listAllKeys } from '../../lib/io/object-store.js';
 import type { Manifest, TaskId } from '../../lib/model.js';
 import { bucketPrefixes, indexListing, missingOutputs } from '../../lib/outputs.js';
 import { plan } from '../../lib/planner.js';
@@ -99,10 +99,10 @@ const fingerprints = await phase('fingerprint every task', () => {
 });
 const listing = await phase('list outputs (work store + bucket)', async () => {
   const work = new Set<string>();
-  for await (const o of listAll(session.stores.work, '')) work.add(o.key);
+  for await (const k of listAllKeys(session.stores.work, '')) work.add(k);
   const bucket = new Set<string>();
   for (const prefix of bucketPrefixes(pipeline)) {
-    for await (const o of listAll(session.stores.bucket, prefix)) bucket.add(o.key);
+    for await (const k of listAllKeys(session.stores.bucket, prefix)) bucket.add(k);
   }
   counts.outputObjects = work.size + bucket.size;
   return indexListing(work, bucket);

@@ -22,7 +22,7 @@
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, Dirent } from 'node:fs';
 import {
   link,
   mkdir,
@@ -54,6 +54,7 @@ import type {
   ObjectStore,
   PutOptions,
 } from './object-store.js';
+import { StoreError } from './object-store.js';
 import { LOCK_STALE_MS, withKeyLock } from './fs-lock.js';
 import {
   LOCKS,
@@ -81,6 +82,29 @@ import {
 
 /** Temp files older than this are junk from a crashed writer; removed on the first write. */
 const TMP_STALE_MS = 3_600_000;
+/** A file found by a listing's walk: its key and where it is. */
+interface WalkedFile {
+  key: string;
+  path: string;
+}
+
+/** The directory part of a list prefix, or undefined when no key can live under it. */
+function listDir(prefix: string): string | undefined {
+  const dirKey = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+  // No key lives under a prefix whose directory part is not a valid key path (e.g. `../`).
+  return dirKey !== '' && keyProblem(dirKey.slice(0, -1)) !== undefined ? undefined : dirKey;
+}
+
+/** A directory's entries, or undefined when it is absent (or not a directory). */
+function readDirIfAny(dir: string): Dirent[] | undefined {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    if (isDirError(errnoCode(e))) return undefined;
+    throw e;
+  }
+}
+
 /** A long listing gives the event loop a turn after this many objects (see #walk). */
 const YIELD_EVERY = 256;
 /** Retries when a directory changes under a commit (pruned, or turned into an object). */
@@ -108,6 +132,22 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   for (let off = 0; off < buf.length;) off += (await fh.write(buf, off)).bytesWritten;
 }
 
+/**
+ * The file's bytes, read in one call when the file has the size fstat gave: a published object
+ * never changes (a write replaces the file), and `FileHandle.readFile` would fstat again and read
+ * in more round trips, each a trip through the thread pool and back.
+ */
+async function readWhole(fh: FileHandle, size: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  while (at < size) {
+    const { bytesRead } = await fh.read(buf, at, size - at, at);
+    if (bytesRead === 0) return buf.subarray(0, at);
+    at += bytesRead;
+  }
+  return buf;
+}
+
 /** A directory-backed store; see the file comment for the layout and guarantees. */
 export class FsStore implements ObjectStore {
   /** Objects stat'ed by listings so far (paces their event-loop turns). */
@@ -132,6 +172,18 @@ export class FsStore implements ObjectStore {
     } catch {
       return path;
     }
+  }
+
+  /**
+   * Where `key`'s bytes usually are, without touching the disk: `<root>/<key>` (undefined for a key
+   * the store rejects). A fast-path hint for a reader that may block (a worker thread), not a
+   * guarantee: the path may be missing, may be a directory (the object then lives in it as
+   * `\object`) or the object may be moving there (see the file comment). What does hold: when the
+   * path opens as a regular file, that file is the object's complete bytes (every write publishes
+   * a whole file by rename). On anything else, ask `get`, which looks everywhere an object can be.
+   */
+  filePathHint(key: ObjectKey): string | undefined {
+    return keyProblem(key) === undefined ? join(this.root, key) : undefined;
   }
 
   #check(key: string, op: string): Failure | undefined {
@@ -221,9 +273,9 @@ export class FsStore implements ObjectStore {
   }
 
   get(key: ObjectKey): Promise<Result<Buffer>> {
-    return this.#read(key, 'get', async (fh) => {
+    return this.#read(key, 'get', async (fh, st) => {
       try {
-        return await fh.readFile();
+        return await readWhole(fh, Number(st.size));
       } finally {
         await fh.close();
       }
@@ -390,40 +442,56 @@ export class FsStore implements ObjectStore {
   async list(prefix: string, opts?: ListOptions): Promise<Result<ListPage>> {
     const req = parseListOptions(opts);
     if (!req.ok) return req;
-    const dirKey = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-    // No key lives under a prefix whose directory part is not a valid key path (e.g. `../`).
-    if (dirKey !== '' && keyProblem(dirKey.slice(0, -1)) !== undefined) {
-      return ok({ objects: [], prefixes: [] });
-    }
+    const dirKey = listDir(prefix);
+    if (dirKey === undefined) return ok({ objects: [], prefixes: [] });
     try {
       const walk = this.#walk(join(this.root, dirKey), dirKey, prefix, req.value.cursor);
-      return ok(await collectPage(walk, prefix, req.value));
+      return ok(await collectPage(this.#infos(walk), prefix, req.value));
     } catch (e) {
       return err(ioFailure(e, prefix, `list ${this.url}/${prefix}`));
     }
   }
 
+  /** One walk, no stat per object (see ObjectStore.listKeys). */
+  async *listKeys(prefix: string): AsyncGenerator<string, void, undefined> {
+    const dirKey = listDir(prefix);
+    if (dirKey === undefined) return;
+    const c: ListCursor = {};
+    try {
+      for await (const f of this.#walk(join(this.root, dirKey), dirKey, prefix, c)) {
+        if (keyWanted(f.key, prefix, c)) yield f.key;
+      }
+    } catch (e) {
+      throw new StoreError(ioFailure(e, prefix, `list ${this.url}/${prefix}`));
+    }
+  }
+
+  /** The walk's files with their stat (what `list` reports); files gone meanwhile are skipped. */
+  async *#infos(walk: AsyncIterable<WalkedFile>): AsyncGenerator<ObjectInfo> {
+    for await (const f of walk) {
+      const st = statIfAnySync(f.path);
+      if (st?.isFile() === true) yield infoOf(f.key, st);
+    }
+  }
+
   /**
-   * Yields the objects under `dir` in UTF-8 byte order of their keys, lazily, skipping subtrees
+   * Yields the files under `dir` in UTF-8 byte order of their keys, lazily, skipping subtrees
    * the cursor excludes. In byte order `p` < `p-1` < `p.a` < `p/x` < `p0`, so a directory `p` is
-   * sorted as `p/` among its siblings, and its self object as `p`.
+   * sorted as `p/` among its siblings, and its self object (`p/\object`) as `p`.
+   *
+   * Synchronous reads: a listing is one readdir per directory (and, in `list`, one stat per
+   * object), and the promise versions cost ~5× as much per call (planning 100,000 tasks listed
+   * their markers in 15 s instead of ~2). The event loop gets a turn every YIELD_EVERY files.
    */
   async *#walk(
     dir: string,
     dirKey: string,
     prefix: string,
     c: ListCursor,
-  ): AsyncGenerator<ObjectInfo> {
-    // Synchronous reads: a listing is one readdir per directory and one stat per object, and the
-    // promise versions cost ~5× as much per call (planning 100,000 tasks listed their markers in
-    // 15 s instead of ~2). The event loop gets a turn every YIELD_EVERY objects.
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch (e) {
-      if (isDirError(errnoCode(e))) return;
-      throw e;
-    }
+    known?: Dirent[],
+  ): AsyncGenerator<WalkedFile> {
+    const entries = known ?? readDirIfAny(dir);
+    if (entries === undefined) return;
     const items: { name: string; sort: Buffer; kind: 'file' | 'self' | 'dir' }[] = [];
     for (const d of entries) {
       const reserved = dirKey === '' && (d.name === TMP || d.name === LOCKS);
@@ -435,18 +503,28 @@ export class FsStore implements ObjectStore {
       }
     }
     items.sort((a, b) => Buffer.compare(a.sort, b.sort));
+    // A subdirectory's entries, read at its self object's place and reused at its own.
+    const read = new Map<string, Dirent[] | undefined>();
     for (const item of items) {
       if (c.skip !== undefined && dirKey.startsWith(c.skip)) return; // this whole dir is grouped
       const key = dirKey + item.name;
       const path = join(dir, item.name);
       if (item.kind === 'dir') {
-        if (subtreeWanted(`${key}/`, prefix, c)) yield* this.#walk(path, `${key}/`, prefix, c);
+        const sub = read.get(item.name);
+        read.delete(item.name);
+        if (subtreeWanted(`${key}/`, prefix, c)) {
+          yield* this.#walk(path, `${key}/`, prefix, c, sub);
+        }
         continue;
       }
       if (!keyWanted(key, prefix, c)) continue;
-      const st = statIfAnySync(item.kind === 'self' ? join(path, SELF) : path);
+      if (item.kind === 'self') {
+        const sub = readDirIfAny(path);
+        read.set(item.name, sub);
+        if (sub?.some((d) => d.name === SELF && d.isFile()) !== true) continue;
+      }
       if (++this.#listed % YIELD_EVERY === 0) await setImmediate();
-      if (st?.isFile() === true) yield infoOf(key, st);
+      yield { key, path: item.kind === 'self' ? join(path, SELF) : path };
     }
   }
 

@@ -16,7 +16,7 @@ import type { Manifest, TaskId, TaskInstance } from '../model.js';
 import { objectKey } from '../model.js';
 import type { MarkerRef } from '../planner.js';
 import type { ObjectStore } from './object-store.js';
-import { listAll, StoreError } from './object-store.js';
+import { listAll, listAllKeys, StoreError } from './object-store.js';
 
 /** Which store an output lives in. */
 export type StoreName = 'work' | 'bucket' | 'state';
@@ -53,38 +53,43 @@ const instancePath = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): str
   taskPath(t.stage, t.language, t.file?.stem);
 
 /**
- * `markers/<task path>/<fingerprint>.c<code>.p<params>.i<inputs>[.w<worker>].json`: the worker
+ * `markers/<task path>@<fingerprint>.c<code>.p<params>.i<inputs>[.w<worker>].json`: the worker
  * that completed the task is in the key too, so `status` counts work per worker from the listing.
+ * The task path's segments are URI-encoded, so `@` only ever separates it from the fingerprint.
+ * One folder holds the markers of a stage's tasks in one language: on a filesystem store the
+ * snapshot is one directory read per stage and language, not one per task.
  */
 export const markerKey = (t: TaskInstance, fp: Fingerprint, worker?: string): string =>
   `${markerPrefix(t, fp)}c${fp.components.code}.p${fp.components.params}.i${fp.components.inputs}${worker === undefined ? '' : `.w${encodeURIComponent(worker)}`}.json`;
 
 /** What every marker of this task at this fingerprint starts with, whoever wrote it. */
 export const markerPrefix = (t: TaskInstance, fp: Fingerprint): string =>
-  `${MARKERS}${instancePath(t)}/${fp.hash}.`;
+  `${MARKERS}${instancePath(t)}@${fp.hash}.`;
+
+/** A marker key after `markers/`: the task path, then what markerKey puts after it. */
+const MARKER_FILE =
+  /^(.+)@([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.w([^/]+))?\.json$/;
+/** The layout before 0.1.0's last change (`<task path>/<fingerprint>.…`), still read. */
+const LEGACY_MARKER_FILE =
+  /^(.+)\/([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.w([^/]+))?\.json$/;
 
 /** Inverse of markerKey: the task id and what the key says, or undefined for foreign keys. */
 export function parseMarkerKey(key: string): { task: TaskId; ref: MarkerRef } | undefined {
   if (!key.startsWith(MARKERS)) return undefined;
-  const segs = key.slice(MARKERS.length).split('/');
-  const file = segs.pop();
-  const m =
-    /^([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.w([^/]+))?\.json$/.exec(
-      file ?? '',
-    );
-  if (m === null || segs.length < 2 || segs.length > 3) return undefined;
-  const [stage, lang, stem] = segs.map((s) => decodeURIComponent(s));
-  if (stage === undefined || lang === undefined) return undefined;
-  const id = lang === '@' ? taskId(stage) : taskId(stage, lang, stem);
+  const rest = key.slice(MARKERS.length);
+  const m = MARKER_FILE.exec(rest) ?? LEGACY_MARKER_FILE.exec(rest);
+  if (m?.[1] === undefined) return undefined;
+  const task = taskIdFromPath(m[1]);
+  if (task === undefined) return undefined;
   return {
-    task: id,
+    task,
     ref: {
       key,
-      fingerprint: m[1] ?? '',
-      code: m[2] ?? '',
-      params: m[3] ?? '',
-      inputs: m[4] ?? '',
-      ...(m[5] !== undefined ? { worker: safeDecode(m[5]) } : {}),
+      fingerprint: m[2] ?? '',
+      code: m[3] ?? '',
+      params: m[4] ?? '',
+      inputs: m[5] ?? '',
+      ...(m[6] !== undefined ? { worker: safeDecode(m[6]) } : {}),
     },
   };
 }
@@ -111,22 +116,45 @@ export function taskIdFromPath(path: string): TaskId | undefined {
   return lang === '@' ? taskId(stage) : taskId(stage, lang, stem);
 }
 
-/** Every marker, from one paginated listing. */
-export async function snapshotMarkers(
+/**
+ * The record of a task's last failure (for `status`), beside its markers so that one listing
+ * finds both: `markers/<task path>@failed.json`.
+ */
+export const failureKey = (t: { stage: string; language?: string; stem?: string }): string =>
+  `${MARKERS}${taskPath(t.stage, t.language, t.stem)}${FAILED}`;
+
+const FAILED = '@failed.json';
+
+/** Every marker, and every task with a failure record, from one paginated listing. */
+export async function snapshotState(
   state: ObjectStore,
-): Promise<Result<Map<TaskId, MarkerRef[]>>> {
-  const out = new Map<TaskId, MarkerRef[]>();
+): Promise<Result<{ markers: Map<TaskId, MarkerRef[]>; failures: Set<TaskId> }>> {
+  const markers = new Map<TaskId, MarkerRef[]>();
+  const failures = new Set<TaskId>();
   try {
-    for await (const o of listAll(state, MARKERS)) {
-      const p = parseMarkerKey(o.key);
+    for await (const key of listAllKeys(state, MARKERS)) {
+      if (key.endsWith(FAILED)) {
+        const id = taskIdFromPath(key.slice(MARKERS.length, -FAILED.length));
+        if (id !== undefined) failures.add(id);
+        continue;
+      }
+      const p = parseMarkerKey(key);
       if (p === undefined) continue;
-      out.set(p.task, [...(out.get(p.task) ?? []), p.ref]);
+      markers.set(p.task, [...(markers.get(p.task) ?? []), p.ref]);
     }
   } catch (e) {
     if (e instanceof StoreError) return err(e.failure);
     throw e;
   }
-  return ok(out);
+  return ok({ markers, failures });
+}
+
+/** Every marker, from one paginated listing. */
+export async function snapshotMarkers(
+  state: ObjectStore,
+): Promise<Result<Map<TaskId, MarkerRef[]>>> {
+  const r = await snapshotState(state);
+  return r.ok ? ok(r.value.markers) : r;
 }
 
 export async function writeMarker(
@@ -308,19 +336,4 @@ export class PartLedger {
     }
     return deleteKeys(this.state, keys);
   }
-}
-
-/** Tasks with a failure record (`failures/<task path>.json`), from one paginated listing. */
-export async function snapshotFailures(state: ObjectStore): Promise<Result<Set<TaskId>>> {
-  const out = new Set<TaskId>();
-  try {
-    for await (const o of listAll(state, 'failures/')) {
-      const id = taskIdFromPath(o.key.slice('failures/'.length).replace(/\.json$/, ''));
-      if (id !== undefined) out.add(id);
-    }
-  } catch (e) {
-    if (e instanceof StoreError) return err(e.failure);
-    throw e;
-  }
-  return ok(out);
 }

@@ -107,6 +107,12 @@ export interface ObjectStore {
   /** One page of keys under `prefix`. */
   list(prefix: string, opts?: ListOptions): Promise<Result<ListPage>>;
   /**
+   * Every key under `prefix` in `list` order, and nothing else about them, for stores where
+   * that is much cheaper than `list` (the filesystem: no stat per object). Optional: use
+   * `listAllKeys`, which falls back to `list`. Throws StoreError like `listAll`.
+   */
+  listKeys?(prefix: string): AsyncIterable<string>;
+  /**
    * Removes a key; deleting an absent key succeeds. With `ifMatch`, a conditional delete (see
    * `DeleteOptions`).
    */
@@ -134,6 +140,18 @@ export async function* listAll(
     yield* page.value.objects;
     pageToken = page.value.nextToken;
   } while (pageToken !== undefined);
+}
+
+/** Every key under a prefix: `listKeys` where the store has it, else `listAll`'s keys. */
+export async function* listAllKeys(
+  store: ObjectStore,
+  prefix: string,
+): AsyncGenerator<string, void, undefined> {
+  if (store.listKeys !== undefined) {
+    yield* store.listKeys(prefix);
+    return;
+  }
+  for await (const o of listAll(store, prefix)) yield o.key;
 }
 
 /** One reading of a store's clock, bracketed by the local clock. */

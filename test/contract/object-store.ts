@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Failure, Result } from '../../lib/errors.js';
 import type { ListOptions, ObjectStore } from '../../lib/io/object-store.js';
-import { CLOCK_PREFIX, readStoreClock, storeNow } from '../../lib/io/object-store.js';
+import { CLOCK_PREFIX, listAllKeys, readStoreClock, storeNow } from '../../lib/io/object-store.js';
 import { objectKey as k } from '../../lib/model.js';
 
 /** Builds a fresh store for one test, and what removes it afterwards. */
@@ -58,6 +58,13 @@ async function listEverything(store: ObjectStore, prefix: string, opts: ListOpti
 
 const byteOrder = (keys: string[]) =>
   [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+
+/** `listAllKeys` (the store's `listKeys` where it has one), collected. */
+async function allKeys(store: ObjectStore, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const key of listAllKeys(store, prefix)) out.push(key);
+  return out;
+}
 
 /** Registers the contract suite for one ObjectStore implementation. */
 export function testObjectStore(name: string, make: MakeStore): void {
@@ -180,6 +187,7 @@ export function testObjectStore(name: string, make: MakeStore): void {
       for (const key of keys) must(await store.put(k(key), key));
       const expected = ['p', 'p-1', 'p.a', 'p/x', 'p0'];
       expect(must(await store.list('')).objects.map((o) => o.key)).toEqual(expected);
+      expect(await allKeys(store, '')).toEqual(expected);
       const onePerPage = await listEverything(store, '', { pageSize: 1 });
       expect(onePerPage.keys).toEqual(expected);
       expect(onePerPage.sizes).toEqual([1, 1, 1, 1, 1]);
@@ -194,6 +202,7 @@ export function testObjectStore(name: string, make: MakeStore): void {
         'u/｡',
         'u/😀',
       ]);
+      expect(await allKeys(store, 'u/')).toEqual(['u/z', 'u/é', 'u/｡', 'u/😀']);
     });
 
     it('lets a key be an object and a prefix of others, in either order', async () => {
@@ -205,6 +214,7 @@ export function testObjectStore(name: string, make: MakeStore): void {
       expect(await text('a/b')).toBe('overwritten');
       expect(await text('x/y')).toBe('then the prefix itself');
       expect((await listEverything(store, '')).keys).toEqual(['a/b', 'a/b/c', 'x/y', 'x/y/z']);
+      expect(await allKeys(store, '')).toEqual(['a/b', 'a/b/c', 'x/y', 'x/y/z']);
       must(await store.delete(k('a/b/c')));
       must(await store.delete(k('x/y')));
       expect(await text('a/b')).toBe('overwritten');
@@ -219,6 +229,7 @@ export function testObjectStore(name: string, make: MakeStore): void {
       expect(all.sizes).toEqual([1000, 1000, 500]);
       expect(new Set(all.keys).size).toBe(2500);
       expect(all.keys).toEqual(keys);
+      expect(await allKeys(store, 'many/')).toEqual(keys);
       expect((await listEverything(store, 'many/')).sizes).toEqual([1000, 1000, 500]);
       expect(must(await store.list('many/', { pageSize: 5000 })).objects).toHaveLength(1000);
     });
@@ -228,6 +239,8 @@ export function testObjectStore(name: string, make: MakeStore): void {
       for (const key of keys) must(await store.put(k(key), key));
       const found = await listEverything(store, 'data/C');
       expect(found.keys).toEqual(['data/C', 'data/C++/x', 'data/C/y', 'data/Cobol/z']);
+      expect(await allKeys(store, 'data/C')).toEqual(found.keys);
+      expect(await allKeys(store, 'nothing/here')).toEqual([]);
       const grouped = await listEverything(store, 'data/C', { delimiter: '/' });
       expect(grouped.keys).toEqual(['data/C']);
       expect(grouped.prefixes).toEqual(['data/C++/', 'data/C/', 'data/Cobol/']);
