@@ -27,7 +27,6 @@ import {
   writeMarker,
 } from './io/markers.js';
 import type { ObjectInfo, ObjectStore } from './io/object-store.js';
-import { makeShell } from './io/shell.js';
 import type {
   Manifest,
   Pipeline,
@@ -327,7 +326,7 @@ async function runOne(
       hub: env.hub,
       content: env.content,
       upstream: upstream.value,
-      $: makeShell({ cwd: scratch, signal }),
+      $: (await import('./io/shell.js')).makeShell({ cwd: scratch, signal }),
       signal,
       scratch,
       parts: new PartLedger(env.stores.state, task, fp),

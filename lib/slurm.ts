@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url';
 import type { Failure, Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Shell } from './io/shell.js';
-import { makeShell } from './io/shell.js';
 
 /** Everything the sbatch script depends on; paths must be absolute (the job may start anywhere). */
 export interface SlurmScriptOptions {
@@ -206,7 +205,12 @@ export async function submitSlurm(
       message: `cannot write the job script to ${scriptPath}: ${e instanceof Error ? e.message : String(e)}`,
     });
   }
-  const $ = input.$ ?? makeShell({ cwd: process.cwd(), signal: new AbortController().signal });
+  const $ =
+    input.$ ??
+    (await import('./io/shell.js')).makeShell({
+      cwd: process.cwd(),
+      signal: new AbortController().signal,
+    });
   let out;
   try {
     out = await $`${sbatch} --parsable ${scriptPath}`.nothrow();

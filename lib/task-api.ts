@@ -33,7 +33,10 @@ export {
 } from './layout.js';
 export { listAll } from './io/object-store.js';
 export { shardOf } from './graph.js';
-export { quote } from './io/shell.js';
+/** zx's quoting (what `$` applies to interpolated values), loaded with zx on first use. */
+export async function loadQuote(): Promise<(arg: string) => string> {
+  return (await import('./io/shell.js')).quote;
+}
 export type { S3BucketSettings, S3Location } from './io/s3-location.js';
 export { resolveS3Location } from './io/s3-location.js';
 

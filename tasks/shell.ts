@@ -6,7 +6,15 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import fg from 'fast-glob';
-import { defineTask, err, localCopy, objectKey, ok, publishFile, quote } from '../lib/task-api.js';
+import {
+  defineTask,
+  err,
+  loadQuote,
+  localCopy,
+  objectKey,
+  ok,
+  publishFile,
+} from '../lib/task-api.js';
 import type { OutputRecord } from '../lib/task-api.js';
 
 const strings = (v: unknown): string[] =>
@@ -47,6 +55,7 @@ export default defineTask({
     const inputs = [...upstream.sort(), ...globbed];
     const outPaths = outKeys.map((_k, i) => join(ctx.scratch, `out-${i}`));
     // Function replacements: zx quotes as $'…', and `$'` is special in a replacement string.
+    const quote = await loadQuote();
     const quotedIn = inputs.map((p) => quote(p)).join(' ');
     const quotedOut = outPaths.map((p) => quote(p)).join(' ');
     const line = command

@@ -1,5 +1,7 @@
 /**
  * The shell port: a zx `$` configured per task (cwd, env, signal, quiet), never the global one.
+ * The CLI imports this module only when it runs something (`loadShell`), so commands that run
+ * nothing (a dry run, status) never pay zx's ~60 ms import.
  */
 import { $ as zx$ } from 'zx';
 import type { Shell } from 'zx';
