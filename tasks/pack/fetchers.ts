@@ -10,11 +10,16 @@
  *
  * Both give part.ts the same bytes for the same blob and the same "missing" for a 404, so parts are
  * byte-identical whichever fetcher made them (the fetcher is how, not what).
+ *
+ * When the content store is a local directory (file://), `sdk` also says where each blob's file
+ * is (`localFile`), so that the line workers read it themselves; a row whose file they cannot read
+ * comes back to `fetch`, which stays the one judge of a blob's bytes and of "missing".
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { streamParquetRows } from '../../lib/io/duckdb.js';
+import { FsStore } from '../../lib/io/fs-store.js';
 import type { S5cmdCopy } from '../../lib/io/s5cmd.js';
 import { checkS5cmd, judgeBatch, runS5cmd, writeRunFile } from '../../lib/io/s5cmd.js';
 import { withRetry } from '../../lib/util/retry.js';
@@ -29,9 +34,19 @@ export type FetcherName = 'sdk' | 's5cmd';
  */
 export type FetchBlob = (blobId: string) => Promise<Result<Uint8Array>>;
 
+/**
+ * The local file that probably holds a blob's gzip bytes, for a reader that may block (a worker
+ * thread); undefined when there is none to try. A hint, not a guarantee: a reader that cannot read
+ * the path as a regular file must ask `FetchBlob`, which has the final word (bytes or `not-found`).
+ * A regular file at the path does hold the blob's complete bytes.
+ */
+export type LocalFile = (blobId: string) => string | undefined;
+
 /** The blobs of one part, ready to be fetched in row order. */
 export interface PartBlobs {
   fetch: FetchBlob;
+  /** Present when the blobs are files of a local store (see `LocalFile`). */
+  localFile?: LocalFile;
   /** Frees what the part holds on disk. Idempotent; call it in a finally. */
   close(): Promise<void>;
 }
@@ -74,8 +89,11 @@ export function makeFetcher(opts: FetcherOptions, ctx: FetcherContext): Result<C
   }
 }
 
-/** Per-row `ctx.content.get`, retried while transient. */
+/** Per-row `ctx.content.get`, retried while transient; the file's path on a local store. */
 function sdkFetcher(ctx: FetcherContext): ContentFetcher {
+  const store = ctx.content;
+  const localFile: LocalFile | undefined =
+    store instanceof FsStore ? (blobId) => store.filePathHint(objectKey(blobId)) : undefined;
   const fetch: FetchBlob = (blobId) =>
     withRetry(() => ctx.content.get(objectKey(blobId)), {
       retries: 8,
@@ -85,7 +103,7 @@ function sdkFetcher(ctx: FetcherContext): ContentFetcher {
     });
   return {
     ready: () => Promise.resolve(ok(undefined)),
-    open: () => Promise.resolve(ok({ fetch, close: () => Promise.resolve() })),
+    open: () => Promise.resolve(ok({ fetch, localFile, close: () => Promise.resolve() })),
   };
 }
 

@@ -121,6 +121,7 @@ async function runPack(
           from,
           to,
           fetch: blobs.value.fetch,
+          localFile: blobs.value.localFile,
           params,
           outPath,
           signal: ctx.signal,

@@ -4,7 +4,9 @@
  * Why: packing is CPU-bound on one thread. Per megabyte of output, gunzip, decoding, JSON escaping
  * of the content and UTF-8 encoding cost more than everything else the main thread does (reading
  * parquet rows, fetching blobs, handing frames to zstd); in workers they run beside it and beside
- * the zstd compression in the libuv pool.
+ * the zstd compression in the libuv pool. When the blobs are files of a local store, the workers
+ * also read them (blocking reads, see line-worker.ts), which spares the main thread its costliest
+ * part: four promise round trips per blob.
  *
  * Order and memory are the caller's: `build` answers each batch on its own promise, and part.ts
  * awaits them in batch order through `orderedMap` with a bounded window, so at most that many
@@ -80,7 +82,10 @@ export class LinePool {
     }
   }
 
-  /** Builds the batch's lines on the least busy worker. The batch's buffers are moved, not copied. */
+  /**
+   * Builds the batch's lines on the least busy worker. The buffers of a `bytes` batch are moved,
+   * not copied.
+   */
   build(batch: LineBatch): Promise<LineBatchResult> {
     if (this.#closed) throw new Error('Internal error: LinePool.build after close()');
     let slot = this.#slots[0];
@@ -93,10 +98,13 @@ export class LinePool {
       if (target.pending.size === 0) target.worker.ref();
       target.pending.set(id, { resolve, reject });
       const req: LineRequest = { id, batch };
-      target.worker.postMessage(req, [
-        batch.gz.buffer as ArrayBuffer,
-        batch.gzEnds.buffer as ArrayBuffer,
-      ]);
+      const { blobs } = batch;
+      target.worker.postMessage(
+        req,
+        blobs.kind === 'bytes'
+          ? [blobs.gz.buffer as ArrayBuffer, blobs.gzEnds.buffer as ArrayBuffer]
+          : [],
+      );
     });
   }
 

@@ -1,14 +1,28 @@
 /**
- * The CPU-heavy half of packing a row, as a pure function over a batch: gunzip + decode each blob
- * and build its JSON line (the row's metadata JSON with the content field appended). It runs in
- * the line workers (line-worker.ts) so that the main thread only reads rows, fetches blobs and
- * hands bytes to the zstd writer; it has no I/O and no state, so a batch gives the same bytes in
- * any worker.
+ * The CPU-heavy half of packing a row, as a function over a batch: gunzip + decode each blob and
+ * build its JSON line (the row's metadata JSON with the content field appended). It runs in the
+ * line workers (line-worker.ts) so that the main thread only reads rows, fetches blobs and hands
+ * bytes to the zstd writer. It keeps no state and does no I/O of its own: a batch whose blobs are
+ * local files reads them through the `read` function it is given (the worker's blocking reads), so
+ * a batch gives the same bytes in any worker.
  */
 import { decodeBlob } from '../../lib/io/decode.js';
 import type { DecodeError } from '../../lib/io/decode.js';
 
-/** Rows whose blob was fetched, in row order. Plain data: it crosses a worker boundary. */
+/** Where a batch's gzip bytes are. */
+export type BatchBlobs =
+  /** Fetched by the main thread: row i is `gz[gzEnds[i-1] ?? 0, gzEnds[i])`. */
+  | { kind: 'bytes'; gz: Uint8Array; gzEnds: Uint32Array }
+  /**
+   * Files of a local store, read by the worker: row i's blob is the file `paths[i]`. A file that
+   * cannot be read as a regular file is answered `UNREAD`, never guessed at: the main thread then
+   * fetches that blob through its store, which knows every place an object can be and what
+   * "missing" means. Reading stops after the row that brings the bytes read to `maxBytes` (the
+   * memory bound the main thread's batching gives `bytes` batches).
+   */
+  | { kind: 'files'; paths: string[]; maxBytes: number };
+
+/** Rows whose blob was fetched or located, in row order. Plain data: it crosses a worker boundary. */
 export interface LineBatch {
   /** `JSON.stringify(params.contentField)`. */
   contentKey: string;
@@ -16,56 +30,96 @@ export interface LineBatch {
   heads: string[];
   /** Per row: the dataset's `src_encoding` spelling. */
   encodings: string[];
-  /** Every row's gzip bytes, back to back; row i is `gz[gzEnds[i-1] ?? 0, gzEnds[i])`. */
-  gz: Uint8Array;
-  gzEnds: Uint32Array;
+  blobs: BatchBlobs;
 }
+
+/** `chars` of a row that did not decode (its error is in `failed`). */
+export const NOT_DECODED = -1;
+/** `chars` of a row whose file could not be read: the caller fetches its blob another way. */
+export const UNREAD = -2;
 
 /** What became of each row of a `LineBatch`. */
 export interface LineBatchResult {
+  /**
+   * How many rows, from the first, this result answers: all of them, except when a `files` batch
+   * reached its `maxBytes`; the caller sends the rows from `answered` on again.
+   */
+  answered: number;
   /** The lines of the rows that decoded, in row order, as UTF-8, each ending in `\n`. */
   lines: Uint8Array;
   /**
-   * Per row: the line's length in UTF-16 code units (what the writer's push boundaries are
-   * computed from, see part.ts), or -1 when the row did not decode.
+   * Per answered row: the line's length in UTF-16 code units (what the writer's push boundaries
+   * are computed from, see part.ts), `NOT_DECODED` or `UNREAD`.
    */
   chars: Int32Array;
-  /** Per row: the line's length in bytes within `lines` (0 for a row that did not decode). */
+  /** Per answered row: the line's length in bytes within `lines` (0 for a row without a line). */
   bytes: Int32Array;
   /** The rows that did not decode: their position in the batch and why. */
   failed: { at: number; error: DecodeError }[];
 }
 
-export function buildLines(batch: LineBatch): LineBatchResult {
+/**
+ * Reads a whole regular file, or says it cannot (undefined, whatever the reason). The bytes need
+ * only stay valid until the next call.
+ */
+export type ReadFile = (path: string) => Uint8Array | undefined;
+
+export function buildLines(batch: LineBatch, read?: ReadFile): LineBatchResult {
   const n = batch.heads.length;
   const chars = new Int32Array(n);
   const bytes = new Int32Array(n);
   const failed: LineBatchResult['failed'] = [];
   const lines: string[] = [];
+  const blobs = batch.blobs;
+  if (blobs.kind === 'files' && read === undefined) {
+    throw new Error('Internal error: a batch of files without a way to read them');
+  }
+  let answered = n;
+  let readBytes = 0;
   let total = 0;
   for (let i = 0; i < n; i++) {
-    const from = i === 0 ? 0 : (batch.gzEnds[i - 1] ?? 0);
-    const gz = batch.gz.subarray(from, batch.gzEnds[i] ?? from);
+    let gz: Uint8Array | undefined;
+    if (blobs.kind === 'bytes') {
+      const from = i === 0 ? 0 : (blobs.gzEnds[i - 1] ?? 0);
+      gz = blobs.gz.subarray(from, blobs.gzEnds[i] ?? from);
+    } else {
+      gz = read?.(blobs.paths[i] ?? '');
+      if (gz === undefined) {
+        chars[i] = UNREAD;
+        continue;
+      }
+      readBytes += gz.byteLength;
+    }
     const text = decodeBlob(gz, batch.encodings[i] ?? '');
     if (!text.ok) {
-      chars[i] = -1;
+      chars[i] = NOT_DECODED;
       failed.push({ at: i, error: text.error });
-      continue;
+    } else {
+      // Same bytes as stringifying the row merged with {content}, without copying 26 properties.
+      const head = batch.heads[i] ?? '{}';
+      const sep = head === '{}' ? '' : ',';
+      const line = `${head.slice(0, -1)}${sep}${batch.contentKey}:${JSON.stringify(text.value)}}\n`;
+      const len = Buffer.byteLength(line, 'utf8');
+      chars[i] = line.length;
+      bytes[i] = len;
+      total += len;
+      lines.push(line);
     }
-    // Same bytes as stringifying the row merged with {content}, without copying 26 properties.
-    const head = batch.heads[i] ?? '{}';
-    const sep = head === '{}' ? '' : ',';
-    const line = `${head.slice(0, -1)}${sep}${batch.contentKey}:${JSON.stringify(text.value)}}\n`;
-    const len = Buffer.byteLength(line, 'utf8');
-    chars[i] = line.length;
-    bytes[i] = len;
-    total += len;
-    lines.push(line);
+    if (blobs.kind === 'files' && readBytes >= blobs.maxBytes) {
+      answered = i + 1;
+      break;
+    }
   }
   // Not Buffer.from(): small buffers come from Node's shared pool, whose ArrayBuffer must not be
   // transferred to another thread.
   const out = Buffer.allocUnsafeSlow(total);
   let at = 0;
   for (const line of lines) at += out.write(line, at, 'utf8');
-  return { lines: out, chars, bytes, failed };
+  return {
+    answered,
+    lines: out,
+    chars: chars.subarray(0, answered),
+    bytes: bytes.subarray(0, answered),
+    failed,
+  };
 }

@@ -8,6 +8,17 @@
  * frames compress in the libuv pool; gunzip, decoding and the JSON of each line run in a small
  * worker pool (line-pool.ts), a batch of rows at a time. Order is kept by awaiting batches in
  * order; memory is bounded by the fetch window and IN_FLIGHT_BATCHES, not by the row count.
+ *
+ * Blobs that are files of a local store (`job.localFile`) are not fetched here: a batch carries
+ * their paths, and the worker reads them (BATCH_GZ_BYTES at a time, like the batches of fetched
+ * bytes). A blob the worker cannot read comes back as "fetch it yourself" and goes the fetched
+ * way, so a missing or oddly stored blob ends exactly as it did before.
+ *
+ *   rows ─▶ fetchRow ─▶ batches ─▶ buildBatch ──▶ worker: read files?, gunzip, decode, JSON
+ *           (bytes or                  │  ▲           │
+ *            a path)                   │  └── unread ◀┘ ─▶ job.fetch ─▶ worker (as bytes)
+ *                                      ▼
+ *                                   lines, in row order ─▶ zstd writer
  */
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -17,10 +28,11 @@ import { ZstdFrameWriter } from '../../lib/io/zstd-writer.js';
 import { flatten, orderedMap } from '../../lib/util/ordered.js';
 import type { Failure, Result } from '../../lib/task-api.js';
 import { err, ok } from '../../lib/task-api.js';
-import type { FetchBlob } from './fetchers.js';
+import type { FetchBlob, LocalFile } from './fetchers.js';
 import type { LinePool } from './line-pool.js';
 import { sharedLinePool } from './line-pool.js';
-import type { LineBatchResult } from './lines.js';
+import type { BatchBlobs, LineBatch, LineBatchResult } from './lines.js';
+import { UNREAD } from './lines.js';
 
 export interface PackParams {
   rowsPerPart: number;
@@ -58,6 +70,8 @@ export interface PartJob {
   to: number;
   /** The part's blobs (see fetchers.ts): bytes, `not-found` (missing) or a fatal failure. */
   fetch: FetchBlob;
+  /** Present when the blobs are local files the line workers can read (see fetchers.ts). */
+  localFile?: LocalFile | undefined;
   params: PackParams;
   /** Where the compressed part is written. */
   outPath: string;
@@ -93,8 +107,9 @@ export async function packPart(
     const numbered = (async function* () {
       for await (const r of rows) yield { index: row++, values: r };
     })();
-    // rows -> fetched blobs (job.params.concurrency at once, in row order) -> batches -> lines
-    // built in the workers (IN_FLIGHT_BATCHES at once, in batch order) -> the writer, here.
+    // rows -> fetched blobs or their paths (job.params.concurrency at once, in row order) ->
+    // batches -> lines built in the workers (IN_FLIGHT_BATCHES at once, in batch order) -> the
+    // writer, here.
     const fetched = orderedMap(numbered, job.params.concurrency, (r) => fetchRow(r, job));
     const built = orderedMap(batches(fetched), IN_FLIGHT_BATCHES, (b) => buildBatch(b, job, pool));
     // The writer gets the same pushes as when lines were strings joined here: a push is cut once
@@ -112,10 +127,7 @@ export async function packPart(
       else counts.undecodable++;
     };
     for await (const b of built) {
-      let k = 0;
-      let offset = 0;
-      let failed = 0;
-      for (const it of b.items) {
+      for (const it of b) {
         if (job.signal.aborted) return err({ reason: 'aborted', message: 'interrupted' });
         if (it.kind === 'fatal') return err(it.failure);
         counts.rows++;
@@ -123,33 +135,16 @@ export async function packPart(
         if (it.kind === 'error') {
           fail(it.error);
         } else {
-          const res = b.result;
-          if (res === undefined) throw new Error('Internal error: a batch with blobs has no lines');
-          const chars = res.chars[k] ?? -1;
-          const bytes = res.bytes[k] ?? 0;
-          k++;
-          if (chars >= 0) {
-            counts.written++;
-            pending.push(res.lines.subarray(offset, offset + bytes));
-            offset += bytes;
-            pendingChars += chars;
-            pendingBytes += bytes;
-            batchBytes += chars;
-            if (pendingChars >= 1 << 20) {
-              await writer.push(Buffer.concat(pending, pendingBytes));
-              pending = [];
-              pendingChars = 0;
-              pendingBytes = 0;
-            }
-          } else {
-            const f = res.failed[failed++];
-            if (f === undefined) throw new Error('Internal error: a failed row without its error');
-            fail({
-              row: it.index,
-              blob_id: it.blobId,
-              reason: f.error.reason,
-              detail: f.error.detail,
-            });
+          counts.written++;
+          pending.push(it.line);
+          pendingChars += it.chars;
+          pendingBytes += it.line.byteLength;
+          batchBytes += it.chars;
+          if (pendingChars >= 1 << 20) {
+            await writer.push(Buffer.concat(pending, pendingBytes));
+            pending = [];
+            pendingChars = 0;
+            pendingBytes = 0;
           }
         }
         if (batchRows >= 2048) {
@@ -188,9 +183,35 @@ const IN_FLIGHT_BATCHES = 2 * LINE_WORKERS + 1;
 const BATCH_ROWS = 256;
 const BATCH_GZ_BYTES = 4 << 20;
 
-/** A row after its blob fetch, before its line is built. */
+/** What a row's line is made of, besides its blob. */
+interface RowMeta {
+  index: number;
+  blobId: string;
+  /** The row's metadata JSON, built here: a string crosses to a worker faster than an object. */
+  head: string;
+  encoding: string;
+}
+
+/** A row after its blob fetch (or, for a local file, its path), before its line is built. */
 type Fetched =
-  | { kind: 'blob'; index: number; blobId: string; head: string; encoding: string; gz: Uint8Array }
+  | (RowMeta & { kind: 'blob'; gz: Uint8Array })
+  | (RowMeta & { kind: 'file'; path: string })
+  | { kind: 'error'; error: RowError }
+  | { kind: 'fatal'; failure: Failure };
+type BytesRow = Extract<Fetched, { kind: 'blob' }>;
+type FileRow = Extract<Fetched, { kind: 'file' }>;
+/** A row whose blob is to be fetched or read. */
+type BlobRow = BytesRow | FileRow;
+
+/** A row of a batch: its position there, and the row. */
+interface At<R> {
+  i: number;
+  row: R;
+}
+
+/** A row's outcome, in row order: its line (and the line's UTF-16 length), or why there is none. */
+type Built =
+  | { kind: 'line'; line: Uint8Array; chars: number }
   | { kind: 'error'; error: RowError }
   | { kind: 'fatal'; failure: Failure };
 
@@ -203,20 +224,26 @@ async function fetchRow(
   if (typeof blobId !== 'string' || !/^[0-9a-f]{40}$/.test(blobId)) {
     return bad(r.index, String(blobId), 'bad-row', 'blob_id is not a 40-hex sha1');
   }
-  const got = await job.fetch(blobId);
-  if (!got.ok) {
-    if (got.error.reason === 'not-found') return bad(r.index, blobId, 'missing', 'no such blob');
-    return { kind: 'fatal', failure: got.error };
-  }
-  return {
-    kind: 'blob',
+  const row: RowMeta = {
     index: r.index,
     blobId,
-    // The metadata JSON is built here: a string crosses to a worker faster than the object would.
     head: JSON.stringify(r.values),
     encoding: typeof encoding === 'string' ? encoding : 'UTF-8',
-    gz: got.value,
   };
+  const path = job.localFile?.(blobId);
+  if (path !== undefined) return { kind: 'file', ...row, path };
+  return fetchBlob(row, job);
+}
+
+/** The row with its blob's bytes, `missing`, or the fetch's fatal failure. */
+async function fetchBlob(row: RowMeta, job: PartJob): Promise<Exclude<Fetched, FileRow>> {
+  const { index, blobId, head, encoding } = row;
+  const got = await job.fetch(blobId);
+  if (!got.ok) {
+    if (got.error.reason === 'not-found') return bad(index, blobId, 'missing', 'no such blob');
+    return { kind: 'fatal', failure: got.error };
+  }
+  return { kind: 'blob', index, blobId, head, encoding, gz: got.value };
 }
 
 /** Consecutive fetched rows, cut at BATCH_ROWS / BATCH_GZ_BYTES, or right after a fatal one. */
@@ -237,33 +264,118 @@ async function* batches(
   if (items.length > 0) yield items;
 }
 
-/** Sends a batch's blobs to the pool; rows that failed before (missing, bad row) stay here. */
-async function buildBatch(
-  items: Fetched[],
-  job: PartJob,
-  pool: LinePool,
-): Promise<{ items: Fetched[]; result?: LineBatchResult }> {
-  const blobs = items.filter((it) => it.kind === 'blob');
-  if (blobs.length === 0) return { items };
-  let total = 0;
-  for (const b of blobs) total += b.gz.byteLength;
-  // One unpooled buffer for the whole batch, so it can be moved to the worker without a copy.
-  const gz = new Uint8Array(total);
-  const gzEnds = new Uint32Array(blobs.length);
-  let at = 0;
-  blobs.forEach((b, i) => {
-    gz.set(b.gz, at);
-    at += b.gz.byteLength;
-    gzEnds[i] = at;
+/**
+ * Builds a batch's lines in the pool. Files first, the worker reading BATCH_GZ_BYTES per request;
+ * the blobs it could not read are fetched here, then built with the batch's fetched blobs,
+ * BATCH_GZ_BYTES per request. Rows that failed before (missing, bad row) stay as they are.
+ */
+async function buildBatch(items: Fetched[], job: PartJob, pool: LinePool): Promise<Built[]> {
+  const out: (Built | undefined)[] = new Array<Built | undefined>(items.length);
+  const files: At<FileRow>[] = [];
+  const fetched: At<BytesRow>[] = [];
+  items.forEach((row, i) => {
+    if (row.kind === 'file') files.push({ i, row });
+    else if (row.kind === 'blob') fetched.push({ i, row });
+    else out[i] = row;
   });
-  const result = await pool.build({
+  const unread: At<FileRow>[] = [];
+  for (let from = 0; from < files.length;) {
+    const at = files.slice(from);
+    const paths = at.map((r) => r.row.path);
+    const res = await pool.build(
+      lineBatch(job, at, { kind: 'files', paths, maxBytes: BATCH_GZ_BYTES }),
+    );
+    if (res.answered < 1) throw new Error('Internal error: a line worker answered no row');
+    settle(res, at, out, unread);
+    from += res.answered;
+  }
+  // Blobs fetched the main thread's way (a remote store's, and files the worker could not read),
+  // built in groups of BATCH_GZ_BYTES. A batch of fetched blobs was already cut at that size.
+  let group: At<BytesRow>[] = [];
+  let groupBytes = 0;
+  const flush = async (): Promise<void> => {
+    const at = group;
+    group = [];
+    groupBytes = 0;
+    if (at.length > 0) settle(await pool.build(lineBatch(job, at, packBytes(at))), at, out, []);
+  };
+  const add = async (r: At<BytesRow>): Promise<void> => {
+    group.push(r);
+    groupBytes += r.row.gz.byteLength;
+    if (groupBytes >= BATCH_GZ_BYTES) await flush();
+  };
+  for (const r of fetched) await add(r);
+  // The part's fetch window, shared by the batches in flight: fetches at once stay within
+  // job.params.concurrency, as when every row was fetched here.
+  const fetchWindow = Math.max(1, Math.floor(job.params.concurrency / IN_FLIGHT_BATCHES));
+  for await (const r of orderedMap(unread, fetchWindow, async ({ i, row }) => ({
+    i,
+    row: await fetchBlob(row, job),
+  }))) {
+    if (r.row.kind === 'blob') await add({ i: r.i, row: r.row });
+    else out[r.i] = r.row;
+  }
+  await flush();
+  return out.map((b) => {
+    if (b === undefined) throw new Error('Internal error: a row of a batch without an outcome');
+    return b;
+  });
+}
+
+/** The pool request for some rows of a batch. */
+function lineBatch(job: PartJob, at: At<BlobRow>[], blobs: BatchBlobs): LineBatch {
+  return {
     contentKey: job.contentKey,
-    heads: blobs.map((b) => b.head),
-    encodings: blobs.map((b) => b.encoding),
-    gz,
-    gzEnds,
+    heads: at.map((r) => r.row.head),
+    encodings: at.map((r) => r.row.encoding),
+    blobs,
+  };
+}
+
+/** Fetched blobs in one unpooled buffer, so it can be moved to the worker without a copy. */
+function packBytes(at: At<BytesRow>[]): BatchBlobs {
+  let total = 0;
+  for (const r of at) total += r.row.gz.byteLength;
+  const gz = new Uint8Array(total);
+  const gzEnds = new Uint32Array(at.length);
+  let end = 0;
+  at.forEach((r, k) => {
+    gz.set(r.row.gz, end);
+    end += r.row.gz.byteLength;
+    gzEnds[k] = end;
   });
-  return { items, result };
+  return { kind: 'bytes', gz, gzEnds };
+}
+
+/**
+ * Puts the outcomes of a pool answer for the rows `at` into `out`; the rows whose file the worker
+ * could not read go to `unread` instead.
+ */
+function settle<R extends BlobRow>(
+  res: LineBatchResult,
+  at: At<R>[],
+  out: (Built | undefined)[],
+  unread: At<R>[],
+): void {
+  let offset = 0;
+  let failed = 0;
+  for (let k = 0; k < res.answered; k++) {
+    const r = at[k];
+    if (r === undefined) throw new Error('Internal error: a pool answer for a row not sent');
+    const chars = res.chars[k] ?? UNREAD;
+    if (chars >= 0) {
+      const bytes = res.bytes[k] ?? 0;
+      out[r.i] = { kind: 'line', line: res.lines.subarray(offset, offset + bytes), chars };
+      offset += bytes;
+    } else if (chars === UNREAD) {
+      if (r.row.kind !== 'file') throw new Error('Internal error: fetched bytes answered unread');
+      unread.push(r);
+    } else {
+      const f = res.failed[failed++];
+      if (f === undefined) throw new Error('Internal error: a failed row without its error');
+      out[r.i] = bad(r.row.index, r.row.blobId, f.error.reason, f.error.detail);
+    }
+  }
 }
 
 const bad = (
@@ -271,4 +383,7 @@ const bad = (
   blob_id: string,
   reason: RowError['reason'],
   detail: string,
-): Fetched => ({ kind: 'error', error: { row, blob_id, reason, detail } });
+): Extract<Fetched, { kind: 'error' }> => ({
+  kind: 'error',
+  error: { row, blob_id, reason, detail },
+});
