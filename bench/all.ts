@@ -33,6 +33,25 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
+/** The reference tools each benchmark runs, and the Debian package that has them. */
+const NEEDS: Record<string, [cmd: string, pkg: string][]> = {
+  planning: [
+    ['make', 'make'],
+    ['snakemake', 'snakemake'],
+  ],
+  pack: [['zstd', 'zstd']],
+};
+const missing = only.flatMap((n) =>
+  (NEEDS[n] ?? []).filter(([cmd]) => spawnSync(cmd, ['--version']).error !== undefined),
+);
+if (!values.table && missing.length > 0) {
+  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))].join(' ');
+  console.error(
+    `missing reference tools: ${missing.map(([cmd]) => cmd).join(', ')}; install them (Debian: apt-get install ${pkgs}) or leave those benchmarks out with --only`,
+  );
+  process.exit(2);
+}
+
 const failed: string[] = [];
 if (!values.table) {
   for (const name of only) {
