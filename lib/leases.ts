@@ -357,9 +357,12 @@ export class LeaseClaims implements Claims {
   private refreshSoon(): void {
     if (this.refreshing !== undefined) return;
     if (this.seen !== undefined && performance.now() - this.seen.at < REFRESH_MS) return;
-    this.refreshing = this.refresh().finally(() => {
-      this.refreshing = undefined;
-    });
+    // Fire and forget: a failed refresh only leaves the older view in place.
+    this.refreshing = this.refresh()
+      .catch(() => undefined)
+      .finally(() => {
+        this.refreshing = undefined;
+      });
   }
 
   /** The recent view of the leases, if it is younger than half a TTL. */
