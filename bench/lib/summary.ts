@@ -63,7 +63,7 @@ function planningRows(r: Json): SummaryRow[] {
       stackflow: `${fmt(num(s3.listPages), 0)} LIST pages, ${fmt(num(s3.reads), 0)} GETs`,
       reference: `${fmt(num(s3.minimumListPages), 0)} pages minimum`,
       ratio: `${fmt(pages, 3)} pages / 1,000 tasks; ${fmt(num(s3.readsPerTask), 3)} GETs / task`,
-      target: '≤ 1 page / 1,000 tasks (+ per-prefix rounding), 0 per-task reads',
+      target: '≤ 1 page / 1,000 tasks (rounded up), 0 per-task reads',
       met: s3.pass === true,
     });
   }
