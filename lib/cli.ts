@@ -245,6 +245,15 @@ function claimsFor(
     return ok({ claims: new ShardClaims(sh.value.index, sh.value.count), worker });
   }
   if (o.worker !== true) return ok({ claims: undefined, worker });
+  if (o.force !== undefined && o.force !== false) {
+    // Each worker would force the tasks again, or none would: a finished claim stays as the
+    // record of its fingerprint (lib/leases.ts). Forgetting markers is reset's job, done once.
+    return err({
+      reason: 'invalid-input',
+      message:
+        '--force does not combine with --worker: run `stackflow reset <pattern>` once, then start the workers',
+    });
+  }
   return ok({
     claims: new LeaseClaims(session.stores.state, {
       worker,

@@ -292,6 +292,9 @@ describe('workers on one graph', () => {
       const doc = await rig.run(['doctor', `s3://${bucket}/sf`, '--cache-dir', 'cache']);
       expect(doc.code).toBe(1);
       expect(doc.stdout).toMatch(/--shard/);
+      const forced = await rig.run(['run', '--worker', '--force', '--cache-dir', 'cache']);
+      expect(forced.code).toBe(2);
+      expect(forced.stderr).toMatch(/stackflow reset/);
       const r = await rig.run(['run', '--worker', '--cache-dir', 'cache']);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/create-only/);
