@@ -7,7 +7,7 @@
  * the marker's key, so the planner can say *why* a task is stale from a listing alone, without
  * reading one marker per task.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { FingerprintHash, TaskId, TaskInstance } from './model.js';
 
 /** Bump when the shape of FingerprintData changes: every old marker then reads as code-changed. */
@@ -70,8 +70,14 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-export const sha256Hex = (s: string | Uint8Array): string =>
-  createHash('sha256').update(s).digest('hex');
+/**
+ * sha256 as hex. `crypto.hash` (Node ≥ 20.12) is the one-shot form, about twice as fast for the
+ * small inputs fingerprints hash (two per task); older Node 20 releases use a Hash object.
+ */
+export const sha256Hex: (s: string | Uint8Array) => string =
+  typeof crypto.hash === 'function'
+    ? (s) => crypto.hash('sha256', s, 'hex')
+    : (s) => crypto.createHash('sha256').update(s).digest('hex');
 
 const short = (v: unknown): string => sha256Hex(canonicalJson(v)).slice(0, 8);
 

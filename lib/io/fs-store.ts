@@ -105,6 +105,14 @@ function readDirIfAny(dir: string): Dirent[] | undefined {
   }
 }
 
+/**
+ * A UTF-16 code unit at or above U+D800. Without one, comparing names as JS strings (UTF-16 code
+ * units) gives UTF-8 byte order, the order listings promise; with one (an astral character, or
+ * U+E000–U+FFFF), the walk compares bytes.
+ */
+const WIDE_CHAR = /[\uD800-\uFFFF]/;
+const EMPTY = Buffer.alloc(0);
+
 /** A long listing gives the event loop a turn after this many objects (see #walk). */
 const YIELD_EVERY = 256;
 /** Retries when a directory changes under a commit (pruned, or turned into an object). */
@@ -492,23 +500,30 @@ export class FsStore implements ObjectStore {
   ): AsyncGenerator<WalkedFile> {
     const entries = known ?? readDirIfAny(dir);
     if (entries === undefined) return;
-    const items: { name: string; sort: Buffer; kind: 'file' | 'self' | 'dir' }[] = [];
+    const base = dir.endsWith('/') ? dir.slice(0, -1) : dir;
+    const items: { name: string; sort: string; kind: 'file' | 'self' | 'dir' }[] = [];
+    let wide = false;
     for (const d of entries) {
       const reserved = dirKey === '' && (d.name === TMP || d.name === LOCKS);
       if (reserved || d.name.includes('\\')) continue; // and symlinks: neither file nor dir below
-      if (d.isFile()) items.push({ name: d.name, sort: Buffer.from(d.name), kind: 'file' });
-      if (d.isDirectory()) {
-        items.push({ name: d.name, sort: Buffer.from(d.name), kind: 'self' });
-        items.push({ name: d.name, sort: Buffer.from(`${d.name}/`), kind: 'dir' });
+      if (!d.isFile() && !d.isDirectory()) continue;
+      wide ||= WIDE_CHAR.test(d.name);
+      if (d.isFile()) items.push({ name: d.name, sort: d.name, kind: 'file' });
+      else {
+        items.push({ name: d.name, sort: d.name, kind: 'self' });
+        items.push({ name: d.name, sort: `${d.name}/`, kind: 'dir' });
       }
     }
-    items.sort((a, b) => Buffer.compare(a.sort, b.sort));
+    if (wide) {
+      const bytes = new Map(items.map((it) => [it, Buffer.from(it.sort)] as const));
+      items.sort((a, b) => Buffer.compare(bytes.get(a) ?? EMPTY, bytes.get(b) ?? EMPTY));
+    } else items.sort((a, b) => (a.sort < b.sort ? -1 : a.sort > b.sort ? 1 : 0));
     // A subdirectory's entries, read at its self object's place and reused at its own.
     const read = new Map<string, Dirent[] | undefined>();
     for (const item of items) {
       if (c.skip !== undefined && dirKey.startsWith(c.skip)) return; // this whole dir is grouped
       const key = dirKey + item.name;
-      const path = join(dir, item.name);
+      const path = `${base}/${item.name}`;
       if (item.kind === 'dir') {
         const sub = read.get(item.name);
         read.delete(item.name);
@@ -524,7 +539,7 @@ export class FsStore implements ObjectStore {
         if (sub?.some((d) => d.name === SELF && d.isFile()) !== true) continue;
       }
       if (++this.#listed % YIELD_EVERY === 0) await setImmediate();
-      yield { key, path: item.kind === 'self' ? join(path, SELF) : path };
+      yield { key, path: item.kind === 'self' ? `${path}/${SELF}` : path };
     }
   }
 

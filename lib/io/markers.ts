@@ -140,7 +140,9 @@ export async function snapshotState(
       }
       const p = parseMarkerKey(key);
       if (p === undefined) continue;
-      markers.set(p.task, [...(markers.get(p.task) ?? []), p.ref]);
+      const refs = markers.get(p.task);
+      if (refs === undefined) markers.set(p.task, [p.ref]);
+      else refs.push(p.ref);
     }
   } catch (e) {
     if (e instanceof StoreError) return err(e.failure);
