@@ -55,6 +55,56 @@ export const STACK_V2_SCHEMA: readonly SchemaColumn[] = [
 export const STACK_V2_COLUMNS_DDL = STACK_V2_SCHEMA.map((c) => `${c.name} ${c.type}`).join(', ');
 
 /**
+ * The 26 columns of a generated parquet, as DuckDB expressions over `range(n) r JOIN pool p`
+ * (`p.blob_id`, `p.length_bytes`), for the big-parquet and benchmark generators. Ids are
+ * sha256-derived hex (40 chars, like sha1), so they compress like real ids; every 4th row has
+ * NULL gha_* columns. `overrides` replaces expressions by column name.
+ */
+export function generatedColumnsSql(overrides: Readonly<Record<string, string>> = {}): string {
+  // Two sha256 per row give four 40-hex ids (overlapping slices land in different column
+  // chunks, so they do not help compression).
+  const hex = (tag: 'a' | 'b', from: 1 | 25): string =>
+    `substr(sha256('${tag}' || r.range), ${from}, 40)`;
+  const ts = (base: bigint, step: bigint): string =>
+    `make_timestamp_ns(${base} + r.range * ${step})`;
+  const noGha = 'r.range % 4 = 0';
+  const columns: Record<string, string> = {
+    blob_id: 'p.blob_id',
+    directory_id: hex('a', 1),
+    path: `'/src/mod_' || (r.range % 997) || '/file_' || r.range || '.js'`,
+    content_id: hex('a', 25),
+    detected_licenses: `CASE r.range % 3 WHEN 0 THEN []::VARCHAR[] WHEN 1 THEN ['MIT'] ELSE ['Apache-2.0', 'BSD-3-Clause'] END`,
+    license_type: `CASE r.range % 3 WHEN 0 THEN 'no_license' ELSE 'permissive' END`,
+    repo_name: `'owner' || (r.range % 5003) || '/repo' || (r.range % 7919)`,
+    snapshot_id: hex('b', 1),
+    revision_id: hex('b', 25),
+    branch_name: `'refs/heads/main'`,
+    visit_date: ts(1_690_000_000_000_000_000n, 1_000_003n),
+    revision_date: ts(1_420_070_400_000_000_000n, 250_000_000_000n),
+    committer_date: ts(1_420_070_400_000_000_000n, 250_000_000_000n),
+    github_id: '(1000 + r.range)::BIGINT',
+    star_events_count: '(r.range % 1000)::BIGINT',
+    fork_events_count: '(r.range % 97)::BIGINT',
+    gha_license_id: `CASE WHEN ${noGha} THEN NULL ELSE 'MIT' END`,
+    gha_event_created_at: `CASE WHEN ${noGha} THEN NULL ELSE ${ts(1_600_000_000_000_000_000n, 1_000_001n)} END`,
+    gha_created_at: `CASE WHEN ${noGha} THEN NULL ELSE ${ts(1_300_000_000_000_000_000n, 1_000_000n)} END`,
+    gha_language: `CASE WHEN ${noGha} THEN NULL ELSE 'JavaScript' END`,
+    src_encoding: `'UTF-8'`,
+    language: `'Big'`,
+    is_vendor: 'false',
+    is_generated: 'false',
+    length_bytes: 'p.length_bytes',
+    extension: `'js'`,
+    ...overrides,
+  };
+  return STACK_V2_SCHEMA.map((c) => {
+    const expr = columns[c.name];
+    if (expr === undefined) throw new Error(`Internal error: no expression for ${c.name}`);
+    return `(${expr})::${c.type} AS ${c.name}`;
+  }).join(',\n  ');
+}
+
+/**
  * A non-UTF-8 `src_encoding` the sample exercises. Rows with this label store the text encoded
  * with `iconv` (an iconv-lite name) in Software Heritage; a packer must decode it back.
  */

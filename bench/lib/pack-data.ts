@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import {
   Rng,
-  STACK_V2_SCHEMA,
+  generatedColumnsSql,
   gzipDeterministic,
   sha1Hex,
   shardFileName,
@@ -202,45 +202,12 @@ export async function ensurePackData(
   return out;
 }
 
-/** The 26 columns, as DuckDB expressions over `range(n) r JOIN pool p`. */
+/** The 26 columns (sample-spec.ts), with paths and repos as long as real ones. */
 function selectList(): string {
-  const hex = (tag: string, from: 1 | 25): string =>
-    `substr(sha256('${tag}' || r.range), ${from}, 40)`;
-  const ts = (base: bigint, step: bigint): string =>
-    `make_timestamp_ns(${base} + r.range * ${step})`;
-  const noGha = 'r.range % 4 = 0';
-  const columns: Record<string, string> = {
-    blob_id: 'p.blob_id',
-    directory_id: hex('a', 1),
+  return generatedColumnsSql({
     // Real paths are ~40-80 chars with several directory levels.
     path: `'/src/' || substr(sha256('d' || (r.range % 811)), 1, 6) || '/components/module_' || (r.range % 997) || '/' || substr(sha256('f' || r.range), 1, 10) || '_handler.js'`,
-    content_id: hex('a', 25),
-    detected_licenses: `CASE r.range % 3 WHEN 0 THEN []::VARCHAR[] WHEN 1 THEN ['MIT'] ELSE ['Apache-2.0', 'BSD-3-Clause'] END`,
-    license_type: `CASE r.range % 3 WHEN 0 THEN 'no_license' ELSE 'permissive' END`,
     repo_name: `'org-' || substr(sha256('o' || (r.range % 5003)), 1, 8) || '/project-' || substr(sha256('p' || (r.range % 7919)), 1, 12)`,
-    snapshot_id: hex('b', 1),
-    revision_id: hex('b', 25),
-    branch_name: `'refs/heads/main'`,
-    visit_date: ts(1_690_000_000_000_000_000n, 1_000_003n),
-    revision_date: ts(1_420_070_400_000_000_000n, 250_000_000_000n),
-    committer_date: ts(1_420_070_400_000_000_000n, 250_000_000_000n),
     github_id: '(1000 + r.range * 7)::BIGINT',
-    star_events_count: '(r.range % 1000)::BIGINT',
-    fork_events_count: '(r.range % 97)::BIGINT',
-    gha_license_id: `CASE WHEN ${noGha} THEN NULL ELSE 'MIT' END`,
-    gha_event_created_at: `CASE WHEN ${noGha} THEN NULL ELSE ${ts(1_600_000_000_000_000_000n, 1_000_001n)} END`,
-    gha_created_at: `CASE WHEN ${noGha} THEN NULL ELSE ${ts(1_300_000_000_000_000_000n, 1_000_000n)} END`,
-    gha_language: `CASE WHEN ${noGha} THEN NULL ELSE 'JavaScript' END`,
-    src_encoding: `'UTF-8'`,
-    language: `'Big'`,
-    is_vendor: 'false',
-    is_generated: 'false',
-    length_bytes: 'p.length_bytes',
-    extension: `'js'`,
-  };
-  return STACK_V2_SCHEMA.map((c) => {
-    const expr = columns[c.name];
-    if (expr === undefined) throw new Error(`Internal error: no expression for ${c.name}`);
-    return `(${expr})::${c.type} AS ${c.name}`;
-  }).join(',\n  ');
+  });
 }
