@@ -122,6 +122,13 @@ export interface ObjectStore {
    * read a parquet in place). Undefined for remote stores.
    */
   localPath?(key: ObjectKey): string | undefined;
+  /**
+   * Where the object's bytes usually are as a plain local file, without touching the disk: a
+   * fast-path hint for a reader that may block (a worker thread). Not a guarantee: a reader that
+   * cannot read the path as a regular file must use `get`. Only stores backed by local files
+   * have it.
+   */
+  filePathHint?(key: ObjectKey): string | undefined;
 }
 
 /** Every object under a prefix, page by page (one list request per page). */

@@ -19,7 +19,6 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { streamParquetRows } from '../../lib/io/duckdb.js';
-import { FsStore } from '../../lib/io/fs-store.js';
 import type { S5cmdCopy } from '../../lib/io/s5cmd.js';
 import { checkS5cmd, judgeBatch, runS5cmd, writeRunFile } from '../../lib/io/s5cmd.js';
 import { withRetry } from '../../lib/util/retry.js';
@@ -93,7 +92,9 @@ export function makeFetcher(opts: FetcherOptions, ctx: FetcherContext): Result<C
 function sdkFetcher(ctx: FetcherContext): ContentFetcher {
   const store = ctx.content;
   const localFile: LocalFile | undefined =
-    store instanceof FsStore ? (blobId) => store.filePathHint(objectKey(blobId)) : undefined;
+    store.filePathHint === undefined
+      ? undefined
+      : (blobId) => store.filePathHint?.(objectKey(blobId));
   const fetch: FetchBlob = (blobId) =>
     withRetry(() => ctx.content.get(objectKey(blobId)), {
       retries: 8,
