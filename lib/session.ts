@@ -161,8 +161,7 @@ export async function snapshot(
 ): Promise<Result<Snapshot & { unknownTargets: string[] }>> {
   const state = await snapshotState(s.stores.state);
   if (!state.ok) return state;
-  const markers = ok(state.value.markers);
-  const failures = ok(state.value.failures);
+  const { markers, failures } = state.value;
   const discover = s.pipeline.stages.find((st) => st.kind === 'discover');
   const manifests = new Map<string, Manifest>();
   const discoverFps = new Map<TaskId, Fingerprint>();
@@ -175,7 +174,7 @@ export async function snapshot(
       const fp = fps0.get(id);
       if (fp === undefined) continue;
       discoverFps.set(id, fp);
-      const fresh = markers.value.get(id)?.some((m) => m.fingerprint === fp.hash) === true;
+      const fresh = markers.get(id)?.some((m) => m.fingerprint === fp.hash) === true;
       if (fresh) {
         const known = s.manifests.get(`${lang}/${fp.hash}`);
         const m =
@@ -202,7 +201,7 @@ export async function snapshot(
   const fingerprints = await fingerprintAll(s, graph);
   const freshIds = graph.order.filter((id) => {
     const fp = fingerprints.get(id);
-    return markers.value.get(id)?.some((m) => m.fingerprint === fp?.hash) === true;
+    return markers.get(id)?.some((m) => m.fingerprint === fp?.hash) === true;
   });
   const missing = new Map<TaskId, string[]>();
   for (const id of missingManifest) missing.set(id, ['manifest']);
@@ -220,7 +219,7 @@ export async function snapshot(
   for (const id of graph.order) {
     const fp = fingerprints.get(id);
     const t = graph.tasks.get(id);
-    for (const m of markers.value.get(id) ?? []) {
+    for (const m of markers.get(id) ?? []) {
       if (t && fp && m.params !== fp.components.params) staleParams.add(`${t.stage}/${m.params}`);
     }
   }
@@ -234,14 +233,14 @@ export async function snapshot(
   return ok({
     graph,
     fingerprints,
-    markers: markers.value,
+    markers: markers,
     manifests,
-    failures: failures.value,
+    failures: failures,
     unknownTargets: unknown,
     plannerInput: {
       graph,
       fingerprints,
-      markers: markers.value,
+      markers: markers,
       stageParams,
       paramsArchive: await readParamsArchive(s.stores.state, staleParams),
       missingOutputs: missing,

@@ -2,8 +2,8 @@
  * `stackflow status`: per stage, how many tasks are done (fresh marker), stale (a marker for an
  * older fingerprint), pending (never ran), failed (last attempt failed) or blocked (waiting for a
  * language's manifest), and running (a live lease: holder and age). Per worker: tasks done (from
- * the marker keys) and running. Read from one listing each of markers, failure records and
- * leases, plus one read per live lease (for its holder).
+ * the marker keys) and running. Read from one listing of markers and failure records, one of
+ * leases, plus one read per failure record (its message) and per live lease (its holder).
  */
 import type { Result } from './errors.js';
 import { ok } from './errors.js';
