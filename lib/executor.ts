@@ -18,7 +18,7 @@ import type { MarkerBody, OutputRecord, StoreName } from './io/markers.js';
 import {
   archiveParams,
   deleteKeys,
-  failureKey,
+  taskFailureKey,
   hostName,
   markerKey,
   PartLedger,
@@ -397,11 +397,7 @@ async function runOne(
     }
     await ctx.parts.clear();
     if (env.failures === undefined || env.failures.has(task.id)) {
-      await env.stores.state.delete(
-        objectKey(
-          failureKey({ stage: task.stage, language: task.language, stem: task.file?.stem }),
-        ),
-      );
+      await env.stores.state.delete(objectKey(taskFailureKey(task)));
     }
     env.emit({
       type: 'task-succeeded',
@@ -524,7 +520,7 @@ export async function verifyOutputs(
 async function recordFailure(state: ObjectStore, t: TaskInstance, f: Failure): Promise<void> {
   const { stack: _stack, ...rest } = f as Failure & { stack?: string };
   await state.put(
-    objectKey(failureKey({ stage: t.stage, language: t.language, stem: t.file?.stem })),
+    objectKey(taskFailureKey(t)),
     JSON.stringify({ task: t.id, failure: rest, at: new Date().toISOString() }) + '\n',
   );
 }

@@ -69,7 +69,7 @@ export const markerPrefix = (t: TaskInstance, fp: Fingerprint): string =>
 /** A marker key after `markers/`: the task path, then what markerKey puts after it. */
 const MARKER_FILE =
   /^(.+)@([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.w([^/]+))?\.json$/;
-/** The layout before 0.1.0's last change (`<task path>/<fingerprint>.…`), still read. */
+/** The layout before markers were grouped per stage and language (`<task path>/<fp>.…`), still read. */
 const LEGACY_MARKER_FILE =
   /^(.+)\/([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.w([^/]+))?\.json$/;
 
@@ -124,6 +124,10 @@ export const failureKey = (t: { stage: string; language?: string; stem?: string 
   `${MARKERS}${taskPath(t.stage, t.language, t.stem)}${FAILED}`;
 
 const FAILED = '@failed.json';
+
+/** `failureKey` of a task instance. */
+export const taskFailureKey = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
+  failureKey({ stage: t.stage, language: t.language, stem: t.file?.stem });
 
 /** Every marker, and every task with a failure record, from one paginated listing. */
 export async function snapshotState(
