@@ -29,6 +29,7 @@ import type { PassResult, Variant } from './lib/fetch-child.js';
 import { makeBlobs, shuffled } from './lib/fetch-data.js';
 import type { CpuProfile, ProfileSummary } from './lib/fetch-profile.js';
 import { summarizeProfile } from './lib/fetch-profile.js';
+import { median } from './lib/stats.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const CHILD = join(REPO, 'bench/lib/fetch-child.ts');
@@ -53,15 +54,6 @@ const warmup = Number(values.warmup ?? Math.min(1000, Math.round(N / 5)));
 /** pack and sdk are compared; http (plain unsigned GETs) is the client's ceiling, for context. */
 const VARIANTS = ['pack', 'sdk', 'http'] as const;
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0
-    ? NaN
-    : s.length % 2 === 1
-      ? (s[m] ?? NaN)
-      : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-};
 const r3 = (x: number) => Number(x.toFixed(3));
 
 async function upload(s3: S3TestServer, blobs: { id: string; gz: Buffer }[]): Promise<void> {

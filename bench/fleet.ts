@@ -45,6 +45,7 @@ import {
 import type { FleetRunOptions, WorkerResult } from './lib/fleet-run.js';
 import type { CpuProfile, ProfileSummary } from './lib/fetch-profile.js';
 import { summarizeProfile } from './lib/fetch-profile.js';
+import { median } from './lib/stats.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const PARQUET = join(REPO, 'examples/sample/hf/data/Graphviz_(DOT)/train-00000-of-00001.parquet');
@@ -72,15 +73,6 @@ const rounds = Number(values.rounds ?? (quick ? 3 : 5));
 const T = languages * parquets;
 const command = `sleep ${String(sleepMs / 1000)}; echo x > {outputs}`;
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0
-    ? NaN
-    : s.length % 2 === 1
-      ? (s[m] ?? NaN)
-      : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-};
 const r2 = (x: number) => Number(x.toFixed(2));
 const r3 = (x: number) => Number(x.toFixed(3));
 
@@ -208,7 +200,7 @@ async function measureFleet(
         .size,
       workersFailed: workers.filter((w) => w.code !== 0).length,
       shellTaskMsSum: shellMs.reduce((a, b) => a + b, 0),
-      shellTaskMsMedian: median(shellMs),
+      shellTaskMsMedian: shellMs.length === 0 ? NaN : median(shellMs),
       discoverTaskMsSum: discoverDone.reduce((a, e) => a + (e.ms ?? 0), 0),
       tasksPerWorker: workers.map(
         (w) => w.events.filter((e) => e.type === 'task-succeeded' && e.stage === STAGE).length,
