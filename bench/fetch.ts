@@ -18,7 +18,7 @@
  * reported as `pass: false`; only a pass with failed GETs sets a non-zero exit code.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,7 +29,7 @@ import type { PassResult, Variant } from './lib/fetch-child.js';
 import { makeBlobs, shuffled } from './lib/fetch-data.js';
 import type { CpuProfile, ProfileSummary } from './lib/fetch-profile.js';
 import { summarizeProfile } from './lib/fetch-profile.js';
-import { median } from './lib/stats.js';
+import { median, writeResults } from './lib/stats.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const CHILD = join(REPO, 'bench/lib/fetch-child.ts');
@@ -257,8 +257,7 @@ const out = {
   profiles,
   profileDiff,
 };
-mkdirSync(join(REPO, 'bench/results'), { recursive: true });
-writeFileSync(join(REPO, 'bench/results/fetch.json'), JSON.stringify(out, null, 2) + '\n');
+writeResults('fetch', out);
 
 console.table(
   results.map((r) => ({

@@ -45,7 +45,7 @@ import {
 import type { FleetRunOptions, WorkerResult } from './lib/fleet-run.js';
 import type { CpuProfile, ProfileSummary } from './lib/fetch-profile.js';
 import { summarizeProfile } from './lib/fetch-profile.js';
-import { median } from './lib/stats.js';
+import { median, writeResults } from './lib/stats.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const PARQUET = join(REPO, 'examples/sample/hf/data/Graphviz_(DOT)/train-00000-of-00001.parquet');
@@ -505,8 +505,7 @@ const out = {
   runs: fleetRuns,
   attribution,
 };
-mkdirSync(join(REPO, 'bench/results'), { recursive: true });
-writeFileSync(join(REPO, 'bench/results/fleet.json'), JSON.stringify(out, null, 2) + '\n');
+writeResults('fleet', out);
 
 console.table(
   fleetRuns.map((r) => ({

@@ -8,10 +8,11 @@
  * Writes bench/results/pack-memory.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeResults } from './lib/stats.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' } } });
@@ -104,8 +105,7 @@ const out = {
   growth: (results[1]?.peakRssMb ?? 0) / (results[0]?.peakRssMb ?? 1),
   pass: results.every((r) => r.ok && r.peakRssMb < 600),
 };
-mkdirSync(join(REPO, 'bench/results'), { recursive: true });
-writeFileSync(join(REPO, 'bench/results/pack-memory.json'), JSON.stringify(out, null, 2) + '\n');
+writeResults('pack-memory', out);
 console.table(results);
 console.log(
   `peak RSS ${results.map((r) => `${r.rows} rows: ${r.peakRssMb} MB`).join(', ')}; pass=${out.pass}`,

@@ -35,7 +35,7 @@ import { machineInfo } from './lib/machine.js';
 import type { PackDataManifest } from './lib/pack-data.js';
 import { ensurePackData } from './lib/pack-data.js';
 import type { TimedCommand } from './lib/stats.js';
-import { median, round, timeOnce } from './lib/stats.js';
+import { median, round, timeOnce, writeResults } from './lib/stats.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const DATA = join(REPO, 'bench/data/pack');
@@ -275,8 +275,7 @@ const out = {
   },
   profile: cpu,
 };
-mkdirSync(join(REPO, 'bench/results'), { recursive: true });
-writeFileSync(join(REPO, 'bench/results/pack.json'), JSON.stringify(out, null, 2) + '\n');
+writeResults('pack', out);
 console.table(results);
 log('top self time (pack run, --cpu-prof of the main thread):');
 console.table(cpu.topSelf.map((f) => ({ fn: f.fn, selfMs: f.selfMs, selfPct: f.selfPct })));

@@ -53,7 +53,7 @@ import {
   writeStackflowState,
 } from './lib/planning-fixture.js';
 import type { TimedCommand } from './lib/stats.js';
-import { alternate, median, round, timeOnce } from './lib/stats.js';
+import { alternate, median, round, timeOnce, writeResults } from './lib/stats.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const CLI = join(REPO, 'bin/stackflow.js');
@@ -523,8 +523,7 @@ const out = {
   pass: results.every((r) => r.pass.make && r.pass.snakemake) && s3.pass,
   benchSeconds: Math.round((Date.now() - startedAt) / 1000),
 };
-mkdirSync(join(REPO, 'bench/results'), { recursive: true });
-writeFileSync(join(REPO, 'bench/results/planning.json'), JSON.stringify(out, null, 2) + '\n');
+writeResults('planning', out);
 
 const ms = (r: SizeResult, k: string): string =>
   r.samplesMs[k] === undefined

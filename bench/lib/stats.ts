@@ -5,6 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import type { SpawnSyncOptions } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** One command to time. */
 export interface TimedCommand {
@@ -87,3 +89,10 @@ export function median(xs: readonly number[]): number {
 
 /** Rounds to `digits` decimals, for results files. */
 export const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
+
+/** Writes `bench/results/<name>.json` (the file `npm run bench`'s table is read from). */
+export function writeResults(name: string, out: unknown): void {
+  const dir = join(import.meta.dirname, '..', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify(out, null, 2) + '\n');
+}
