@@ -1,0 +1,83 @@
+/**
+ * What every command shares: exit codes, the pipeline loader and the one-line error printer.
+ * Commands return exit codes; only lib/cli.ts and lib/commands/ map failures to them.
+ */
+import { readFile } from 'node:fs/promises';
+import { relative, resolve } from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import { registry } from '../../tasks/index.js';
+import type { Failure } from '../errors.js';
+import { parsePipeline } from '../config/parse.js';
+import { renderDiagnostics } from '../config/diagnostics.js';
+import type { Pipeline } from '../model.js';
+import type { Session } from '../session.js';
+import { openSession, pinRevision } from '../session.js';
+
+/** 0 ok · 1 some task failed · 2 usage or config error · 130 interrupted. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+/** Options every command takes. */
+export interface Common {
+  /** The pipeline file (`-f`). */
+  file: string;
+  /** The local cache: work files, default state and bucket. */
+  cacheDir: string;
+}
+
+/** Option parser: commander prints `option '--x <n>' argument '0' is invalid. …` and we exit 2. */
+export function positiveInt(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`${name} must be a positive integer`);
+  }
+  return n;
+}
+
+export const say = (s: string): void => {
+  process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+};
+
+export const failureLine = (f: Failure): string => `❌ ${f.message}`;
+
+/** Parses the pipeline, opens its stores and sources, and pins the dataset revision. */
+export async function load(o: Common): Promise<{ pipeline: Pipeline; session: Session } | number> {
+  const path = resolve(o.file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    say(`❌ cannot read pipeline file ${o.file}`);
+    return EXIT.usage;
+  }
+  const display = relative(process.cwd(), path) || o.file;
+  const parsed = parsePipeline(text, { path, displayName: display, cacheDir: resolve(o.cacheDir) });
+  if (!parsed.ok) {
+    say(renderDiagnostics(parsed.error, new Map([[display, text]])));
+    const n = parsed.error.length;
+    say(`${n} error${n === 1 ? '' : 's'} in ${display}`);
+    return EXIT.usage;
+  }
+  const session = openSession(parsed.value, resolve(o.cacheDir), registry);
+  if (!session.ok) {
+    say(failureLine(session.error));
+    return EXIT.usage;
+  }
+  const pinned = await pinRevision(session.value);
+  if (!pinned.ok) {
+    say(failureLine(pinned.error));
+    return pinned.error.reason === 'transient' ? EXIT.failed : EXIT.usage;
+  }
+  const { from, to } = pinned.value;
+  if (from !== to)
+    say(
+      `revision ${from} is commit ${to}: pinned for this run (write it in ${display} to keep it)`,
+    );
+  return { pipeline: pinned.value.session.pipeline, session: pinned.value.session };
+}
+
+export function unknownTargets(names: string[]): number {
+  say(
+    `❌ unknown target${names.length > 1 ? 's' : ''}: ${names.join(', ')} (use a stage name, a task id or a glob such as "pack:C++/*")`,
+  );
+  return EXIT.usage;
+}
