@@ -3,7 +3,7 @@
  * ports, with a clean state every time (see /work/shared/reference/slurm-notes.md for the facts
  * this rests on).
  *
- *   startSlurm()                   installs the Debian packages if missing (root only), then
+ *   startSlurm()                   needs the Debian packages installed (.ci/run does) and root:
  *     munged  (own key + socket)   ← AuthInfo=socket=… in the private slurm.conf
  *     slurmctld -c                 ← wait for `scontrol ping` UP
  *     slurmd                       ← wait for the node to be idle
@@ -13,10 +13,10 @@
  *
  * Slurm daemons must run as root (slurmd starts jobs as their user), so without root there is no
  * cluster: `slurmSkipReason()` says why, and tests skip loudly (or fail with
- * STACKFLOW_REQUIRE_SLURM=1).
+ * STACKFLOW_REQUIRE_SYSTEM=1, see test/system/skip.ts).
  */
 import { execFile, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
@@ -66,12 +66,15 @@ export interface SlurmCluster {
 
 /** Why there can be no cluster here, or undefined when startSlurm() can make one. */
 export function slurmSkipReason(): string | undefined {
-  if (process.getuid?.() === 0) return undefined;
   const missing = TOOLS.filter((t) => which(t) === undefined);
-  return missing.length > 0
-    ? `Slurm is not installed (missing ${missing.join(', ')}) and installing it needs root: ` +
-        `apt-get install ${SLURM_PACKAGES.join(' ')} (as .ci/run does), then run the tests as root`
-    : 'Slurm daemons need root (slurmd starts jobs as their owner): run the tests as root';
+  if (missing.length > 0)
+    return (
+      `Slurm is not installed (missing ${missing.join(', ')}): as root, ` +
+      `apt-get install ${SLURM_PACKAGES.join(' ')} (as .ci/run does)`
+    );
+  if (process.getuid?.() !== 0)
+    return 'Slurm daemons need root (slurmd starts jobs as their owner): run the tests as root';
+  return undefined;
 }
 
 /** Starts a private cluster, or returns undefined (after printing why) where none can run. */
@@ -84,7 +87,6 @@ export async function startSlurm(
     log(`NO SLURM CLUSTER: ${reason}`);
     return undefined;
   }
-  await installIfMissing(log);
   const cpus = opts.cpus ?? 8;
   const dir = await mkdtemp(join(tmpdir(), 'stackflow-slurm-'));
   // munged refuses a socket whose directory others cannot traverse (mkdtemp makes it 0700).
@@ -179,28 +181,6 @@ export async function startSlurm(
     throw e;
   }
   return cluster;
-}
-
-async function installIfMissing(log: (s: string) => void): Promise<void> {
-  if (TOOLS.every((t) => which(t) !== undefined)) return;
-  log(`installing ${SLURM_PACKAGES.join(' ')} with apt-get`);
-  // The packages' postinst scripts would start the daemons with Debian's default config (on the
-  // default ports); policy-rc.d exiting 101 tells invoke-rc.d not to.
-  const policy = '/usr/sbin/policy-rc.d';
-  const ours = !existsSync(policy);
-  if (ours) await writeFile(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  try {
-    const env = { DEBIAN_FRONTEND: 'noninteractive' };
-    const install = ['install', '-y', '-qq', ...SLURM_PACKAGES];
-    let r = await run('apt-get', install, env, 600_000);
-    if (r.code !== 0) {
-      await run('apt-get', ['update', '-qq'], env, 600_000);
-      r = await run('apt-get', install, env, 600_000);
-    }
-    if (r.code !== 0) throw new Error(`apt-get install failed:\n${r.stderr}`);
-  } finally {
-    if (ours) await rm(policy, { force: true });
-  }
 }
 
 async function waitForJob(
