@@ -35,6 +35,8 @@ export type RunEvent =
       ms: number;
       /** Peak resident memory of this process, in MB. */
       peakRssMb: number;
+      /** Where the outputs are: the bucket, as a path relative to the cwd where it is local. */
+      outputs?: string;
     };
 
 /** Where events go. */

@@ -21,6 +21,10 @@ interface StageLine {
   total: number;
   done: number;
   failed: number;
+  /** Not run because something they need failed or was stopped. */
+  blocked: number;
+  /** Stopped by an interrupt (or a lost lease): neither done nor failed. */
+  stopped: number;
   running: number;
   rows: number;
   bytes: number;
@@ -78,7 +82,8 @@ class JsonPrinter implements Printer {
 /** A redrawn block with one line per stage, and permanent lines above it for notable events. */
 class TtyPrinter implements Printer {
   private stages = new Map<StageName, StageLine>();
-  private drawn = 0;
+  /** Lengths of the lines of the block on screen (empty: none drawn). */
+  private drawn: number[] = [];
   private timer: NodeJS.Timeout | undefined;
   constructor(
     private readonly out: Writable,
@@ -90,6 +95,8 @@ class TtyPrinter implements Printer {
         total: t.total,
         done: t.skipped,
         failed: 0,
+        blocked: 0,
+        stopped: 0,
         running: 0,
         rows: 0,
         bytes: 0,
@@ -119,14 +126,16 @@ class TtyPrinter implements Printer {
         }
         return;
       case 'task-failed':
-        if (s) {
-          s.running = Math.max(0, s.running - 1);
-          s.failed++;
+        if (s) s.running = Math.max(0, s.running - 1);
+        if (e.failure.reason === 'aborted') {
+          if (s) s.stopped++;
+          return;
         }
+        if (s) s.failed++;
         this.line(failureText(e));
         return;
       case 'task-blocked':
-        if (s) s.failed++;
+        if (s) s.blocked++;
         return;
       case 'progress':
         if (s) {
@@ -146,12 +155,13 @@ class TtyPrinter implements Printer {
         return;
       case 'run-finished':
         this.draw();
-        this.drawn = 0;
+        this.drawn = [];
         this.out.write(
           `${e.interrupted ? 'interrupted' : e.ok ? 'done' : 'failed'}: ${e.succeeded} ran, ${e.skipped} up to date, ${e.failed} failed, ${e.blocked} blocked` +
             (e.retries > 0 ? `, ${e.retries} task retries` : '') +
             (e.requestRetries > 0 ? `, ${e.requestRetries} request retries` : '') +
-            ` in ${(e.ms / 1000).toFixed(1)}s (peak RSS ${e.peakRssMb} MB)\n`,
+            ` in ${(e.ms / 1000).toFixed(1)}s (peak RSS ${e.peakRssMb} MB)\n` +
+            (e.outputs !== undefined ? `outputs: ${e.outputs}\n` : ''),
         );
         return;
     }
@@ -166,31 +176,51 @@ class TtyPrinter implements Printer {
     this.draw();
   }
   private clear(): void {
-    if (this.drawn > 0) {
-      moveCursor(this.out, 0, -this.drawn);
+    if (this.drawn.length > 0) {
+      // Rows the block takes now: a terminal narrowed since the draw re-wraps its lines.
+      const cols = this.columns();
+      const rows = this.drawn.reduce((n, len) => n + Math.max(1, Math.ceil(len / cols)), 0);
+      moveCursor(this.out, -cols, -rows);
       clearScreenDown(this.out);
-      this.drawn = 0;
+      this.drawn = [];
     }
+  }
+  private columns(): number {
+    const c = (this.out as { columns?: number }).columns;
+    return c !== undefined && c > 0 ? c : 80;
   }
   private draw(): void {
     this.clear();
-    const lines: string[] = [];
-    for (const [name, s] of this.stages) {
-      const end = s.running > 0 ? Date.now() : s.lastAt;
-      const secs = s.firstAt === undefined ? 0 : (end - s.firstAt) / 1000;
-      const bar = s.total === 0 ? 1 : s.done / s.total;
-      const filled = Math.round(bar * 20);
-      lines.push(
-        `${name.padEnd(10)} [${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${s.done}/${s.total}` +
-          (s.running > 0 ? ` running ${s.running}` : '') +
-          (s.failed > 0 ? ` failed ${s.failed}` : '') +
-          (s.rows > 0 ? `  ${fmtRate(s.rows, secs, 'rows/s')}` : '') +
-          (s.bytes > 0 ? `  ${fmtRate(s.bytes, secs, 'MB/s', 1e6)}` : ''),
-      );
-    }
-    this.out.write(lines.join('\n') + '\n');
-    this.drawn = lines.length;
+    // Each line is cut to the width (one column spare, so no terminal wraps it early): the
+    // block is then exactly one row per stage and is redrawn in place.
+    const width = Math.max(1, this.columns() - 1);
+    const lines = [...this.stages].map(([name, s]) => fit(stageLine(name, s), width));
+    this.out.write(lines.map((l) => l + '\n').join(''));
+    this.drawn = lines.map((l) => Array.from(l).length);
   }
+}
+
+/** One stage of the live display. */
+function stageLine(name: string, s: StageLine): string {
+  const end = s.running > 0 ? Date.now() : s.lastAt;
+  const secs = s.firstAt === undefined ? 0 : (end - s.firstAt) / 1000;
+  const bar = s.total === 0 ? 1 : s.done / s.total;
+  const filled = Math.round(bar * 20);
+  return (
+    `${name.padEnd(10)} [${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${s.done}/${s.total}` +
+    (s.running > 0 ? ` running ${s.running}` : '') +
+    (s.failed > 0 ? ` failed ${s.failed}` : '') +
+    (s.blocked > 0 ? ` blocked ${s.blocked}` : '') +
+    (s.stopped > 0 ? ` stopped ${s.stopped}` : '') +
+    (s.rows > 0 ? `  ${fmtRate(s.rows, secs, 'rows/s')}` : '') +
+    (s.bytes > 0 ? `  ${fmtRate(s.bytes, secs, 'MB/s', 1e6)}` : '')
+  );
+}
+
+/** `text` cut to `width` code points, with an ellipsis where it was cut. */
+function fit(text: string, width: number): string {
+  const cps = Array.from(text);
+  return cps.length <= width ? text : cps.slice(0, width - 1).join('') + '…';
 }
 
 /** The dry-run table: stage × reason counts, then the first tasks in run order. */

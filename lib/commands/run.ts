@@ -4,6 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Result } from '../errors.js';
 import { err, ok } from '../errors.js';
@@ -288,10 +289,18 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
     ms: Date.now() - started,
     // maxRSS is in KiB on Linux and macOS.
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    outputs: whereOutputsAre(pipeline.bucket),
   });
   printer.close();
   if (interrupted) return EXIT.interrupted;
   return totals.failed > 0 ? EXIT.failed : EXIT.ok;
+}
+
+/** The bucket for people: a local one as a path relative to the working dir. */
+function whereOutputsAre(bucket: string): string {
+  if (!bucket.startsWith('file://')) return bucket;
+  // Normalized by the parser to file://<absolute path> (not percent-encoded).
+  return relative(process.cwd(), bucket.slice('file://'.length)) || '.';
 }
 
 function stageTotals(steps: readonly { stage: StageName; action: string }[], pipeline: Pipeline) {
