@@ -13,6 +13,7 @@ const pureFiles = [
   'lib/config/diagnostics.ts',
   'lib/outputs.ts',
   'lib/layout.ts',
+  'lib/sizing.ts',
 ];
 
 export default tseslint.config(

@@ -46,7 +46,20 @@ export async function main(argv: string[]): Promise<number> {
       '--json',
       'JSON: the full plan with --dry-run, else one event per line even on a terminal',
     )
-    .option('-j, --jobs <n>', 'tasks at once', (v) => positiveInt(v, '--jobs'), 2)
+    .option('-j, --jobs <n>', 'tasks at once (default: from the host, see --dry-run)', (v) =>
+      positiveInt(v, '--jobs'),
+    )
+    .option('--packs <n>', 'packs at once (default: from the host)', (v) =>
+      positiveInt(v, '--packs'),
+    )
+    .option('--line-workers <n>', 'line worker threads per pack (default: from the host)', (v) =>
+      positiveInt(v, '--line-workers'),
+    )
+    .option(
+      '--window <n>',
+      'blob GETs in flight for this process, shared by its packs (default: from the host)',
+      (v) => positiveInt(v, '--window'),
+    )
     .addOption(
       new Option(
         '--force [pattern]',

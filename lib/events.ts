@@ -20,6 +20,8 @@ export type RunEvent =
   | { type: 'progress'; task: TaskId; stage: StageName; rows: number; bytes: number }
   | { type: 'note'; task: TaskId; message: string }
   | { type: 'warning'; message: string }
+  /** How this process runs pack on this host, and why (lib/sizing.ts). */
+  | { type: 'sizing'; summary: string; reasons: string[] }
   | {
       type: 'run-finished';
       ok: boolean;

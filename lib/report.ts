@@ -149,6 +149,9 @@ class TtyPrinter implements Printer {
       case 'warning':
         this.line(`⚠ ${e.message}`);
         return;
+      case 'sizing':
+        this.line(`host: ${e.summary}`);
+        return;
       case 'task-retry':
         return;
       case 'plan':
@@ -224,6 +227,11 @@ function fit(text: string, width: number): string {
 }
 
 /** The dry-run table: stage × reason counts, then the first tasks in run order. */
+/** The host's sizing decision for `run --dry-run`: the summary, then why. */
+export function renderSizing(d: { summary: string; reasons: readonly string[] }): string {
+  return [`host: ${d.summary}`, ...d.reasons.map((r) => `  ${r}`), ''].join('\n') + '\n';
+}
+
 export function renderPlan(p: Plan, first = 20): string {
   const summary = summarizePlan(p);
   const cols = [...new Set([...summary.values()].flatMap((m) => [...m.keys()]))];

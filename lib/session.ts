@@ -49,12 +49,21 @@ export interface SessionOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** Sockets for the content store: enough for the most concurrent pack stage. */
+/**
+ * Sockets for the content store: enough for the pack stages' fetches in flight, each stage's
+ * `concurrency` per pack times the packs it runs at once (what the host's sizing set).
+ */
 function contentSockets(pipeline: Pipeline): number {
   const wanted = pipeline.stages
     .filter((st) => st.kind === 'pack')
-    .map((st) => (typeof st.params.concurrency === 'number' ? st.params.concurrency : 64));
-  return Math.max(64, ...wanted);
+    .map(
+      (st) =>
+        (typeof st.params.concurrency === 'number' ? st.params.concurrency : 64) * (st.limit ?? 1),
+    );
+  return Math.max(
+    64,
+    wanted.reduce((a, b) => a + b, 0),
+  );
 }
 
 export function openSession(

@@ -40,7 +40,14 @@ export const say = (s: string): void => {
 export const failureLine = (f: Failure): string => `❌ ${f.message}`;
 
 /** Parses the pipeline, opens its stores and sources, and pins the dataset revision. */
-export async function load(o: Common): Promise<{ pipeline: Pipeline; session: Session } | number> {
+/**
+ * `prepare` adjusts the parsed pipeline before its stores open (run: the host's sizing, which
+ * also decides how many sockets the content store gets).
+ */
+export async function load(
+  o: Common,
+  prepare?: (p: Pipeline) => Promise<Pipeline>,
+): Promise<{ pipeline: Pipeline; session: Session } | number> {
   const path = resolve(o.file);
   let text: string;
   try {
@@ -57,7 +64,8 @@ export async function load(o: Common): Promise<{ pipeline: Pipeline; session: Se
     say(`${n} error${n === 1 ? '' : 's'} in ${display}`);
     return EXIT.usage;
   }
-  const session = openSession(parsed.value, resolve(o.cacheDir), registry);
+  const pipeline = prepare ? await prepare(parsed.value) : parsed.value;
+  const session = openSession(pipeline, resolve(o.cacheDir), registry);
   if (!session.ok) {
     say(failureLine(session.error));
     return EXIT.usage;

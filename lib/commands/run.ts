@@ -4,7 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Result } from '../errors.js';
 import { err, ok } from '../errors.js';
@@ -17,7 +17,9 @@ import { execute } from '../executor.js';
 import { globMatcher, parseTaskId } from '../graph.js';
 import type { ManifestEntry, Pipeline, Plan, StageName, TaskId } from '../model.js';
 import { plan } from '../planner.js';
-import { makePrinter, renderPlan } from '../report.js';
+import { makePrinter, renderPlan, renderSizing } from '../report.js';
+import type { SizingDecision } from '../sizing.js';
+import { sizeForHost } from '../host.js';
 import type { Session } from '../session.js';
 import { resolveLanguages, snapshot } from '../session.js';
 import { cachedProbe, leaseSupport } from '../io/probe.js';
@@ -28,7 +30,10 @@ import { EXIT, failureLine, load, say, unknownTargets } from './common.js';
 export interface RunOpts {
   dryRun?: boolean;
   json?: boolean;
-  jobs: number;
+  jobs?: number;
+  packs?: number;
+  lineWorkers?: number;
+  window?: number;
   force?: boolean | string;
   only?: string[];
   worker?: boolean;
@@ -148,7 +153,13 @@ async function preflightDownloads(session: Session, p: Plan, graph: Graph): Prom
 }
 
 export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number> {
-  const loaded = await load(o);
+  let sizing: SizingDecision | undefined;
+  const loaded = await load(o, async (p) => {
+    const flags = { packs: o.packs, lineWorkers: o.lineWorkers, window: o.window, jobs: o.jobs };
+    const sized = await sizeForHost(p, resolve(o.cacheDir), flags);
+    sizing = sized.decision;
+    return sized.pipeline;
+  });
   if (typeof loaded === 'number') return loaded;
   const { pipeline, session } = loaded;
   const targets = targetsIn.length > 0 ? targetsIn : pipeline.stages.map((s) => s.name as string);
@@ -166,7 +177,11 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
     }
     if (snap.value.unknownTargets.length > 0) return unknownTargets(snap.value.unknownTargets);
     const p = plan({ ...snap.value.plannerInput, forced });
-    process.stdout.write(o.json === true ? JSON.stringify(p, null, 2) + '\n' : renderPlan(p));
+    process.stdout.write(
+      o.json === true
+        ? JSON.stringify(sizing ? { ...p, sizing } : p, null, 2) + '\n'
+        : (sizing ? renderSizing(sizing) : '') + renderPlan(p),
+    );
     return EXIT.ok;
   }
 
@@ -182,6 +197,7 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
   const emit = (e: RunEvent): void => {
     printer.emit(e);
   };
+  if (sizing) emit({ type: 'sizing', summary: sizing.summary, reasons: sizing.reasons });
   const started = Date.now();
   const totals = { succeeded: 0, failed: 0, skipped: 0, blocked: 0, retries: 0 };
   let interrupted = false;
@@ -254,7 +270,7 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
         cacheDir: session.cacheDir,
         emit,
         signal: ac.signal,
-        jobs: o.jobs,
+        jobs: o.jobs ?? sizing?.jobs ?? 2,
         worker,
         failures: snap.value.failures,
         ...(held?.ok === true ? { heldElsewhere: held.value } : {}),

@@ -40,6 +40,8 @@ export function packParams(
     contentField: typeof p.content_field === 'string' ? p.content_field : 'content',
     maxMissingRate: num(p.max_missing_rate, 0.01),
     concurrency: num(p.concurrency, 64),
+    // The CLI sets it from the host (lib/sizing.ts); 1 for callers that do not (tests, benches).
+    lineWorkers: num(p.line_workers, 1),
     zstdLevel: num(p.zstd_level, 3),
     frameBytes: num(p.frame_bytes, 8 << 20),
     prefix: typeof p.prefix === 'string' ? p.prefix : 'packed/',
@@ -53,8 +55,9 @@ export default defineTask({
   kind: 'pack',
   version: '1',
   tools: { duckdb: versionOf('@duckdb/node-api'), zstd: versionOf('@mongodb-js/zstd') },
-  // Both fetchers and any concurrency write the same bytes (tested): no rerun when they change.
-  runtimeParams: ['concurrency', 'fetcher', 's5cmd_path', 's5cmd_workers'],
+  // Both fetchers, any concurrency and any number of line workers write the same bytes (tested):
+  // no rerun when they change, and hosts of different sizes agree on every fingerprint.
+  runtimeParams: ['concurrency', 'line_workers', 'fetcher', 's5cmd_path', 's5cmd_workers'],
   run: (ctx) => runPack(ctx),
 });
 

@@ -56,13 +56,21 @@ export class LinePool {
     return this.#broken || this.#closed;
   }
 
+  /** Workers started so far. */
+  get size(): number {
+    return this.#slots.length;
+  }
+
   /** Starts `size` workers (at least one). */
   constructor(size: number) {
-    for (let i = 0; i < Math.max(1, size); i++) {
+    this.grow(Math.max(1, size));
+  }
+
+  /** Starts workers until there are `size` of them; a pool never shrinks (idle ones are unref'd). */
+  grow(size: number): void {
+    if (this.#closed) throw new Error('Internal error: LinePool.grow after close()');
+    while (this.#slots.length < size) {
       const slot: Slot = { worker: spawn(), pending: new Map() };
-      // An idle worker must not keep the process alive: the pool is shared by the parts of a run
-      // and never closed (see sharedLinePool). It is ref'd while it has requests.
-      slot.worker.unref();
       const failAll = (e: unknown): void => {
         this.#broken = true;
         for (const p of slot.pending.values()) p.reject(e);
@@ -78,6 +86,11 @@ export class LinePool {
       slot.worker.on('exit', (code) => {
         if (!this.#closed) failAll(new Error(`Internal error: line worker exited (code ${code})`));
       });
+      // An idle worker must not keep the process alive: the pool is shared by the parts of a run
+      // and never closed (see leaseLineWorkers). It is ref'd while it has requests. Unref'd after
+      // its listeners are attached, which ref its message port again: a worker that never got a
+      // request would otherwise keep the process from exiting.
+      slot.worker.unref();
       this.#slots.push(slot);
     }
   }
@@ -123,13 +136,28 @@ export class LinePool {
 }
 
 let shared: LinePool | undefined;
+/** Line workers the parts running now asked for, in all. */
+let leased = 0;
 
 /**
- * The process's line pool, started on first use and replaced if a worker died. Shared, not one
- * per part, so that a pack of many parts pays the workers' startup (a thread, an isolate, loading
- * decode.js and iconv-lite) once.
+ * The process's line pool, for one part that wants `perPart` workers: the pool grows to the sum
+ * of what the parts running at once asked for (so packs running side by side each get their
+ * share) and is replaced if a worker died. Shared, not one per part, so that a pack of many parts
+ * pays the workers' startup (a thread, an isolate, loading decode.js and iconv-lite) once. Call
+ * `release` when the part ends.
  */
-export function sharedLinePool(size: number): LinePool {
-  if (shared === undefined || shared.broken) shared = new LinePool(size);
-  return shared;
+export function leaseLineWorkers(perPart: number): { pool: LinePool; release: () => void } {
+  const n = Math.max(1, Math.floor(perPart));
+  leased += n;
+  if (shared === undefined || shared.broken) shared = new LinePool(leased);
+  else shared.grow(leased);
+  let released = false;
+  return {
+    pool: shared,
+    release: () => {
+      if (released) return;
+      released = true;
+      leased -= n;
+    },
+  };
 }

@@ -7,7 +7,7 @@
  * Threads: this module (the main thread) reads rows, fetches blobs and feeds the zstd writer, whose
  * frames compress in the libuv pool; gunzip, decoding and the JSON of each line run in a small
  * worker pool (line-pool.ts), a batch of rows at a time. Order is kept by awaiting batches in
- * order; memory is bounded by the fetch window and IN_FLIGHT_BATCHES, not by the row count.
+ * order; memory is bounded by the fetch window and the batches in flight, not by the row count.
  *
  * Blobs that are files of a local store (`job.localFile`) are not fetched here: a batch carries
  * their paths, and the worker reads them (BATCH_GZ_BYTES at a time, like the batches of fetched
@@ -21,7 +21,6 @@
  *                                   lines, in row order ─▶ zstd writer
  */
 import { open } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { streamParquetRows } from '../../lib/io/duckdb.js';
 import { ZstdFrameWriter } from '../../lib/io/zstd-writer.js';
@@ -30,7 +29,7 @@ import type { Failure, Result } from '../../lib/task-api.js';
 import { err, ok } from '../../lib/task-api.js';
 import type { FetchBlob, LocalFile } from './fetchers.js';
 import type { LinePool } from './line-pool.js';
-import { sharedLinePool } from './line-pool.js';
+import { leaseLineWorkers } from './line-pool.js';
 import type { BatchBlobs, LineBatch, LineBatchResult } from './lines.js';
 import { UNREAD } from './lines.js';
 
@@ -39,6 +38,8 @@ export interface PackParams {
   contentField: string;
   maxMissingRate: number;
   concurrency: number;
+  /** Line worker threads this part may keep busy (the host's sizing decides, lib/sizing.ts). */
+  lineWorkers: number;
   zstdLevel: number;
   frameBytes: number;
 }
@@ -93,7 +94,9 @@ export async function packPart(
     zst_bytes: 0,
   };
   const errors: RowError[] = [];
-  const pool = sharedLinePool(LINE_WORKERS);
+  const lease = leaseLineWorkers(job.params.lineWorkers);
+  const pool = lease.pool;
+  const inFlight = inFlightBatches(job.params.lineWorkers);
   try {
     const writer = new ZstdFrameWriter({
       level: job.params.zstdLevel,
@@ -108,10 +111,10 @@ export async function packPart(
       for await (const r of rows) yield { index: row++, values: r };
     })();
     // rows -> fetched blobs or their paths (job.params.concurrency at once, in row order) ->
-    // batches -> lines built in the workers (IN_FLIGHT_BATCHES at once, in batch order) -> the
+    // batches -> lines built in the workers (inFlightBatches at once, in batch order) -> the
     // writer, here.
     const fetched = orderedMap(numbered, job.params.concurrency, (r) => fetchRow(r, job));
-    const built = orderedMap(batches(fetched), IN_FLIGHT_BATCHES, (b) => buildBatch(b, job, pool));
+    const built = orderedMap(batches(fetched), inFlight, (b) => buildBatch(b, job, pool));
     // The writer gets the same pushes as when lines were strings joined here: a push is cut once
     // the pending lines reach 2^20 UTF-16 units. Frames end at push boundaries, so this keeps the
     // output byte-identical to the single-threaded packer (and to the s5cmd fetcher's parts).
@@ -168,17 +171,16 @@ export async function packPart(
     }
     return ok({ counts, errors });
   } finally {
+    lease.release();
     await fh.close();
   }
 }
 
 /**
- * Line workers per part: one per core beyond the main thread's, at most 3 (each costs ~20-30 MB
- * of RSS). On two cores that is one: the main thread and zstd share the other core's time.
+ * Batches being fetched or built at once: enough to keep every line worker busy while one is
+ * consumed. (How many line workers a part gets is the host's sizing decision: lib/sizing.ts.)
  */
-const LINE_WORKERS = Math.max(1, Math.min(3, availableParallelism() - 1));
-/** Batches being fetched or built at once: enough to keep every worker busy while one is consumed. */
-const IN_FLIGHT_BATCHES = 2 * LINE_WORKERS + 1;
+const inFlightBatches = (lineWorkers: number): number => 2 * Math.max(1, lineWorkers) + 1;
 /** A batch ends at this many rows or gzip bytes, whichever comes first (bounds its memory). */
 const BATCH_ROWS = 256;
 const BATCH_GZ_BYTES = 4 << 20;
@@ -307,7 +309,10 @@ async function buildBatch(items: Fetched[], job: PartJob, pool: LinePool): Promi
   for (const r of fetched) await add(r);
   // The part's fetch window, shared by the batches in flight: fetches at once stay within
   // job.params.concurrency, as when every row was fetched here.
-  const fetchWindow = Math.max(1, Math.floor(job.params.concurrency / IN_FLIGHT_BATCHES));
+  const fetchWindow = Math.max(
+    1,
+    Math.floor(job.params.concurrency / inFlightBatches(job.params.lineWorkers)),
+  );
   for await (const r of orderedMap(unread, fetchWindow, async ({ i, row }) => ({
     i,
     row: await fetchBlob(row, job),

@@ -121,7 +121,6 @@ describe('parsePipeline: good pipelines', () => {
                 rows_per_part: 16384,
                 content_field: 'content',
                 max_missing_rate: 0.01,
-                concurrency: 64,
                 zstd_level: 3,
                 frame_bytes: 8388608,
                 prefix: 'packed/',
