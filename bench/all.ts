@@ -5,6 +5,9 @@
  *
  *   npx tsx bench/all.ts [--quick] [--only planning,pack,...] [--table]
  *
+ * `scale` (the full-size rehearsal of pack, bench/scale.ts: hours on 2 cores) runs only when
+ * named: `--only scale`.
+ *
  * `--quick` passes --quick to every benchmark (a smoke run: small sizes, few runs); `--table`
  * runs nothing and only prints the table of the results already in bench/results/. A benchmark
  * that fails (a correctness check, not a missed target) is reported and the rest still run; the
@@ -17,7 +20,9 @@ import { parseArgs } from 'node:util';
 import { summaryRows, renderMarkdown } from './lib/summary.js';
 
 const REPO = resolve(import.meta.dirname, '..');
-const BENCHES = ['planning', 'pack', 'pack-memory', 'fetch', 'fleet'] as const;
+const BENCHES = ['planning', 'pack', 'pack-memory', 'fetch', 'fleet', 'scale'] as const;
+/** Run only when named in --only. */
+const ON_REQUEST: readonly string[] = ['scale'];
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +31,10 @@ const { values } = parseArgs({
     table: { type: 'boolean', default: false },
   },
 });
-const only = values.only === undefined ? [...BENCHES] : values.only.split(',');
+const only =
+  values.only === undefined
+    ? BENCHES.filter((n) => !ON_REQUEST.includes(n))
+    : values.only.split(',');
 const unknown = only.filter((n) => !(BENCHES as readonly string[]).includes(n));
 if (unknown.length > 0) {
   console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHES.join(', ')}`);

@@ -8,7 +8,11 @@
  *
  * Usage:
  *   npx tsx scripts/make-big-parquet.ts [--rows 1000000] [--out bench/data/big] [--pool 2000]
- *                                       [--row-group-size 122880]
+ *                                       [--row-group-size 122880] [--swh]
+ *
+ * `--swh`: for the synthetic Software Heritage (test/servers/swh), which serves any 40-hex id:
+ * every row gets its own blob id (sha256-derived hex of the row number, like 3M distinct sha1s of
+ * a real shard), no blob files are written, and `length_bytes` is the size model's median.
  *
  * Rows point at the pool cyclically (row r uses blob r % pool), so disk stays small while the
  * parquet grows with --rows (~117 bytes per row here; the real shards have ~312, their paths and
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
       out: { type: 'string', default: 'bench/data/big' },
       pool: { type: 'string', default: '2000' },
       'row-group-size': { type: 'string', default: '122880' },
+      swh: { type: 'boolean', default: false },
     },
   });
   const rows = positiveInt('rows', values.rows);
@@ -79,6 +84,23 @@ async function main(): Promise<void> {
   const parquetDir = join(out, 'hf', 'data', 'Big');
   const contentDir = join(out, 'swh', 'content');
   mkdirSync(parquetDir, { recursive: true });
+  if (values.swh) {
+    await writeSwhParquet(join(parquetDir, shardFileName(0, 1)), rows, rowGroupSize);
+    const size = statSync(join(parquetDir, shardFileName(0, 1))).size;
+    const seconds = Number(((performance.now() - started) / 1000).toFixed(1));
+    const manifest = {
+      rows,
+      ids: 'swh',
+      row_group_size: rowGroupSize,
+      parquet: { path: 'hf/data/Big/train-00000-of-00001.parquet', size },
+      seconds,
+    };
+    writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    console.log(
+      `wrote ${rows} rows (${(size / 1e6).toFixed(1)} MB parquet) to ${out} in ${seconds}s`,
+    );
+    return;
+  }
   mkdirSync(contentDir, { recursive: true });
 
   // 1. The blob pool: written once per distinct blob (ids are content hashes, so re-runs and
@@ -130,6 +152,25 @@ async function main(): Promise<void> {
     console.log(
       `wrote ${rows} rows (${(manifest.parquet.size / 1e6).toFixed(1)} MB parquet) and ${poolSize} blobs ` +
         `(${(poolBytes / 1e6).toFixed(1)} MB gzip, ${poolSeconds.toFixed(1)}s) to ${out} in ${seconds.toFixed(1)}s`,
+    );
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** The parquet alone, every row with its own id (see `--swh`). */
+async function writeSwhParquet(path: string, rows: number, rowGroupSize: number): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  try {
+    const select = generatedColumnsSql({
+      blob_id: `substr(sha256('blob' || r.range), 1, 40)`,
+      length_bytes: '4096',
+    });
+    await conn.run(
+      `COPY (SELECT ${select} FROM range(${rows}) r)
+       TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${rowGroupSize})`,
     );
   } finally {
     conn.closeSync();

@@ -185,12 +185,78 @@ function fleetRows(r: Json): SummaryRow[] {
   ];
 }
 
+function scaleRows(r: Json): SummaryRow[] {
+  const rows: SummaryRow[] = arr(obj(r.sweep).cells).map((c) => {
+    const p = obj(c.pack);
+    const b = obj(c.bare);
+    return {
+      bench: 'scale',
+      measure: `GETs/s, ${fmt(num(c.latencyMs), 0)} ms × window ${fmt(num(c.window), 0)}, ${fmt(num(c.rows), 0)} rows`,
+      stackflow: fmt(num(p.getsPerSecond), 0),
+      reference: `bare SDK loop ${fmt(num(b.getsPerSecond), 0)}`,
+      ratio: `${fmt(num(c.ratio))}×`,
+      target: '≥ 0.8×',
+      met: met(num(c.ratio), (x) => x >= 0.8),
+    };
+  });
+  const m = obj(r.memory);
+  const runs = arr(m.runs);
+  const first = runs[0];
+  const last = runs[runs.length - 1];
+  if (first !== undefined && last !== undefined) {
+    rows.push({
+      bench: 'scale',
+      measure: `peak RSS, ${fmt(num(first.rows), 0)} → ${fmt(num(last.rows), 0)} rows`,
+      stackflow: `${fmt(num(first.peakRssMb), 0)} → ${fmt(num(last.peakRssMb), 0)} MB`,
+      reference: 'the smaller shard',
+      ratio: `${fmt(num(m.rssGrowth))}×`,
+      target: '≤ 1.1×',
+      met: met(num(m.rssGrowth), (x) => x <= 1.1),
+    });
+    rows.push({
+      bench: 'scale',
+      measure: 'peak scratch disk per running pack',
+      stackflow: `${fmt(num(m.peakScratchParts))} parts`,
+      reference: '–',
+      ratio: '–',
+      target: '≤ 2 parts',
+      met: met(num(m.peakScratchParts), (x) => x <= 2),
+    });
+  }
+  const c = obj(r.cores);
+  if (num(c.ratio) !== undefined) {
+    rows.push({
+      bench: 'scale',
+      measure: 'rows/s, pack pinned to 2 cores vs 1',
+      stackflow: `${fmt(num(obj(c.two).rowsPerSecond), 0)} rows/s`,
+      reference: `1 core ${fmt(num(obj(c.one).rowsPerSecond), 0)} rows/s`,
+      ratio: `${fmt(num(c.ratio))}×`,
+      target: '≥ 1.7×',
+      met: met(num(c.ratio), (x) => x >= 1.7),
+    });
+  }
+  const a = obj(r.adaptive);
+  if (num(a.shareOfLimit) !== undefined) {
+    rows.push({
+      bench: 'scale',
+      measure: `adaptive window, store limit ${fmt(num(a.limit), 0)} GETs/s`,
+      stackflow: `${fmt(num(a.shareOfLimit))}× R, ${fmt(num(a.slowDownShare) === undefined ? undefined : (num(a.slowDownShare) ?? 0) * 100, 1)}% SlowDown`,
+      reference: `limit R = ${fmt(num(a.limit), 0)}`,
+      ratio: `${fmt(num(a.shareOfLimit))}×`,
+      target: '≥ 0.9 R, < 5% SlowDown',
+      met: a.pass === true ? true : a.pass === false ? false : undefined,
+    });
+  }
+  return rows;
+}
+
 const EXTRACT: Record<string, (r: Json) => SummaryRow[]> = {
   planning: planningRows,
   pack: packRows,
   'pack-memory': packMemoryRows,
   fetch: fetchRows,
   fleet: fleetRows,
+  scale: scaleRows,
 };
 
 /** The table's rows, in benchmark order, from whatever results are present. */
