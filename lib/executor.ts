@@ -10,7 +10,7 @@ import type { Failure, Result } from './errors.js';
 import { convertExceptionToFailure, err, ok } from './errors.js';
 import type { Emit } from './events.js';
 import type { Fingerprint } from './fingerprint.js';
-import { keyedParams, redactSecrets, sha256Hex } from './fingerprint.js';
+import { freshMarker, redactSecrets, sha256Hex, stageKeyedParams } from './fingerprint.js';
 import type { Graph } from './graph.js';
 import { digestObject } from './io/files.js';
 import type { HubSource } from './io/hub.js';
@@ -381,7 +381,7 @@ async function runOne(
       env.stores.state,
       task.stage,
       fp.components.params,
-      redactSecrets(keyedParams(cfg?.params ?? {}, env.registry[task.kind].runtimeParams ?? [])),
+      redactSecrets(cfg !== undefined ? stageKeyedParams(cfg, env.registry) : {}),
     );
     // The marker is written last, after every output is published and verified, and only by
     // the holder of the task's claim.
@@ -457,7 +457,7 @@ async function upstreamOutputs(
     if (dep === undefined || fp === undefined) throw new Error(`Internal error: dep ${d} unknown`);
     let body = bodies.get(d);
     if (body === undefined) {
-      const ref = env.markers.get(d)?.find((m) => m.fingerprint === fp.hash);
+      const ref = freshMarker(env.markers.get(d), fp);
       const r = await readMarker(env.stores.state, ref?.key ?? markerKey(dep, fp));
       if (!r.ok) {
         return err({

@@ -5,7 +5,7 @@
  */
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
-import { canonicalJson } from './fingerprint.js';
+import { canonicalJson, freshMarker } from './fingerprint.js';
 import type { FingerprintData } from './fingerprint.js';
 import { readMarker } from './io/markers.js';
 import type { TaskId } from './model.js';
@@ -37,7 +37,7 @@ export async function explain(s: Session, id: string): Promise<Result<Explanatio
   const fp = fingerprints.get(id as TaskId);
   if (fp === undefined) return ok({ task: id, state: 'awaiting-manifest', changes: [] });
   const refs = markers.get(id as TaskId) ?? [];
-  const ref = refs.find((r) => r.fingerprint === fp.hash) ?? refs[0];
+  const ref = freshMarker(refs, fp) ?? refs[0];
   if (ref === undefined)
     return ok({ task: id, state: 'missing', fingerprint: fp.hash, changes: [] });
   const body = await readMarker(s.stores.state, ref.key);

@@ -8,7 +8,8 @@
  * reading one marker per task.
  */
 import * as crypto from 'node:crypto';
-import type { FingerprintHash, TaskId, TaskInstance } from './model.js';
+import type { Graph } from './graph.js';
+import type { FingerprintHash, StageName, TaskId, TaskInstance, TaskKind } from './model.js';
 
 /** Bump when the shape of FingerprintData changes: every old marker then reads as code-changed. */
 export const FINGERPRINT_SCHEMA = 1;
@@ -147,6 +148,81 @@ export function computeFingerprint(x: FingerprintInput): Fingerprint {
       inputs: sha256Hex(inputsCanonical).slice(0, 8),
     },
   };
+}
+
+/** What fingerprinting needs of a task kind (a TaskDefinition has it). */
+export interface KindIdentity {
+  version: string;
+  tools: Record<string, string>;
+  runtimeParams?: readonly string[];
+}
+
+/** A local file's identity, as it enters a fingerprint. */
+export interface InputDigest {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+export interface GraphFingerprintInput {
+  graph: Pick<Graph, 'order' | 'tasks'>;
+  stages: readonly { name: StageName; kind: TaskKind; params: Record<string, unknown> }[];
+  kinds: { readonly [K in TaskKind]: KindIdentity };
+  /** The pinned dataset revision. */
+  revision: string;
+  /** Digests of the local files each task reads (lib/inputs.ts gathers them); absent: none. */
+  localInputs?: ReadonlyMap<TaskId, readonly InputDigest[]>;
+}
+
+/**
+ * Every task's fingerprint, in topological order (dependencies first): the one place that
+ * decides what enters a task's key. A task's inputs are its parquet (size + sha256 from the
+ * manifest) and the local files it reads; its params are the keyed ones (runtime params left
+ * out), and its params component is the stage's keyed params template.
+ */
+export function fingerprintGraph(x: GraphFingerprintInput): Map<TaskId, Fingerprint> {
+  const out = new Map<TaskId, Fingerprint>();
+  // One object per stage: the params component is memoized by object identity.
+  const stageParams = new Map(x.stages.map((st) => [st.name, stageKeyedParams(st, x.kinds)]));
+  for (const id of x.graph.order) {
+    const t = x.graph.tasks.get(id);
+    if (t === undefined) continue;
+    const def = x.kinds[t.kind];
+    const local = x.localInputs?.get(id) ?? [];
+    const inputs: InputDigest[] =
+      t.file !== undefined
+        ? [{ name: t.file.path, size: t.file.size, sha256: t.file.sha256 }, ...local]
+        : [...local];
+    out.set(
+      id,
+      computeFingerprint({
+        task: { ...t, params: keyedParams(t.params, def.runtimeParams ?? []) },
+        implVersion: def.version,
+        tools: def.tools,
+        revision: x.revision,
+        stageParams: stageParams.get(t.stage) ?? {},
+        inputs,
+        upstream: out,
+      }),
+    );
+  }
+  return out;
+}
+
+/** A stage's params as they enter its fingerprints' params component (runtime params left out). */
+export function stageKeyedParams(
+  stage: { kind: TaskKind; params: Record<string, unknown> },
+  kinds: { readonly [K in TaskKind]: KindIdentity },
+): Record<string, unknown> {
+  return keyedParams(stage.params, kinds[stage.kind].runtimeParams ?? []);
+}
+
+/** The marker of `fp` among a task's markers: the task is done at this fingerprint. */
+export function freshMarker<M extends { fingerprint: string }>(
+  refs: readonly M[] | undefined,
+  fp: Pick<Fingerprint, 'hash'> | undefined,
+): M | undefined {
+  return fp === undefined ? undefined : refs?.find((r) => r.fingerprint === fp.hash);
 }
 
 /**

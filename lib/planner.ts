@@ -6,7 +6,7 @@
  * no marker is read to explain it; "which param" comes from the params archive, which has one
  * entry per distinct params set of a stage, not one per task.
  */
-import { changedParams } from './fingerprint.js';
+import { changedParams, freshMarker } from './fingerprint.js';
 import type { Fingerprint } from './fingerprint.js';
 import type { Graph } from './graph.js';
 import type { Plan, PlanStep, StageName, TaskId } from './model.js';
@@ -50,7 +50,7 @@ export function plan(input: PlannerInput): Plan {
     }
     const base = { task: id, stage: task.stage };
     const refs = input.markers.get(id) ?? [];
-    const fresh = refs.find((r) => r.fingerprint === fp.hash);
+    const fresh = freshMarker(refs, fp);
     if (fresh !== undefined) {
       const missing = input.missingOutputs.get(id);
       if (input.forced(id)) steps.push({ ...base, action: 'run', reason: 'forced' });

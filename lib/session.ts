@@ -7,10 +7,15 @@ import { join } from 'node:path';
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
-import { cmp, computeFingerprint, keyedParams, redactSecrets } from './fingerprint.js';
+import {
+  cmp,
+  fingerprintGraph,
+  freshMarker,
+  redactSecrets,
+  stageKeyedParams,
+} from './fingerprint.js';
 import type { Graph } from './graph.js';
 import { expandGraph, filterLanguages, selectSubgraph, taskId } from './graph.js';
-import { sha256File } from './io/files.js';
 import type { HubSource } from './io/hub.js';
 import { MirrorHub } from './io/hub-mirror.js';
 import { openHfHub } from './io/hub-hf.js';
@@ -24,7 +29,7 @@ import { bucketPrefixes, indexListing, missingOutputs } from './outputs.js';
 import type { MarkerRef, PlannerInput } from './planner.js';
 import type { TaskDefinition } from './task-api.js';
 import type { Stores } from './executor.js';
-import { shellInputFiles } from '../tasks/shell.js';
+import { gatherLocalInputs } from './inputs.js';
 
 /** Everything opened for one pipeline. */
 export interface Session {
@@ -183,7 +188,7 @@ export async function snapshot(
       const fp = fps0.get(id);
       if (fp === undefined) continue;
       discoverFps.set(id, fp);
-      const fresh = markers.get(id)?.some((m) => m.fingerprint === fp.hash) === true;
+      const fresh = freshMarker(markers.get(id), fp) !== undefined;
       if (fresh) {
         const known = s.manifests.get(`${lang}/${fp.hash}`);
         const m =
@@ -209,8 +214,7 @@ export async function snapshot(
   const { graph, unknown } = selectSubgraph(full, targets);
   const fingerprints = await fingerprintAll(s, graph);
   const freshIds = graph.order.filter((id) => {
-    const fp = fingerprints.get(id);
-    return markers.get(id)?.some((m) => m.fingerprint === fp?.hash) === true;
+    return freshMarker(markers.get(id), fingerprints.get(id)) !== undefined;
   });
   const missing = new Map<TaskId, string[]>();
   for (const id of missingManifest) missing.set(id, ['manifest']);
@@ -234,10 +238,7 @@ export async function snapshot(
   }
   // Compared with archived params, which are stored with secrets redacted.
   const stageParams = new Map<StageName, unknown>(
-    s.pipeline.stages.map((st) => [
-      st.name,
-      redactSecrets(keyedParams(st.params, s.registry[st.kind].runtimeParams ?? [])),
-    ]),
+    s.pipeline.stages.map((st) => [st.name, redactSecrets(stageKeyedParams(st, s.registry))]),
   );
   return ok({
     graph,
@@ -257,53 +258,15 @@ export async function snapshot(
   });
 }
 
-/** Fingerprints in topological order (dependencies first). */
+/** Fingerprints in topological order: local input digests gathered, then one pure function. */
 async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerprint>> {
-  const out = new Map<TaskId, Fingerprint>();
-  // One object per stage: the params component is memoized by object identity.
-  const stageParams = new Map(
-    s.pipeline.stages.map((st) => [
-      st.name,
-      keyedParams(st.params, s.registry[st.kind].runtimeParams ?? []),
-    ]),
-  );
-  const globCache = new Map<string, { name: string; size: number; sha256: string }[]>();
-  const dir = join(s.pipeline.file, '..');
-  for (const id of g.order) {
-    const t = g.tasks.get(id);
-    if (t === undefined) continue;
-    const def = s.registry[t.kind];
-    let inputs: { name: string; size: number; sha256: string }[] = [];
-    if (t.file !== undefined)
-      inputs = [{ name: t.file.path, size: t.file.size, sha256: t.file.sha256 }];
-    if (t.kind === 'shell') {
-      const globs = Array.isArray(t.params.inputs) ? (t.params.inputs as string[]) : [];
-      const k = globs.join('\0');
-      let digests = globCache.get(k);
-      if (digests === undefined) {
-        digests = [];
-        for (const f of await shellInputFiles(dir, globs)) {
-          const d = await sha256File(f);
-          digests.push({ name: f.slice(dir.length + 1), ...d });
-        }
-        globCache.set(k, digests);
-      }
-      inputs = [...inputs, ...digests];
-    }
-    out.set(
-      id,
-      computeFingerprint({
-        task: { ...t, params: keyedParams(t.params, def.runtimeParams ?? []) },
-        implVersion: def.version,
-        tools: def.tools,
-        revision: s.pipeline.dataset.revision,
-        stageParams: stageParams.get(t.stage) ?? {},
-        inputs,
-        upstream: out,
-      }),
-    );
-  }
-  return out;
+  return fingerprintGraph({
+    graph: g,
+    stages: s.pipeline.stages,
+    kinds: s.registry,
+    revision: s.pipeline.dataset.revision,
+    localInputs: await gatherLocalInputs(g, s.registry, join(s.pipeline.file, '..')),
+  });
 }
 
 /** One listing of the work store, and one of each bucket prefix the stages write under. */

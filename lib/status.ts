@@ -7,6 +7,7 @@
  */
 import type { Result } from './errors.js';
 import { ok } from './errors.js';
+import { freshMarker } from './fingerprint.js';
 import { parseTaskId } from './graph.js';
 import type { TaskId } from './model.js';
 import { objectKey } from './model.js';
@@ -162,7 +163,7 @@ export async function statusOf(s: Session): Promise<Result<Status>> {
     if (t === undefined || row === undefined) continue;
     const refs = markers.get(id) ?? [];
     const fp = fingerprints.get(id);
-    const fresh = refs.find((r) => r.fingerprint === fp?.hash);
+    const fresh = freshMarker(refs, fp);
     if (fresh !== undefined) {
       row.done++;
       worker(fresh.worker ?? '(unrecorded)').done++;

@@ -98,6 +98,15 @@ export interface TaskDefinition {
    * of its fingerprint, so changing them reruns nothing.
    */
   runtimeParams?: readonly string[];
+  /**
+   * Local files a task of this kind reads besides its parquet (e.g. a shell stage's `inputs`
+   * globs), as absolute paths under the pipeline's directory. Their digests enter its
+   * fingerprint (lib/inputs.ts gathers them; lib/fingerprint.ts fingerprintGraph keys them).
+   */
+  localInputFiles?(
+    params: Readonly<Record<string, unknown>>,
+    pipelineDir: string,
+  ): Promise<string[]>;
   run(ctx: TaskContext): Promise<Result<TaskResult>>;
 }
 

@@ -31,6 +31,7 @@ export default defineTask({
   kind: 'shell',
   version: '1',
   tools: {},
+  localInputFiles: (params, dir) => shellInputFiles(dir, strings(params.inputs)),
   async run(ctx) {
     const command = typeof ctx.task.params.command === 'string' ? ctx.task.params.command : '';
     const outKeys = strings(ctx.task.params.outputs);

@@ -28,7 +28,7 @@ import { parsePipeline } from '../../lib/config/parse.js';
 import type { Failure } from '../../lib/errors.js';
 import { err, ok } from '../../lib/errors.js';
 import { STACKFLOW_VERSION } from '../../lib/executor.js';
-import { keyedParams, redactSecrets } from '../../lib/fingerprint.js';
+import { redactSecrets, stageKeyedParams } from '../../lib/fingerprint.js';
 import { shardOf } from '../../lib/graph.js';
 import type { MarkerBody, OutputRecord, StoreName } from '../../lib/io/markers.js';
 import { archiveParams, hostName, writeManifest, writeMarker } from '../../lib/io/markers.js';
@@ -207,7 +207,7 @@ export async function writeStackflowState(
       stores.state,
       st.name,
       fp.components.params,
-      redactSecrets(keyedParams(st.params, registry[st.kind].runtimeParams ?? [])),
+      redactSecrets(stageKeyedParams(st, registry)),
     );
   }
   const outputs = new Map<TaskId, OutputRecord[]>();

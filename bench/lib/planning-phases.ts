@@ -12,8 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parsePipeline } from '../../lib/config/parse.js';
-import type { Fingerprint } from '../../lib/fingerprint.js';
-import { computeFingerprint, keyedParams } from '../../lib/fingerprint.js';
+import { fingerprintGraph } from '../../lib/fingerprint.js';
 import { expandGraph, selectSubgraph } from '../../lib/graph.js';
 import { readManifest, snapshotMarkers } from '../../lib/io/markers.js';
 import { listAll, listAllKeys } from '../../lib/io/object-store.js';
@@ -69,34 +68,15 @@ const graph = await phase(
   () => selectSubgraph(expandGraph(pipeline, langs, manifests), [...TARGETS]).graph,
 );
 counts.tasks = graph.order.length;
-const fingerprints = await phase('fingerprint every task', () => {
-  // As lib/session.ts fingerprintAll computes them (no shell stage here, so no input globs).
-  const out = new Map<TaskId, Fingerprint>();
-  const stageParams = new Map(
-    pipeline.stages.map((st) => [
-      st.name,
-      keyedParams(st.params, registry[st.kind].runtimeParams ?? []),
-    ]),
-  );
-  for (const id of graph.order) {
-    const t = graph.tasks.get(id);
-    if (t === undefined) continue;
-    const def = registry[t.kind];
-    out.set(
-      id,
-      computeFingerprint({
-        task: { ...t, params: keyedParams(t.params, def.runtimeParams ?? []) },
-        implVersion: def.version,
-        tools: def.tools,
-        revision: pipeline.dataset.revision,
-        stageParams: stageParams.get(t.stage) ?? {},
-        inputs: t.file ? [{ name: t.file.path, size: t.file.size, sha256: t.file.sha256 }] : [],
-        upstream: out,
-      }),
-    );
-  }
-  return out;
-});
+const fingerprints = await phase('fingerprint every task', () =>
+  // The engine's own function (no shell stage here, so no local inputs to gather).
+  fingerprintGraph({
+    graph,
+    stages: pipeline.stages,
+    kinds: registry,
+    revision: pipeline.dataset.revision,
+  }),
+);
 const listing = await phase('list outputs (work store + bucket)', async () => {
   const work = new Set<string>();
   for await (const k of listAllKeys(session.stores.work, '')) work.add(k);

@@ -1,6 +1,7 @@
 /** Fixture builders for the pure modules (changesets' FakeFullState shape). */
+import type { KindIdentity } from '../../lib/fingerprint.js';
 import type { Manifest, Pipeline, StageConfig, TaskKind } from '../../lib/model.js';
-import { stageName } from '../../lib/model.js';
+import { stageName, TASK_KINDS } from '../../lib/model.js';
 
 const loc = { file: 'pipeline.yaml', line: 1, column: 1, length: 1 };
 
@@ -68,5 +69,12 @@ export function manifest(language: string, shards: number, salt = ''): Manifest 
         sha256: `${salt}${language}${i}`.padEnd(64, '0'),
       };
     }),
+  };
+}
+
+/** Every task kind at one implementation version, no tools and no runtime params. */
+export function uniformKinds(version = '1'): { readonly [K in TaskKind]: KindIdentity } {
+  return Object.fromEntries(TASK_KINDS.map((k) => [k, { version, tools: {} }])) as {
+    [K in TaskKind]: KindIdentity;
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, changedParams, computeFingerprint } from '../../lib/fingerprint.js';
+import { canonicalJson, changedParams, fingerprintGraph } from '../../lib/fingerprint.js';
 import type { Fingerprint } from '../../lib/fingerprint.js';
 import {
   expandGraph,
@@ -15,32 +15,18 @@ import type { Manifest, Pipeline, TaskId } from '../../lib/model.js';
 import { bucketPrefixes, indexListing, missingOutputs } from '../../lib/outputs.js';
 import type { MarkerRef } from '../../lib/planner.js';
 import { plan } from '../../lib/planner.js';
-import { manifest, pipeline, stage } from '../helpers/fixtures.js';
+import { manifest, pipeline, stage, uniformKinds } from '../helpers/fixtures.js';
 
 const manifests = (...ms: Manifest[]): Map<string, Manifest> =>
   new Map(ms.map((m) => [m.language, m]));
 
-function fingerprints(p: Pipeline, g: Graph, version = '1'): Map<TaskId, Fingerprint> {
-  const out = new Map<TaskId, Fingerprint>();
-  for (const id of g.order) {
-    const t = g.tasks.get(id);
-    if (!t) continue;
-    const params = p.stages.find((s) => s.name === t.stage)?.params ?? {};
-    out.set(
-      id,
-      computeFingerprint({
-        task: t,
-        implVersion: version,
-        tools: {},
-        revision: p.dataset.revision,
-        stageParams: params,
-        inputs: t.file ? [{ name: t.file.path, size: t.file.size, sha256: t.file.sha256 }] : [],
-        upstream: out,
-      }),
-    );
-  }
-  return out;
-}
+const fingerprints = (p: Pipeline, g: Graph, version = '1'): Map<TaskId, Fingerprint> =>
+  fingerprintGraph({
+    graph: g,
+    stages: p.stages,
+    kinds: uniformKinds(version),
+    revision: p.dataset.revision,
+  });
 
 const refOf = (fp: Fingerprint): MarkerRef => ({
   key: 'k',

@@ -12,8 +12,7 @@ import { err, ok } from '../../lib/errors.js';
 import type { RunEvent } from '../../lib/events.js';
 import { execute } from '../../lib/executor.js';
 import type { ExecEnv } from '../../lib/executor.js';
-import { computeFingerprint } from '../../lib/fingerprint.js';
-import type { Fingerprint } from '../../lib/fingerprint.js';
+import { fingerprintGraph } from '../../lib/fingerprint.js';
 import { expandGraph } from '../../lib/graph.js';
 import type { Graph } from '../../lib/graph.js';
 import { MirrorHub } from '../../lib/io/hub-mirror.js';
@@ -23,7 +22,7 @@ import type { Pipeline, TaskId, TaskKind } from '../../lib/model.js';
 import { objectKey } from '../../lib/model.js';
 import { plan } from '../../lib/planner.js';
 import type { TaskContext, TaskDefinition, TaskResult } from '../../lib/task-api.js';
-import { pipeline, stage } from '../helpers/fixtures.js';
+import { pipeline, stage, uniformKinds } from '../helpers/fixtures.js';
 
 type Behaviour = (ctx: TaskContext, attempt: number) => Promise<Failure | undefined>;
 
@@ -67,23 +66,12 @@ afterEach(() => {
 
 async function runWith(p: Pipeline, behaviour: Behaviour, jobs: number) {
   const g: Graph = expandGraph(p, ['C++', 'Python'], new Map());
-  const fps = new Map<TaskId, Fingerprint>();
-  for (const id of g.order) {
-    const t = g.tasks.get(id);
-    if (t)
-      fps.set(
-        id,
-        computeFingerprint({
-          task: t,
-          implVersion: '1',
-          tools: {},
-          revision: 'r',
-          stageParams: {},
-          inputs: [],
-          upstream: fps,
-        }),
-      );
-  }
+  const fps = fingerprintGraph({
+    graph: g,
+    stages: p.stages.map((st) => ({ ...st, params: {} })),
+    kinds: uniformKinds('1'),
+    revision: 'r',
+  });
   const state = new MemoryStore('memory://state');
   const work = new MemoryStore('memory://work');
   const cacheDir = mkdtempSync(join(tmpdir(), 'stackflow-exec-'));
