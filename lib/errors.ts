@@ -55,6 +55,11 @@ export type Failure =
       message: string;
     }
   | {
+      /** An attempt ran past its stage's `timeout:` and was stopped (retried like `transient`). */
+      reason: 'timeout';
+      message: string;
+    }
+  | {
       /** The run was interrupted (SIGINT) while the task ran. */
       reason: 'aborted';
       message: string;
@@ -72,7 +77,8 @@ export type Failure =
     };
 
 /** True for failures that a retry may cure. */
-export const isTransient = (f: Failure): boolean => f.reason === 'transient';
+export const isTransient = (f: Failure): boolean =>
+  f.reason === 'transient' || f.reason === 'timeout';
 
 /** Turns an exception caught at a task boundary into a Failure (the task-boundary catch). */
 export function convertExceptionToFailure(e: unknown, signal?: AbortSignal): Failure {

@@ -4,7 +4,6 @@
  * transient failures with jittered backoff, verifies each task's outputs (size + sha256) and only
  * then writes its marker. SIGINT aborts running tasks; an aborted task writes no marker.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Failure, Result } from './errors.js';
 import { convertExceptionToFailure, err, ok } from './errors.js';
@@ -39,10 +38,11 @@ import type {
 } from './model.js';
 import { objectKey } from './model.js';
 import type { MarkerRef } from './planner.js';
-import type { TaskContext, TaskDefinition, TaskResult } from './task-api.js';
+import type { TaskContext, TaskDefinition } from './task-api.js';
 import type { Claims, HeldClaim } from './leases.js';
 import { heldKey } from './leases.js';
-import { withRetry } from './util/retry.js';
+import { runAttempts } from './attempt.js';
+import { dropScratch, makeScratch } from './scratch.js';
 
 export const STACKFLOW_VERSION = '0.1.0';
 
@@ -305,12 +305,11 @@ async function runOne(
   if (!dropped.ok) return fail(dropped.error);
   const upstream = await upstreamOutputs(task, env, bodies);
   if (!upstream.ok) return fail(upstream.error);
-  await mkdir(join(env.cacheDir, 'tmp'), { recursive: true });
-  const scratch = await mkdtemp(
-    join(env.cacheDir, 'tmp', `${task.id.replace(/[^A-Za-z0-9._-]+/g, '_')}-`),
-  );
+  // With its owner's pid, host and start time, so that a later run sweeps it if this one is killed.
+  const scratch = await makeScratch(env.cacheDir, task.id);
   const recorded = recordPuts(env.stores);
   try {
+    const shell = await import('./io/shell.js');
     const ctx: TaskContext = {
       task,
       fingerprint: fp,
@@ -326,7 +325,7 @@ async function runOne(
       hub: env.hub,
       content: env.content,
       upstream: upstream.value,
-      $: (await import('./io/shell.js')).makeShell({ cwd: scratch, signal }),
+      $: shell.makeShell({ cwd: scratch, signal }),
       signal,
       scratch,
       parts: new PartLedger(env.stores.state, task, fp),
@@ -343,23 +342,18 @@ async function runOne(
         env.emit({ type: 'note', task: task.id, message });
       },
     };
-    const result = await withRetry(
-      async (): Promise<Result<TaskResult>> => {
-        try {
-          return await def.run(ctx);
-        } catch (e) {
-          return err(convertExceptionToFailure(e, signal));
-        }
+    // Each attempt gets its own signal, `$` and time limits (lib/attempt.ts).
+    const result = await runAttempts(def, ctx, {
+      retries: cfg?.retries ?? 2,
+      signal,
+      makeShell: (s, onOutput) => shell.makeShell({ cwd: scratch, signal: s, onOutput }),
+      ...(cfg?.timeoutMs !== undefined ? { timeoutMs: cfg.timeoutMs } : {}),
+      ...(cfg?.stallTimeoutMs !== undefined ? { stallTimeoutMs: cfg.stallTimeoutMs } : {}),
+      onRetry: (attempt, f, waitMs) => {
+        res.retries++;
+        env.emit({ type: 'task-retry', task: task.id, attempt, reason: f.message, waitMs });
       },
-      {
-        retries: cfg?.retries ?? 2,
-        signal,
-        onRetry: (attempt, f, waitMs) => {
-          res.retries++;
-          env.emit({ type: 'task-retry', task: task.id, attempt, reason: f.message, waitMs });
-        },
-      },
-    );
+    });
     if (!result.ok) return await fail(result.error);
     if (signal.aborted) return await fail({ reason: 'aborted', message: 'interrupted' });
     const verified = await verifyOutputs(env.stores, result.value.outputs, recorded.written);
@@ -408,7 +402,7 @@ async function runOne(
     });
     return ok(undefined);
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    await dropScratch(scratch);
   }
 }
 

@@ -46,6 +46,10 @@ export interface StageConfig {
   limit?: number;
   /** Retries for transient failures. */
   retries: number;
+  /** Longest one attempt may run (`timeout:` or the kind's default); absent: no limit. */
+  timeoutMs?: number;
+  /** Longest an attempt may go without progress (`stall_timeout:`); absent: no limit. */
+  stallTimeoutMs?: number;
   /** Where the stage is declared, for diagnostics raised after parsing. */
   location: Location;
 }

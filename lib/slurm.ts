@@ -9,13 +9,14 @@
  * state store, so any number of them cover the graph once and none runs a task twice. Each array
  * task writes its JSON event lines to `<logDir>/<jobId>_<taskIndex>.out`.
  */
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Failure, Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Shell } from './io/shell.js';
+import { ensureDir } from './io/mkdirs.js';
 
 /** Everything the sbatch script depends on; paths must be absolute (the job may start anywhere). */
 export interface SlurmScriptOptions {
@@ -188,7 +189,7 @@ export async function submitSlurm(
   const stamp = (input.now ?? (() => new Date()))().toISOString().replace(/[:.]/g, '-');
   let scriptPath = join(input.logDir, `submit-${stamp}.sbatch`);
   try {
-    await mkdir(input.logDir, { recursive: true });
+    await ensureDir(input.logDir);
     // Create-only: two submissions in one millisecond get two files, never one overwritten.
     for (let n = 1; ; n++) {
       try {

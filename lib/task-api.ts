@@ -112,6 +112,7 @@ export interface TaskDefinition {
 
 export const defineTask = (d: TaskDefinition): TaskDefinition => d;
 export { publishFile, holdsSame, localCopy, writeHashed } from './io/files.js';
+export { ensureDir } from './io/mkdirs.js';
 
 /** A local path of the parquet that fetch put in the work store (in place, or a scratch copy). */
 export function localParquet(

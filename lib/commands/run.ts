@@ -2,7 +2,6 @@
  * `stackflow run`: the plan → execute → re-plan round loop, alone, as a lease worker or as a
  * static shard. Owns the run's signals and the printer for its events.
  */
-import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,6 +24,10 @@ import { resolveLanguages, snapshot } from '../session.js';
 import { cachedProbe, leaseSupport } from '../io/probe.js';
 import type { Common } from './common.js';
 import { EXIT, failureLine, load, say, unknownTargets } from './common.js';
+import { catchInterrupts } from './interrupt.js';
+import { ensureDir } from '../io/mkdirs.js';
+import { preflight, renderPreflight } from '../preflight.js';
+import { sweepScratch } from '../scratch.js';
 
 /** `run`'s own options (commander camel-cases the flags). */
 export interface RunOpts {
@@ -143,7 +146,7 @@ async function preflightDownloads(session: Session, p: Plan, graph: Graph): Prom
   if (first === undefined) return ok(undefined);
   const access = await session.hub.checkAccess(first, session.pipeline.dataset.revision);
   if (!access.ok) return access;
-  await mkdir(session.cacheDir, { recursive: true });
+  await ensureDir(session.cacheDir);
   const r = await checkFreeSpace(
     session.cacheDir,
     bytes,
@@ -153,6 +156,23 @@ async function preflightDownloads(session: Session, p: Plan, graph: Graph): Prom
 }
 
 export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number> {
+  // Signals are honoured from here on, while loading and checking too (lib/commands/interrupt.ts).
+  const interrupts = catchInterrupts();
+  try {
+    const code = await runTargets(targetsIn, o, interrupts.signal);
+    return interrupts.signal.aborted ? EXIT.interrupted : code;
+  } finally {
+    interrupts.dispose();
+  }
+}
+
+async function runTargets(
+  targetsIn: string[],
+  o: Common & RunOpts,
+  signal: AbortSignal,
+): Promise<number> {
+  // A function, not a narrowed property: the signal aborts behind the compiler's back.
+  const stopped = (): boolean => signal.aborted;
   let sizing: SizingDecision | undefined;
   const loaded = await load(o, async (p) => {
     const flags = { packs: o.packs, lineWorkers: o.lineWorkers, window: o.window, jobs: o.jobs };
@@ -161,7 +181,18 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
     return sized.pipeline;
   });
   if (typeof loaded === 'number') return loaded;
+  if (stopped()) return EXIT.interrupted;
   const { pipeline, session } = loaded;
+  // Before any task: sources exist, stores and the cache dir can be written (lib/preflight.ts).
+  const problems = await preflight(pipeline, {
+    cacheDir: session.cacheDir,
+    writes: o.dryRun !== true,
+  });
+  if (problems.length > 0) {
+    say(await renderPreflight(pipeline, problems));
+    return EXIT.usage;
+  }
+  if (stopped()) return EXIT.interrupted;
   const targets = targetsIn.length > 0 ? targetsIn : pipeline.stages.map((s) => s.name as string);
   const langs = await resolveLanguages(session, o.only);
   if (!langs.ok) {
@@ -185,14 +216,14 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
     return EXIT.ok;
   }
 
-  const ac = new AbortController();
-  const onSigint = (): void => {
-    if (ac.signal.aborted) process.exit(EXIT.interrupted);
-    say('\ninterrupt: stopping running tasks (press Ctrl-C again to quit at once)');
-    ac.abort();
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  // Interrupts: cmdRun (lib/commands/interrupt.ts).
+  const ac = { signal };
+  // Scratch dirs that killed runs left behind (their owner is gone): lib/scratch.ts.
+  const swept = await sweepScratch(session.cacheDir);
+  if (swept.removed.length > 0) {
+    const n = swept.removed.length;
+    say(`removed ${String(n)} scratch dir${n === 1 ? '' : 's'} left by killed runs`);
+  }
   const printer = makePrinter(process.stdout, process.stderr, { json: o.json === true });
   const emit = (e: RunEvent): void => {
     printer.emit(e);
@@ -247,7 +278,7 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
       totals.blocked = count('blocked');
       if (claims !== undefined && count('run') === 0) {
         // A worker is done when nothing is left to run or wait for.
-        if (count('blocked') === 0 || ac.signal.aborted) break;
+        if (count('blocked') === 0 || stopped()) break;
         await pause(pollMs, ac.signal);
         continue;
       }
@@ -293,8 +324,7 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
       if (res.manifests.size === 0 || snap.value.graph.pending.length === 0 || round >= 8) break;
     }
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    // Interrupt handlers are removed by cmdRun.
   }
   emit({
     type: 'run-finished',

@@ -24,6 +24,7 @@ import { dig, isRecord, keyText, Locator, pathLabel, quote } from './diagnostics
 import { schemaDiagnostics, sortDiagnostics } from './diagnostics.js';
 import type { PathSegment } from './diagnostics.js';
 import { KIND_TRAITS, RULES } from './rules.js';
+import { stageLimits } from './limits.js';
 import type { RawStage, RuleContext } from './rules.js';
 import schema from './schema.json' with { type: 'json' };
 
@@ -355,6 +356,7 @@ function normalize(
             : contentSource;
       }
       const { limit, retries } = s.declared;
+      const limits = stageLimits(s.kind, s.declared);
       return {
         name: stageName(s.name),
         kind: s.kind,
@@ -365,6 +367,7 @@ function normalize(
         retries:
           typeof retries === 'number' ? retries : schema.$defs.stage.properties.retries.default,
         location: at.key(['tasks', s.name]),
+        ...limits,
       };
     }),
   };

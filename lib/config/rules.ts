@@ -12,6 +12,7 @@ import type { Diagnostic } from '../errors.js';
 import { TASK_KINDS } from '../model.js';
 import type { Foreach, TaskKind } from '../model.js';
 import type { Locator, PathSegment } from './diagnostics.js';
+import { timeLimits } from './limits.js';
 import { didYouMean, dig, isRecord, pathLabel, quote, suggestion } from './diagnostics.js';
 
 /** One stage as written, read leniently (fields with the wrong type are left out). */
@@ -162,7 +163,16 @@ const PLACEHOLDERS: { readonly [F in Foreach]: readonly string[] } = {
 const PLACEHOLDER = /(?<![{$])\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 /** The fields a stage may have (schema.json's `stage` definition). */
-const STAGE_FIELDS = ['kind', 'needs', 'foreach', 'limit', 'retries', 'params'];
+const STAGE_FIELDS = [
+  'kind',
+  'needs',
+  'foreach',
+  'limit',
+  'retries',
+  'timeout',
+  'stall_timeout',
+  'params',
+];
 
 const stagePath = (name: string, ...rest: PathSegment[]): PathSegment[] => ['tasks', name, ...rest];
 
@@ -448,4 +458,5 @@ export const RULES: readonly Rule[] = [
   duplicateOutputs,
   placeholders,
   paramValues,
+  timeLimits,
 ];

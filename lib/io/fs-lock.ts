@@ -5,7 +5,7 @@
  * Good across processes on ONE LOCAL filesystem; not on network filesystems.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { link, mkdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +13,7 @@ import { err } from '../errors.js';
 import type { Result } from '../errors.js';
 import { LOCKS, TMP, hashKey, succeeds } from './fs-paths.js';
 import { errnoCode } from './store-common.js';
+import { ensureDir } from './mkdirs.js';
 
 /** A lock older than this is from a crashed writer (locks are held for one rename). */
 export const LOCK_STALE_MS = 30_000;
@@ -43,7 +44,7 @@ export async function withKeyLock<T>(
 ): Promise<Result<T>> {
   const path = join(root, LOCKS, `${hashKey(key)}.lock`);
   const mine = join(root, TMP, `${process.pid}-${randomBytes(8).toString('hex')}.lock`);
-  await mkdir(dirname(mine), { recursive: true });
+  await ensureDir(dirname(mine));
   await writeFile(mine, `${process.pid} ${HOST}\n`);
   const ino = (await stat(mine)).ino;
   const deadline = Date.now() + LOCK_TIMEOUT_MS;
@@ -59,7 +60,7 @@ export async function withKeyLock<T>(
         break;
       } catch (e) {
         const code = errnoCode(e);
-        if (code === 'ENOENT') await mkdir(dirname(path), { recursive: true });
+        if (code === 'ENOENT') await ensureDir(dirname(path));
         else if (code !== 'EEXIST') throw e;
       }
       if (Date.now() > deadline) {

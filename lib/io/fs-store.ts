@@ -79,6 +79,7 @@ import {
   parseListOptions,
   subtreeWanted,
 } from './store-common.js';
+import { ensureDir } from './mkdirs.js';
 
 /** Temp files older than this are junk from a crashed writer; removed on the first write. */
 const TMP_STALE_MS = 3_600_000;
@@ -219,7 +220,7 @@ export class FsStore implements ObjectStore {
   async #prepare(): Promise<void> {
     this.#ready ??= (async () => {
       const tmp = join(this.root, TMP);
-      await mkdir(tmp, { recursive: true });
+      await ensureDir(tmp);
       for (const name of await readdir(tmp)) {
         const path = join(tmp, name);
         try {
@@ -389,7 +390,7 @@ export class FsStore implements ObjectStore {
     const segments = key.split('/');
     for (let attempt = 0; ; attempt++) {
       try {
-        await mkdir(dirname(path), { recursive: true });
+        await ensureDir(dirname(path));
         break;
       } catch (e) {
         const code = errnoCode(e);

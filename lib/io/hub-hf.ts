@@ -12,7 +12,7 @@
  * own origin (never to the CDN a download redirects to), and is scrubbed from every Failure.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
@@ -34,6 +34,7 @@ import {
 } from './http-retry.js';
 import type { DownloadOptions, HubSource } from './hub.js';
 import { checkRemoteName, checkRepoPath, isSha256, mismatch, parseParquetPath } from './hub.js';
+import { ensureDir } from './mkdirs.js';
 
 export interface HfHubOptions extends HubCaller {
   /** Where `<sha256>.part` files grow; keep it on the filesystem of the download destinations. */
@@ -264,7 +265,7 @@ export class HfHub implements HubSource {
     const dir = this.o.downloadsDir;
     const part = join(dir, `${entry.sha256}.part`);
     const url = this.resolveUrl(sha, entry.path);
-    await mkdir(dir, { recursive: true });
+    await ensureDir(dir);
     // Resume what an earlier attempt (or process) left: hash its bytes, then ask for the rest.
     let state = await resumePartial(part, entry.size);
     const resumed = state.offset > 0;

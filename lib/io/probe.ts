@@ -16,7 +16,7 @@
  * cache dir, so a run does not pay for a probe (a dozen requests) every time.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ok } from '../errors.js';
 import type { Result } from '../errors.js';
@@ -24,6 +24,7 @@ import { objectKey } from '../model.js';
 import type { ObjectKey } from '../model.js';
 import { readStoreClock } from './object-store.js';
 import type { ObjectStore } from './object-store.js';
+import { ensureDir } from './mkdirs.js';
 
 /** What a probe found. Stored as JSON in the probe cache, so every field is plain data. */
 export interface ProbeReport {
@@ -337,7 +338,7 @@ function parseReport(v: unknown): ProbeReport | undefined {
 async function writeCached(path: string, report: ProbeReport): Promise<void> {
   const temp = `${path}.${String(process.pid)}-${randomBytes(4).toString('hex')}.tmp`;
   try {
-    await mkdir(dirname(path), { recursive: true });
+    await ensureDir(dirname(path));
     await writeFile(temp, `${JSON.stringify(report, null, 2)}\n`);
     await rename(temp, path);
   } catch {

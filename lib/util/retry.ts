@@ -18,6 +18,8 @@ export interface RetryOptions {
   onRetry?: (attempt: number, failure: Failure, waitMs: number) => void;
   /** Random source in [0,1), injectable for tests. */
   random?: () => number;
+  /** Whether this failure may be retried (default: `isTransient`). */
+  shouldRetry?: (failure: Failure) => boolean;
 }
 
 export async function withRetry<T>(
@@ -27,9 +29,10 @@ export async function withRetry<T>(
   const base = opts.baseMs ?? 200;
   const max = opts.maxMs ?? 20_000;
   const random = opts.random ?? Math.random;
+  const retryable = opts.shouldRetry ?? isTransient;
   for (let attempt = 0; ; attempt++) {
     const r = await op();
-    if (r.ok || !isTransient(r.error) || attempt >= opts.retries || opts.signal?.aborted === true) {
+    if (r.ok || !retryable(r.error) || attempt >= opts.retries || opts.signal?.aborted === true) {
       return r;
     }
     const wait = Math.round(random() * Math.min(max, base * 2 ** attempt));

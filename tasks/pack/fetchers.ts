@@ -15,7 +15,7 @@
  * is (`localFile`), so that the line workers read it themselves; a row whose file they cannot read
  * comes back to `fetch`, which stays the one judge of a blob's bytes and of "missing".
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { streamParquetRows } from '../../lib/io/duckdb.js';
@@ -23,7 +23,7 @@ import type { S5cmdCopy } from '../../lib/io/s5cmd.js';
 import { checkS5cmd, judgeBatch, runS5cmd, writeRunFile } from '../../lib/io/s5cmd.js';
 import { withRetry } from '../../lib/util/retry.js';
 import type { Failure, Result, S3Location, TaskContext } from '../../lib/task-api.js';
-import { err, objectKey, ok, resolveS3Location } from '../../lib/task-api.js';
+import { ensureDir, err, objectKey, ok, resolveS3Location } from '../../lib/task-api.js';
 
 export type FetcherName = 'sdk' | 's5cmd';
 
@@ -158,7 +158,7 @@ async function openBatch(
   try {
     // A retried task reuses its scratch dir: start from an empty batch dir.
     await close();
-    await mkdir(dir, { recursive: true });
+    await ensureDir(dir);
     // Remaining uses of each distinct blob id in this part; a file is deleted after its last use.
     const uses = new Map<string, number>();
     const rows = streamParquetRows(range.conn, range.parquet, {

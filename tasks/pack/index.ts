@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import {
   defineTask,
   err,
@@ -111,6 +111,11 @@ async function runPack(
       const from = part * params.rowsPerPart;
       const to = Math.min(rows, from + params.rowsPerPart);
       const outPath = join(ctx.scratch, `part-${part}.jsonl.zst`);
+      const errPath = join(ctx.scratch, `part-${part}.errors.jsonl`);
+      // A part's scratch files go as soon as it is published (or failed), not when the task
+      // ends: a killed pack leaves at most the part it was writing, never the whole parquet.
+      const dropScratch = () =>
+        Promise.all([outPath, errPath].map((p) => rm(p, { force: true }))).then(() => undefined);
       const blobs = await fetcher.value.open({ conn, parquet: local.value, part, from, to });
       if (!blobs.ok) {
         return err({ ...blobs.error, message: `${key}: ${blobs.error.message}` });
@@ -136,17 +141,21 @@ async function runPack(
         await blobs.value.close();
       }
       if (!packed.ok) {
+        await dropScratch();
         return err({ ...packed.error, message: `${key}: ${packed.error.message}` });
       }
       const rec: PartRecord = { part, total, outputs: [], counts: { ...packed.value.counts } };
       if (packed.value.errors.length > 0) {
-        const errPath = join(ctx.scratch, `part-${part}.errors.jsonl`);
         await writeFile(errPath, packed.value.errors.map((e) => JSON.stringify(e) + '\n').join(''));
         const pubErr = await publishFile(ctx.stores.bucket, 'bucket', errorsKeyFor(key), errPath);
-        if (!pubErr.ok) return pubErr;
+        if (!pubErr.ok) {
+          await dropScratch();
+          return pubErr;
+        }
         rec.outputs.push(pubErr.value);
       }
       const pub = await publishFile(ctx.stores.bucket, 'bucket', key, outPath);
+      await dropScratch();
       if (!pub.ok) return pub;
       rec.outputs.push(pub.value);
       // The part record is written after its outputs: a part without a record is redone.

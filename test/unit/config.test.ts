@@ -76,7 +76,17 @@ const stage = (
   foreach: string,
   params: Record<string, unknown>,
   location: ReturnType<typeof at>,
-) => ({ name, kind, needs, foreach, params, retries: 2, location });
+) => ({ name, kind, needs, foreach, params, retries: 2, location, ...DEFAULT_LIMITS_MS[kind] });
+
+/** The documented default time limits per kind (README, lib/config/limits.ts), in ms. */
+const DEFAULT_LIMITS_MS: Record<string, { timeoutMs?: number; stallTimeoutMs?: number }> = {
+  discover: { timeoutMs: 3_600_000 },
+  fetch: { timeoutMs: 7_200_000, stallTimeoutMs: 900_000 },
+  cmds: { timeoutMs: 3_600_000, stallTimeoutMs: 900_000 },
+  sync: { timeoutMs: 7_200_000, stallTimeoutMs: 900_000 },
+  pack: { stallTimeoutMs: 900_000 },
+  shell: {},
+};
 
 describe('parsePipeline: good pipelines', () => {
   it('normalizes the documented example: defaults applied, URLs resolved', () => {
