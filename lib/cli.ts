@@ -21,6 +21,7 @@ import type { Common } from './commands/common.js';
 import { EXIT, failureLine, load, positiveInt, say } from './commands/common.js';
 import type { RunOpts } from './commands/run.js';
 import { cmdRun } from './commands/run.js';
+import { STACKFLOW_VERSION } from './version.js';
 
 export { EXIT } from './commands/common.js';
 
@@ -28,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.ok;
   const program = new Command('stackflow')
     .description('Content-hashed, resumable pipelines for packaging bigcode/the-stack-v2')
-    .version('0.1.0')
+    .version(STACKFLOW_VERSION)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const common = (c: Command): Command =>

@@ -43,8 +43,9 @@ import type { Claims, HeldClaim } from './leases.js';
 import { heldKey } from './leases.js';
 import { runAttempts } from './attempt.js';
 import { dropScratch, makeScratch } from './scratch.js';
+import { STACKFLOW_VERSION } from './version.js';
 
-export const STACKFLOW_VERSION = '0.1.0';
+export { STACKFLOW_VERSION };
 
 export interface Stores {
   work: ObjectStore;
