@@ -157,8 +157,15 @@ describe('HfHub against the loopback Hub', () => {
     must(await download(hub, e));
     expect((await readFile(join(dir, 'out.parquet'))).equals(await fileBytes(e))).toBe(true);
     const st = server.stats();
-    expect(st.ranges).toEqual([{ path: e.path, offset: e.size >> 1 }]);
-    expect(st.bytesServed).toBe(e.size);
+    // The server sent half, then reset. A reset drops whatever the client had not read yet
+    // (more of it on a loaded machine), so the resume starts where the client's bytes end:
+    // somewhere in the first half, and only the bytes it lacked are sent again.
+    expect(st.ranges).toHaveLength(1);
+    const offset = st.ranges[0]?.offset ?? 0;
+    expect(st.ranges[0]?.path).toBe(e.path);
+    expect(offset).toBeGreaterThan(0);
+    expect(offset).toBeLessThanOrEqual(e.size >> 1);
+    expect(st.bytesServed).toBe((e.size >> 1) + (e.size - offset));
     expect(retries).toHaveLength(1);
     expect(retries[0]?.reason).toMatch(/ECONNRESET|UND_ERR_SOCKET/);
     expect(retries[0]?.url).toBe(

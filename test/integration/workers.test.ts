@@ -249,8 +249,11 @@ describe('workers on one graph', () => {
       expect(marker.worker).toBe('rescuer');
       // The dead worker's epoch and the rescuer's stay as the record of the finished claim:
       // neither running nor stale.
-      const record = await slowLeases();
-      expect(record.map((k) => k.split('/').at(-1))).toEqual(['e00000000.json', 'e00000001.json']);
+      // (On a loaded machine the rescuer can miss its own heartbeats past half its 3 s TTL,
+      // fence itself and claim again: more epochs, still one run and one marker.)
+      const record = (await slowLeases()).map((k) => k.split('/').at(-1));
+      expect(record.slice(0, 2)).toEqual(['e00000000.json', 'e00000001.json']);
+      expect(record).toEqual(record.map((_k, i) => `e${String(i).padStart(8, '0')}.json`));
       const after = await status();
       expect(after.running).toEqual([]);
       expect(after.stale).toEqual([]);

@@ -424,11 +424,12 @@ export class HubServer {
       const half = slice.subarray(0, slice.length >> 1);
       this.s.bytesServed += half.length;
       res.write(half, () => {
-        // Give the bytes time to leave before the connection dies, so the client sees them.
+        // Give the bytes time to leave before the connection dies, so the client sees them
+        // (a reset drops what the client has not read yet).
         setTimeout(() => {
           if (f.fault === 'reset') res.socket?.resetAndDestroy();
           else res.socket?.end();
-        }, 20);
+        }, 100);
       });
       return;
     }
