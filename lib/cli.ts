@@ -22,6 +22,7 @@ import { EXIT, failureLine, load, positiveInt, say } from './commands/common.js'
 import type { RunOpts } from './commands/run.js';
 import { cmdRun } from './commands/run.js';
 import { STACKFLOW_VERSION } from './version.js';
+import { configureEstimate } from './commands/estimate.js';
 
 export { EXIT } from './commands/common.js';
 
@@ -94,6 +95,10 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (targets: string[], o: Common & RunOpts) => {
       code = await cmdRun(targets, o);
     });
+
+  configureEstimate(common(program.command('estimate')), (c) => {
+    code = c;
+  });
 
   common(program.command('status'))
     .description('per stage: done / running / stale / pending / failed, and per worker')
