@@ -9,7 +9,7 @@ import {
   parseCalibration,
   withMarkers,
 } from '../../lib/estimate/calibration.js';
-import type { EstimateInput, PlannedParquet } from '../../lib/estimate/model.js';
+import type { EstimateInput, PlannedParquet, RequestLine } from '../../lib/estimate/model.js';
 import {
   DEFAULT_FLEET,
   DEFAULT_PRICES,
@@ -172,8 +172,8 @@ describe('estimate', () => {
 
   it('requests by purpose: content GETs dwarf coordination', () => {
     const e = estimate(input(stackV2(), { hosts: 20 }));
-    const byPurpose = Object.fromEntries(
-      e.requests.lines.map((l) => [l.purpose.split(' (')[0], l]),
+    const byPurpose: Record<string, RequestLine | undefined> = Object.fromEntries(
+      e.requests.lines.map((l) => [l.purpose.split(' (')[0] ?? '', l]),
     );
     expect(byPurpose['content GETs']?.gets).toBe(e.totals.gets);
     expect(byPurpose['coordination: lease claims']?.putsLists).toBe(Math.round(917 * 1.25));
