@@ -18,9 +18,10 @@ import { doctor } from './doctor.js';
 import { cmdSubmitSlurm } from './slurm.js';
 import { explain, renderExplanation } from './explain.js';
 import type { Common } from './commands/common.js';
-import { EXIT, failureLine, load, positiveInt, say } from './commands/common.js';
+import { EXIT, failureLine, load, positiveInt, revisionFlag, say } from './commands/common.js';
 import type { RunOpts } from './commands/run.js';
 import { cmdRun } from './commands/run.js';
+import { cmdPin } from './commands/pin.js';
 import { STACKFLOW_VERSION } from './version.js';
 import { configureEstimate } from './commands/estimate.js';
 
@@ -37,8 +38,15 @@ export async function main(argv: string[]): Promise<number> {
     c
       .option('-f, --file <path>', 'pipeline file', 'pipeline.yaml')
       .option('--cache-dir <dir>', 'local cache: work files, default state and bucket', 'cache');
+  /** For commands whose answer depends on the dataset's commit (lib/revision.ts). */
+  const withRevision = (c: Command): Command =>
+    c.option(
+      '--revision <sha-or-ref>',
+      "the dataset's commit instead of the pipeline's: a sha (this command only), or a branch or tag, resolved again and (by a run) recorded in the state for every later run",
+      revisionFlag,
+    );
 
-  common(program.command('run'))
+  withRevision(common(program.command('run')))
     .description(
       'run targets (stage names, task ids or globs like "pack:C++/*"); all stages by default',
     )
@@ -100,14 +108,14 @@ export async function main(argv: string[]): Promise<number> {
     code = c;
   });
 
-  common(program.command('status'))
+  withRevision(common(program.command('status')))
     .description('per stage: done / running / stale / pending / failed, and per worker')
     .option('--json', 'machine-readable')
     .action(async (o: Common & { json?: boolean }) => {
       code = await cmdStatus(o);
     });
 
-  common(program.command('graph'))
+  withRevision(common(program.command('graph')))
     .description('print the task graph')
     .addOption(
       new Option('--format <format>', 'output format')
@@ -118,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
       code = await cmdGraph(o);
     });
 
-  common(program.command('explain'))
+  withRevision(common(program.command('explain')))
     .description(
       'why a task would run: its stored fingerprint against the current one, field by field',
     )
@@ -175,6 +183,14 @@ export async function main(argv: string[]): Promise<number> {
         });
       },
     );
+
+  withRevision(common(program.command('pin')))
+    .description(
+      "write the dataset's commit into the pipeline file in place of a branch or tag (comments kept): the commit recorded in the state, else the Hub's",
+    )
+    .action(async (o: Common) => {
+      code = await cmdPin(o);
+    });
 
   common(program.command('unlock'))
     .description('drop leases whose holder stopped heartbeating past its TTL (store clock)')

@@ -12,6 +12,7 @@
  *                parts/<stage>/<task path>/<fingerprint>/<part:06d>.json
  *                params/<stage>/<params component>.json
  *                manifests/<Language>/<discover fingerprint>.json
+ *                revisions/<owner>/<name>/<ref>.json       (the commit a branch or tag was pinned to)
  */
 import type { ManifestEntry } from './model.js';
 
@@ -60,3 +61,14 @@ export const manifestKey = (language: string, fingerprint: string): string =>
 
 export const paramsKey = (stage: string, paramsComponent: string): string =>
   `params/${seg(stage)}/${paramsComponent}.json`;
+
+/**
+ * `revisions/<owner>/<name>/<ref>.json`: the commit a symbolic revision (branch, tag) of a Hub
+ * dataset was first resolved to on this state, which every later run on it uses
+ * (lib/revision.ts). The ref is one encoded segment, so `refs/pr/1` stays one object.
+ */
+export function revisionKey(repo: string, ref: string): string {
+  // `.` and `..` are not path segments a store should ever see.
+  const part = (s: string): string => (/^\.+$/.test(s) ? s.replaceAll('.', '%2E') : seg(s));
+  return `revisions/${repo.split('/').map(part).join('/')}/${part(ref)}.json`;
+}

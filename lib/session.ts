@@ -115,21 +115,6 @@ export function openSession(
   });
 }
 
-/**
- * Resolves the pipeline's revision (a branch or tag on the Hub) to the commit sha every
- * fingerprint and download then uses, so one run sees one snapshot of the dataset. A mirror's
- * label stays as it is. Returns the session with the pinned revision and what it was.
- */
-export async function pinRevision(
-  s: Session,
-): Promise<Result<{ session: Session; from: string; to: string }>> {
-  const from = s.pipeline.dataset.revision;
-  const sha = await s.hub.resolveRevision(from);
-  if (!sha.ok) return sha;
-  const pipeline = { ...s.pipeline, dataset: { ...s.pipeline.dataset, revision: sha.value } };
-  return ok({ session: { ...s, pipeline }, from, to: sha.value });
-}
-
 /** The languages a run covers: the configured list or every folder, then `--only`. */
 export async function resolveLanguages(
   s: Session,

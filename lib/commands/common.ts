@@ -3,6 +3,7 @@
  * Commands return exit codes; only lib/cli.ts and lib/commands/ map failures to them.
  */
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { registry } from '../../tasks/index.js';
@@ -11,7 +12,9 @@ import { parsePipeline } from '../config/parse.js';
 import { renderDiagnostics } from '../config/diagnostics.js';
 import type { Pipeline } from '../model.js';
 import type { Session } from '../session.js';
-import { openSession, pinRevision } from '../session.js';
+import { openSession } from '../session.js';
+import type { PinnedRevision } from '../revision.js';
+import { pinSessionRevision } from '../revision.js';
 
 /** 0 ok · 1 some task failed · 2 usage or config error · 130 interrupted. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -22,6 +25,8 @@ export interface Common {
   file: string;
   /** The local cache: work files, default state and bucket. */
   cacheDir: string;
+  /** `--revision`: overrides the pipeline's `dataset.revision` (lib/revision.ts). */
+  revision?: string;
 }
 
 /** Option parser: commander prints `option '--x <n>' argument '0' is invalid. …` and we exit 2. */
@@ -33,21 +38,34 @@ export function positiveInt(v: string, name: string): number {
   return n;
 }
 
+/** Option parser for `--revision`: a sha, branch or tag name, never something unprintable. */
+export function revisionFlag(v: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (v === '' || v.length > 256 || /[\u0000-\u0020\u007f-\u009f]/.test(v)) {
+    throw new InvalidArgumentError(
+      '--revision must be a commit sha, branch or tag name (1–256 characters, no spaces or control characters)',
+    );
+  }
+  return v;
+}
+
 export const say = (s: string): void => {
   process.stderr.write(s.endsWith('\n') ? s : s + '\n');
 };
 
 export const failureLine = (f: Failure): string => `❌ ${f.message}`;
 
-/** Parses the pipeline, opens its stores and sources, and pins the dataset revision. */
 /**
+ * Parses the pipeline, opens its stores and sources, and pins the dataset revision: the state's
+ * record of it, else the Hub's answer, recorded for the fleet when `record` (a real run, `pin`).
  * `prepare` adjusts the parsed pipeline before its stores open (run: the host's sizing, which
  * also decides how many sockets the content store gets).
  */
 export async function load(
   o: Common,
-  prepare?: (p: Pipeline) => Promise<Pipeline>,
-): Promise<{ pipeline: Pipeline; session: Session } | number> {
+  opts: { record?: boolean; prepare?: (p: Pipeline) => Promise<Pipeline> } = {},
+): Promise<{ pipeline: Pipeline; session: Session; revision: PinnedRevision } | number> {
+  const { prepare } = opts;
   const path = resolve(o.file);
   let text: string;
   try {
@@ -70,17 +88,21 @@ export async function load(
     say(failureLine(session.error));
     return EXIT.usage;
   }
-  const pinned = await pinRevision(session.value);
+  const pinned = await pinSessionRevision(session.value, {
+    record: opts.record === true,
+    host: hostname(),
+    file: display,
+    ...(o.revision !== undefined ? { override: o.revision } : {}),
+  });
   if (!pinned.ok) {
     say(failureLine(pinned.error));
     return pinned.error.reason === 'transient' ? EXIT.failed : EXIT.usage;
   }
-  const { from, to } = pinned.value;
-  if (from !== to)
-    say(
-      `revision ${from} is commit ${to}: pinned for this run (write it in ${display} to keep it)`,
-    );
-  return { pipeline: pinned.value.session.pipeline, session: pinned.value.session };
+  for (const n of pinned.value.revision.notes) {
+    say(`${n.level === 'warning' ? '⚠ ' : ''}${n.message}`);
+  }
+  const { session: pinnedSession, revision } = pinned.value;
+  return { pipeline: pinnedSession.pipeline, session: pinnedSession, revision };
 }
 
 export function unknownTargets(names: string[]): number {

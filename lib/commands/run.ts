@@ -174,11 +174,14 @@ async function runTargets(
   // A function, not a narrowed property: the signal aborts behind the compiler's back.
   const stopped = (): boolean => signal.aborted;
   let sizing: SizingDecision | undefined;
-  const loaded = await load(o, async (p) => {
-    const flags = { packs: o.packs, lineWorkers: o.lineWorkers, window: o.window, jobs: o.jobs };
-    const sized = await sizeForHost(p, resolve(o.cacheDir), flags);
-    sizing = sized.decision;
-    return sized.pipeline;
+  const loaded = await load(o, {
+    record: o.dryRun !== true,
+    prepare: async (p) => {
+      const flags = { packs: o.packs, lineWorkers: o.lineWorkers, window: o.window, jobs: o.jobs };
+      const sized = await sizeForHost(p, resolve(o.cacheDir), flags);
+      sizing = sized.decision;
+      return sized.pipeline;
+    },
   });
   if (typeof loaded === 'number') return loaded;
   if (stopped()) return EXIT.interrupted;

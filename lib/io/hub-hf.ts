@@ -33,7 +33,14 @@ import {
   retryingFetch,
 } from './http-retry.js';
 import type { DownloadOptions, HubSource } from './hub.js';
-import { checkRemoteName, checkRepoPath, isSha256, mismatch, parseParquetPath } from './hub.js';
+import {
+  checkRemoteName,
+  checkRepoPath,
+  isCommitSha,
+  isSha256,
+  mismatch,
+  parseParquetPath,
+} from './hub.js';
 import { ensureDir } from './mkdirs.js';
 
 export interface HfHubOptions extends HubCaller {
@@ -56,8 +63,6 @@ export interface HfHubOptions extends HubCaller {
 }
 
 /** A full-length commit sha: what a pinned revision looks like. */
-const isCommitSha = (s: string): boolean => /^[0-9a-f]{40}$/.test(s);
-
 /** The `data/` tree at one commit: language folders and their parquet entries. */
 interface TreeIndex {
   languages: string[];

@@ -96,6 +96,9 @@ export function checkRepoPath(path: string, source: string): Result<string> {
   return ok(path);
 }
 
+/** A full git commit sha (40 lowercase hex digits), as the Hub names commits. */
+export const isCommitSha = (s: string): boolean => /^[0-9a-f]{40}$/.test(s);
+
 /** A sha256 as the manifests store it (64 lowercase hex digits); it also names local files. */
 export const isSha256 = (s: string): boolean => /^[0-9a-f]{64}$/.test(s);
 
