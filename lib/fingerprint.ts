@@ -8,7 +8,6 @@
  * reading one marker per task.
  */
 import * as crypto from 'node:crypto';
-import type { Graph } from './graph.js';
 import type { FingerprintHash, StageName, TaskId, TaskInstance, TaskKind } from './model.js';
 
 /** Bump when the shape of FingerprintData changes: every old marker then reads as code-changed. */
@@ -165,7 +164,8 @@ export interface InputDigest {
 }
 
 export interface GraphFingerprintInput {
-  graph: Pick<Graph, 'order' | 'tasks'>;
+  /** The expanded graph (lib/graph.ts Graph): its tasks and a run order, dependencies first. */
+  graph: { order: readonly TaskId[]; tasks: ReadonlyMap<TaskId, TaskInstance> };
   stages: readonly { name: StageName; kind: TaskKind; params: Record<string, unknown> }[];
   kinds: { readonly [K in TaskKind]: KindIdentity };
   /** The pinned dataset revision. */
