@@ -5,11 +5,8 @@
  *
  * Exit codes: 0 ok · 1 some task failed · 2 usage or config error · 130 interrupted.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import type { Pipeline } from './model.js';
-import { parsePipeline } from './config/parse.js';
 import { renderGraph } from './graph.js';
 import { resolveLanguages, snapshot } from './session.js';
 import { statusOf, renderStatus } from './status.js';
@@ -18,7 +15,15 @@ import { doctor } from './doctor.js';
 import { cmdSubmitSlurm } from './slurm.js';
 import { explain, renderExplanation } from './explain.js';
 import type { Common } from './commands/common.js';
-import { EXIT, failureLine, load, positiveInt, revisionFlag, say } from './commands/common.js';
+import {
+  EXIT,
+  failureLine,
+  load,
+  positiveInt,
+  readPipeline,
+  revisionFlag,
+  say,
+} from './commands/common.js';
 import type { RunOpts } from './commands/run.js';
 import { cmdRun } from './commands/run.js';
 import { cmdPin } from './commands/pin.js';
@@ -92,7 +97,11 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option(
       '--shard [i/N]',
-      'static sharding without leases: run only shard i of N (0-based), waiting for other shards as needed; without a value, from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT',
+      'static sharding without leases: run only shard i of N (0-based), waiting for other shards as needed; without a value, inside a Slurm array (from SLURM_ARRAY_TASK_ID and _MIN/_MAX: any --array=a-b works)',
+    )
+    .option(
+      '--fail-fast',
+      'stop starting tasks after the first failure (default: keep going with everything that does not depend on it)',
     )
     .option('--lease-ttl <seconds>', 'with --worker: how long a silent worker keeps a task', (v) =>
       positiveInt(v, '--lease-ttl'),
@@ -149,8 +158,8 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--cache-dir <dir>', 'where the report is cached for runs', 'cache')
     .option('--json', 'machine-readable')
-    .action(async (url: string, o: Common & { json?: boolean }) => {
-      code = await cmdDoctor(url, o);
+    .action(async (url: string, o: Common & { json?: boolean }, cmd: Command) => {
+      code = await cmdDoctor(url, { ...o, fileGiven: cmd.getOptionValueSource('file') === 'cli' });
     });
 
   const submit = program.command('submit').description('start workers on a cluster engine');
@@ -236,21 +245,19 @@ async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
   return EXIT.ok;
 }
 
-async function cmdDoctor(url: string, o: Common & { json?: boolean }): Promise<number> {
-  let s3Settings: Pipeline['s3'] = {};
-  try {
-    const path = resolve(o.file);
-    const text = await readFile(path, 'utf8');
-    const parsed = parsePipeline(text, {
-      path,
-      displayName: o.file,
-      cacheDir: resolve(o.cacheDir),
-    });
-    if (parsed.ok) s3Settings = parsed.value.s3;
-  } catch {
-    // no pipeline file: endpoints come from the environment
-  }
-  const r = await doctor(url, { s3Settings, cacheDir: resolve(o.cacheDir), json: o.json === true });
+async function cmdDoctor(
+  url: string,
+  o: Common & { json?: boolean; fileGiven: boolean },
+): Promise<number> {
+  // The pipeline's s3: block gives endpoints. No file at the default path: the environment's.
+  // A file that does not parse is an error, not a silent probe of the default AWS endpoint.
+  const parsed = await readPipeline(o, o.fileGiven ? 'error' : 'absent');
+  if (typeof parsed === 'number') return parsed;
+  const r = await doctor(url, {
+    s3Settings: parsed?.s3 ?? {},
+    cacheDir: resolve(o.cacheDir),
+    json: o.json === true,
+  });
   process.stdout.write(r.out);
   return r.code;
 }

@@ -2,6 +2,7 @@
  * Everything the engine says, as data. Only lib/report.ts turns events into text.
  */
 import type { Failure } from './errors.js';
+import type { FailureSummary } from './keep-going.js';
 import type { RunReason, StageName, TaskId } from './model.js';
 
 export type RunEvent =
@@ -39,7 +40,13 @@ export type RunEvent =
       peakRssMb: number;
       /** Where the outputs are: the bucket, as a path relative to the cwd where it is local. */
       outputs?: string;
-    };
+      /** Every task that failed in this run: reason, last error, what it blocked, how to retry. */
+      failures: FailureSummary[];
+      /** Tasks left unstarted because `--fail-fast` stopped the run at its first failure. */
+      notStarted: number;
+    }
+  /** A plain run waits for another one that holds the state (see lib/run-lock.ts). */
+  | { type: 'state-locked'; holder: string; host: string; pid?: number; since: string };
 
 /** Where events go. */
 export type Emit = (e: RunEvent) => void;

@@ -78,6 +78,11 @@ export interface ExecEnv {
   heldElsewhere?: ReadonlySet<string>;
   /** Tasks with a failure record when planned (only theirs need deleting); absent: all. */
   failures?: ReadonlySet<TaskId>;
+  /**
+   * Stop starting tasks after the first failure (`--fail-fast`); running ones finish. Default:
+   * keep going, every task that does not depend on a failed one still runs.
+   */
+  failFast?: boolean;
 }
 
 export interface ExecResult {
@@ -168,11 +173,10 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
   // or finished what it lists): stop starting tasks and let the caller plan again.
   let lostInARow = 0;
   const stale = (): boolean => env.claims !== undefined && lostInARow >= Math.max(4, 2 * env.jobs);
-  while ((ready.length > 0 && !env.signal.aborted && !stale()) || running.size > 0) {
-    for (
-      let i = 0;
-      i < ready.length && running.size < env.jobs && !env.signal.aborted && !stale();
-    ) {
+  const stop = (): boolean =>
+    env.signal.aborted || stale() || (env.failFast === true && res.failed.size > 0);
+  while ((ready.length > 0 && !stop()) || running.size > 0) {
+    for (let i = 0; i < ready.length && running.size < env.jobs && !stop(); ) {
       const id = ready[i] as TaskId;
       const step = stepOf.get(id) as RunStep;
       const cfg = stageCfg.get(step.stage);

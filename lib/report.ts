@@ -45,14 +45,57 @@ export function makePrinter(
   err: Writable,
   opts: { json?: boolean } = {},
 ): Printer {
-  return out.isTTY === true && opts.json !== true ? new TtyPrinter(out, err) : new JsonPrinter(out);
+  return out.isTTY === true && opts.json !== true
+    ? new TtyPrinter(out, err)
+    : new JsonPrinter(out, err);
+}
+
+/** Failures shown in the closing summary; the rest are counted (all are in the JSON event). */
+const SUMMARY_MAX = 20;
+
+/**
+ * The closing summary of a run that had failures: per failed task its reason, last error, what
+ * it blocked and the command that retries it; then what to do. Empty when nothing failed.
+ */
+export function renderFailureSummary(e: Extract<RunEvent, { type: 'run-finished' }>): string {
+  const lines: string[] = [];
+  const n = e.failures.length;
+  if (n > 0) {
+    lines.push(`${String(n)} task${n === 1 ? '' : 's'} failed:`);
+    for (const f of e.failures.slice(0, SUMMARY_MAX)) {
+      lines.push(`  ✗ ${f.task} (${f.reason}): ${f.message}`);
+      lines.push(
+        `      ${f.blocked > 0 ? `blocked ${String(f.blocked)} task${f.blocked === 1 ? '' : 's'} · ` : ''}retry: ${f.retry}`,
+      );
+    }
+    if (n > SUMMARY_MAX) {
+      lines.push(
+        `  … and ${String(n - SUMMARY_MAX)} more (\`stackflow status\` or --json lists them all)`,
+      );
+    }
+  }
+  if (e.notStarted > 0) {
+    lines.push(
+      `stopped at the first failure (--fail-fast): ${String(e.notStarted)} ready task${e.notStarted === 1 ? '' : 's'} not started`,
+    );
+  }
+  if (n > 0) {
+    lines.push(
+      'Fix the cause and run the same command again: finished tasks are skipped, failed and blocked ones run. `stackflow reset <task>` makes a task start from scratch.',
+    );
+  }
+  return lines.length > 0 ? lines.join('\n') + '\n' : '';
 }
 
 /** One JSON event per line; progress is throttled to one line per task per second. */
 class JsonPrinter implements Printer {
   private lastProgress = new Map<string, number>();
   private acc = new Map<string, { rows: number; bytes: number }>();
-  constructor(private readonly out: Writable) {}
+  constructor(
+    private readonly out: Writable,
+    /** Gets the failure summary as text too, for whoever reads the log (stdout stays JSON). */
+    private readonly err: Writable,
+  ) {}
   start(totals: StageTotals[]): void {
     this.write({ type: 'stages', stages: totals });
   }
@@ -70,6 +113,7 @@ class JsonPrinter implements Printer {
     }
     if (e.type === 'task-succeeded' || e.type === 'task-failed') this.acc.delete(e.task);
     this.write(e);
+    if (e.type === 'run-finished') this.err.write(renderFailureSummary(e));
   }
   close(): void {
     /* nothing to stop */
@@ -156,9 +200,15 @@ class TtyPrinter implements Printer {
         return;
       case 'plan':
         return;
+      case 'state-locked':
+        this.line(
+          `⏳ another run holds this state: ${e.holder} (pid ${String(e.pid ?? '?')} on host ${e.host}, since ${e.since}); waiting for it to finish (Ctrl-C to stop; --worker on every run shares the work instead)`,
+        );
+        return;
       case 'run-finished':
         this.draw();
         this.drawn = [];
+        this.out.write(renderFailureSummary(e));
         this.out.write(
           `${e.interrupted ? 'interrupted' : e.ok ? 'done' : 'failed'}: ${e.succeeded} ran, ${e.skipped} up to date, ${e.failed} failed, ${e.blocked} blocked` +
             (e.retries > 0 ? `, ${e.retries} task retries` : '') +

@@ -56,21 +56,20 @@ export const say = (s: string): void => {
 export const failureLine = (f: Failure): string => `❌ ${f.message}`;
 
 /**
- * Parses the pipeline, opens its stores and sources, and pins the dataset revision: the state's
- * record of it, else the Hub's answer, recorded for the fleet when `record` (a real run, `pin`).
- * `prepare` adjusts the parsed pipeline before its stores open (run: the host's sizing, which
- * also decides how many sockets the content store gets).
+ * Reads and parses the pipeline file; on error prints why (diagnostics located at line:col, all
+ * at once) and returns the exit code. `missing: 'absent'` returns undefined for a file that does
+ * not exist, for commands that can do without one.
  */
-export async function load(
+export async function readPipeline(
   o: Common,
-  opts: { record?: boolean; prepare?: (p: Pipeline) => Promise<Pipeline> } = {},
-): Promise<{ pipeline: Pipeline; session: Session; revision: PinnedRevision } | number> {
-  const { prepare } = opts;
+  missing: 'error' | 'absent' = 'error',
+): Promise<Pipeline | number | undefined> {
   const path = resolve(o.file);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
-  } catch {
+  } catch (e) {
+    if (missing === 'absent' && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     say(`❌ cannot read pipeline file ${o.file}`);
     return EXIT.usage;
   }
@@ -82,7 +81,24 @@ export async function load(
     say(`${n} error${n === 1 ? '' : 's'} in ${display}`);
     return EXIT.usage;
   }
-  const pipeline = prepare ? await prepare(parsed.value) : parsed.value;
+  return parsed.value;
+}
+
+/**
+ * Parses the pipeline, opens its stores and sources, and pins the dataset revision: the state's
+ * record of it, else the Hub's answer, recorded for the fleet when `record` (a real run, `pin`).
+ * `prepare` adjusts the parsed pipeline before its stores open (run: the host's sizing, which
+ * also decides how many sockets the content store gets).
+ */
+export async function load(
+  o: Common,
+  opts: { record?: boolean; prepare?: (p: Pipeline) => Promise<Pipeline> } = {},
+): Promise<{ pipeline: Pipeline; session: Session; revision: PinnedRevision } | number> {
+  const { prepare } = opts;
+  const parsed = await readPipeline(o);
+  if (typeof parsed !== 'object') return parsed ?? EXIT.usage;
+  const display = relative(process.cwd(), resolve(o.file)) || o.file;
+  const pipeline = prepare ? await prepare(parsed) : parsed;
   const session = openSession(pipeline, resolve(o.cacheDir), registry);
   if (!session.ok) {
     say(failureLine(session.error));

@@ -53,7 +53,18 @@ export class MirrorHub implements HubSource {
         const c = checkRemoteName(name, 'file');
         if (!c.ok) return c;
         const path = join(dir, name);
-        const st = await stat(path);
+        let st;
+        try {
+          st = await stat(path);
+        } catch (e) {
+          // Listed but not there: a dangling link (an HF cache snapshot whose blob is gone).
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'ENOENT' && code !== 'ELOOP') throw e;
+          return err({
+            reason: 'invalid-input',
+            message: `${path} is listed but cannot be opened (${code}: a broken link?)`,
+          });
+        }
         out.push({
           path: `data/${language}/${name}`,
           stem: name.slice(0, -'.parquet'.length),

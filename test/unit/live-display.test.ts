@@ -59,6 +59,8 @@ function finished(over: Partial<Extract<RunEvent, { type: 'run-finished' }>> = {
     ms: 1234,
     peakRssMb: 99,
     outputs: 'cache/bucket',
+    failures: [],
+    notStarted: 0,
     ...over,
   };
 }
