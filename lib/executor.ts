@@ -176,7 +176,7 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
   const stop = (): boolean =>
     env.signal.aborted || stale() || (env.failFast === true && res.failed.size > 0);
   while ((ready.length > 0 && !stop()) || running.size > 0) {
-    for (let i = 0; i < ready.length && running.size < env.jobs && !stop(); ) {
+    for (let i = 0; i < ready.length && running.size < env.jobs && !stop();) {
       const id = ready[i] as TaskId;
       const step = stepOf.get(id) as RunStep;
       const cfg = stageCfg.get(step.stage);
