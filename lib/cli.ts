@@ -27,6 +27,7 @@ import {
 import type { RunOpts } from './commands/run.js';
 import { cmdRun } from './commands/run.js';
 import { cmdPin } from './commands/pin.js';
+import { revisionSummary } from './revision.js';
 import { STACKFLOW_VERSION } from './version.js';
 import { configureEstimate } from './commands/estimate.js';
 
@@ -239,8 +240,9 @@ async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
     say(failureLine(st.error));
     return EXIT.failed;
   }
+  const json = { ...st.value, revision: revisionSummary(loaded.revision) };
   process.stdout.write(
-    o.json === true ? JSON.stringify(st.value, null, 2) + '\n' : renderStatus(st.value),
+    o.json === true ? JSON.stringify(json, null, 2) + '\n' : renderStatus(st.value),
   );
   return EXIT.ok;
 }

@@ -321,6 +321,24 @@ export async function pinRevision(i: PinRevisionInput): Promise<Result<PinnedRev
   });
 }
 
+/** What `status --json` says about the revision: which commit this state is at, and why. */
+export function revisionSummary(p: PinnedRevision): {
+  requested: string;
+  commit: string;
+  origin: RevisionOrigin;
+  recordedAt?: string;
+  recordedBy?: string;
+} {
+  return {
+    requested: p.requested,
+    commit: p.commit,
+    origin: p.origin,
+    ...(p.record !== undefined
+      ? { recordedAt: p.record.resolvedAt, recordedBy: p.record.host }
+      : {}),
+  };
+}
+
 /** The session with its pipeline at the pinned commit, and how that commit was decided. */
 export async function pinSessionRevision(
   s: Session,

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rig, SAMPLE, started, walk } from '../helpers/rig.js';
+import { collect, Rig, SAMPLE, started, walk } from '../helpers/rig.js';
 import type { CliResult } from '../helpers/rig.js';
 import { startHubServer } from '../servers/hub/harness.js';
 import type { HubServerHandle } from '../servers/hub/harness.js';
@@ -133,6 +133,9 @@ describe('one revision for the whole fleet', () => {
       const st = await rig.run(['status', '--json']);
       ok(st);
       expect(st.stderr).toContain(`revision main is commit ${shaA}, recorded in the state`);
+      expect(JSON.parse(st.stdout)).toMatchObject({
+        revision: { requested: 'main', commit: shaA, origin: 'recorded', recordedBy: hostname() },
+      });
       const revs = markerRevisions(rig);
       expect(revs.size).toBe(2 + 3 + 3);
       expect(new Set(revs.values())).toEqual(new Set([shaA]));
@@ -245,6 +248,25 @@ describe('one revision for the whole fleet', () => {
       rig.cleanup();
     }
   }, 180_000);
+
+  it('two workers started at once on an empty state: one records, the other uses its record', async () => {
+    await hub.setFiles(join(SAMPLE, 'hf'));
+    const rig = hubRig();
+    try {
+      const args = ['run', 'discover', '--worker', '--poll', '100'];
+      const [a, b] = await Promise.all([collect(rig.start(args)), collect(rig.start(args))]);
+      ok(a);
+      ok(b);
+      const says = (r: CliResult) => r.stderr.includes(`revision main is commit ${shaA}: recorded`);
+      expect([says(a), says(b)].filter(Boolean)).toHaveLength(1);
+      const other = says(a) ? b : a;
+      expect(other.stderr).toContain(`revision main is commit ${shaA}, recorded in the state on`);
+      expect(record(rig).sha).toBe(shaA);
+      expect(new Set(markerRevisions(rig).values())).toEqual(new Set([shaA]));
+    } finally {
+      rig.cleanup();
+    }
+  }, 120_000);
 
   it('a mirror keeps its label: no record, and pin refuses', async () => {
     const rig = new Rig();
