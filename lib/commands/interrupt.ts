@@ -5,6 +5,9 @@
  *   1st signal  the returned signal aborts: running tasks are stopped (no marker is written for
  *               them), nothing new starts, and the run ends with exit 130. If it has not ended
  *               `graceMs` later (something ignores the abort), the process exits 130 anyway.
+ *               While no task runs (loading, listing, planning, a pause between rounds) there
+ *               is nothing to wait for: the grace is `idleGraceMs`, just long enough for the
+ *               code to unwind (give back the state lock) if it can.
  *   2nd signal  exits 130 at once.
  *
  * Either way, shell commands still running are killed with their process group first.
@@ -15,6 +18,8 @@ import { EXIT, say } from './common.js';
 export interface Interrupts {
   /** Aborts on the first SIGINT/SIGTERM. */
   signal: AbortSignal;
+  /** Whether tasks are running now (the first signal then stops them instead of exiting). */
+  tasksRunning(running: boolean): void;
   /**
    * The run is over: removes the handlers. After an interrupt they stay, and so does the grace
    * timer (it cannot keep the process alive): a process that lingers still exits in time.
@@ -25,10 +30,10 @@ export interface Interrupts {
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /** Installs the handlers; see the file comment. */
-export function catchInterrupts(opts: { graceMs?: number } = {}): Interrupts {
+export function catchInterrupts(opts: { graceMs?: number; idleGraceMs?: number } = {}): Interrupts {
   const ac = new AbortController();
-  const graceMs = opts.graceMs ?? 5_000;
   let timer: NodeJS.Timeout | undefined;
+  let running = false;
   const quit = (why: string): never => {
     say(why);
     killAllGroups();
@@ -38,6 +43,7 @@ export function catchInterrupts(opts: { graceMs?: number } = {}): Interrupts {
     if (ac.signal.aborted) quit(`${name} again: quitting now`);
     say(`\n${name}: stopping running tasks (send it again to quit at once)`);
     ac.abort(new Error(`interrupted by ${name}`));
+    const graceMs = running ? (opts.graceMs ?? 5_000) : (opts.idleGraceMs ?? 1_000);
     timer = setTimeout(() => {
       quit(`still stopping ${String(graceMs / 1000)} s after ${name}: quitting now`);
     }, graceMs);
@@ -47,6 +53,9 @@ export function catchInterrupts(opts: { graceMs?: number } = {}): Interrupts {
   for (const s of SIGNALS) process.on(s, onSignal);
   return {
     signal: ac.signal,
+    tasksRunning: (r) => {
+      running = r;
+    },
     dispose: () => {
       if (ac.signal.aborted) return;
       for (const s of SIGNALS) process.off(s, onSignal);

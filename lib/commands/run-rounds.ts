@@ -38,6 +38,8 @@ export interface RoundsInput {
   signal: AbortSignal;
   /** What failed in this process and what it blocks; filled in by the rounds. */
   ledger: FailureLedger;
+  /** Told when tasks start and stop running (signals are handled differently meanwhile). */
+  tasksRunning?: (running: boolean) => void;
 }
 
 /** What the rounds did; `exit` when they stopped before running (bad target, preflight). */
@@ -101,6 +103,7 @@ export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
     }
     i.printer.start(stageTotals(p.steps, pipeline));
     const held = claims?.held ? await claims.held() : undefined;
+    i.tasksRunning?.(true);
     const res = await execute(p, {
       pipeline,
       graph: snap.value.graph,
@@ -120,6 +123,7 @@ export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
       ...(held?.ok === true ? { heldElsewhere: held.value } : {}),
       ...(claims ? { claims } : {}),
     });
+    i.tasksRunning?.(false);
     r.succeeded += res.succeeded.size;
     r.failed += res.failed.size;
     r.retries += res.retries;

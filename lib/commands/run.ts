@@ -27,6 +27,7 @@ import type { RunMode, RunOpts } from './run-options.js';
 import { runMode } from './run-options.js';
 import { runRounds } from './run-rounds.js';
 import { catchInterrupts } from './interrupt.js';
+import type { Interrupts } from './interrupt.js';
 import { preflight, renderPreflight } from '../preflight.js';
 import { sweepScratch } from '../scratch.js';
 
@@ -39,7 +40,7 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
   // Signals are honoured from here on, while loading and checking too (lib/commands/interrupt.ts).
   const interrupts = catchInterrupts();
   try {
-    const code = await runTargets(targetsIn, o, interrupts.signal);
+    const code = await runTargets(targetsIn, o, interrupts);
     return interrupts.signal.aborted ? EXIT.interrupted : code;
   } finally {
     interrupts.dispose();
@@ -49,8 +50,9 @@ export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<
 async function runTargets(
   targetsIn: string[],
   o: Common & RunOpts,
-  signal: AbortSignal,
+  interrupts: Interrupts,
 ): Promise<number> {
+  const { signal } = interrupts;
   // A function, not a narrowed property: the signal aborts behind the compiler's back.
   const stopped = (): boolean => signal.aborted;
   // Flags first: a dry run refuses exactly what a real run refuses, before reading anything.
@@ -186,6 +188,9 @@ async function runTargets(
       printer,
       signal: ac.signal,
       ledger,
+      tasksRunning: (running) => {
+        interrupts.tasksRunning(running);
+      },
     });
     if (r.exit !== undefined) return r.exit;
     const lockLost = lock?.signal.aborted === true;

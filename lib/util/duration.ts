@@ -36,7 +36,7 @@ export function parseDuration(text: string): Result<number, string> {
 
 /** `5400000` → `1h30m`, `90000` → `1m30s`, `1500` → `1.5s`: for messages. */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${String(ms)}ms`;
+  if (ms < 1000) return `${String(Math.round(ms))}ms`;
   if (ms < 60_000) return `${String(Math.round(ms / 100) / 10)}s`;
   let rest = Math.round(ms / 1000);
   let out = '';
