@@ -14,6 +14,7 @@ const pureFiles = [
   'lib/outputs.ts',
   'lib/layout.ts',
   'lib/sizing.ts',
+  'lib/report-html/model.ts',
 ];
 
 export default tseslint.config(

@@ -30,6 +30,7 @@ import { cmdPin } from './commands/pin.js';
 import { revisionSummary } from './revision.js';
 import { STACKFLOW_VERSION } from './version.js';
 import { configureEstimate } from './commands/estimate.js';
+import { runReport } from './report-html/command.js';
 
 export { EXIT } from './commands/common.js';
 
@@ -123,6 +124,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'machine-readable')
     .action(async (o: Common & { json?: boolean }) => {
       code = await cmdStatus(o);
+    });
+
+  withRevision(common(program.command('report')))
+    .description(
+      'one self-contained HTML page of the run from the state store: totals, progress, timeline, throughput, errors, graph',
+    )
+    .option('-o, --output <file>', 'where to write the page', 'report.html')
+    .option('--watch <seconds>', 'rewrite it every N seconds until interrupted', (v) =>
+      positiveInt(v, '--watch'),
+    )
+    .action(async (o: Common & { output: string; watch?: number }) => {
+      code = await cmdReport(o);
     });
 
   withRevision(common(program.command('graph')))
@@ -245,6 +258,33 @@ async function cmdStatus(o: Common & { json?: boolean }): Promise<number> {
     o.json === true ? JSON.stringify(json, null, 2) + '\n' : renderStatus(st.value),
   );
   return EXIT.ok;
+}
+
+async function cmdReport(o: Common & { output: string; watch?: number }): Promise<number> {
+  const loaded = await load(o);
+  if (typeof loaded === 'number') return loaded;
+  const ac = new AbortController();
+  const stop = (): void => {
+    ac.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    const r = await runReport(loaded.session, {
+      output: resolve(o.output),
+      ...(o.watch !== undefined ? { watchS: o.watch } : {}),
+      signal: ac.signal,
+      say,
+    });
+    if (!r.ok) {
+      say(failureLine(r.error));
+      return EXIT.failed;
+    }
+    return r.value.interrupted ? EXIT.interrupted : EXIT.ok;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
 }
 
 async function cmdDoctor(

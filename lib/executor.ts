@@ -282,6 +282,8 @@ async function runOne(
     throw new Error(`Internal error: ${step.task} unknown`);
   const def = env.registry[task.kind];
   const startedAt = new Date();
+  /** 1 + the transient failures retried: recorded in the marker or the failure record. */
+  let attempts = 1;
   // A lost claim stops the task like an interrupt, but only this task.
   const signal = claim ? AbortSignal.any([env.signal, claim.signal]) : env.signal;
   env.emit({
@@ -300,7 +302,14 @@ async function runOne(
       });
       return err({ reason: 'aborted', message: 'lease lost' });
     }
-    if (f.reason !== 'aborted') await recordFailure(env.stores.state, task, f);
+    if (f.reason !== 'aborted') {
+      await recordFailure(env.stores.state, task, f, {
+        host: hostName(),
+        worker: env.worker ?? workerId(),
+        startedAt: startedAt.toISOString(),
+        attempts,
+      });
+    }
     env.emit({ type: 'task-failed', task: task.id, stage: task.stage, failure: f });
     return err(f);
   };
@@ -356,6 +365,7 @@ async function runOne(
       ...(cfg?.stallTimeoutMs !== undefined ? { stallTimeoutMs: cfg.stallTimeoutMs } : {}),
       onRetry: (attempt, f, waitMs) => {
         res.retries++;
+        attempts++;
         env.emit({ type: 'task-retry', task: task.id, attempt, reason: f.message, waitMs });
       },
     });
@@ -374,6 +384,7 @@ async function runOne(
       worker: env.worker ?? workerId(),
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
+      attempts,
       stackflowVersion: STACKFLOW_VERSION,
     };
     await archiveParams(
@@ -516,10 +527,23 @@ export async function verifyOutputs(
   return ok(undefined);
 }
 
-async function recordFailure(state: ObjectStore, t: TaskInstance, f: Failure): Promise<void> {
+/** Where and when the failed attempt ran, for `status` and `report`. */
+interface FailureContext {
+  host: string;
+  worker: string;
+  startedAt: string;
+  attempts: number;
+}
+
+async function recordFailure(
+  state: ObjectStore,
+  t: TaskInstance,
+  f: Failure,
+  where: FailureContext,
+): Promise<void> {
   const { stack: _stack, ...rest } = f as Failure & { stack?: string };
   await state.put(
     objectKey(taskFailureKey(t)),
-    JSON.stringify({ task: t.id, failure: rest, at: new Date().toISOString() }) + '\n',
+    JSON.stringify({ task: t.id, failure: rest, at: new Date().toISOString(), ...where }) + '\n',
   );
 }

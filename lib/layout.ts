@@ -8,6 +8,8 @@
  *   bucket       <sync prefix><work key>                  (sync)
  *                <pack prefix><Language>/<Language>-<NNNNN>-<part:06d>-of-<total:06d>.jsonl.zst
  *                … same name with .errors.jsonl            (pack, only when a part has bad rows)
+ *                <stats prefix><Language>.json             (stats)
+ *                <stats-merge prefix>summary.json          (stats-merge)
  *   state        markers/<task path>@<fingerprint>.c<code>.p<params>.i<inputs>[.w<worker>].json
  *                parts/<stage>/<task path>/<fingerprint>/<part:06d>.json
  *                params/<stage>/<params component>.json
@@ -35,6 +37,12 @@ export const packPartKey = (
   total: number,
 ): string =>
   `${packFamilyPrefix(prefix, language, shard)}${pad(part, 6)}-of-${pad(total, 6)}.jsonl.zst`;
+
+/** A stats task's output: `<prefix><Language>.json`. */
+export const statsKey = (prefix: string, language: string): string => `${prefix}${language}.json`;
+
+/** A stats-merge task's output: `<prefix>summary.json`. */
+export const statsSummaryKey = (prefix: string): string => `${prefix}summary.json`;
 
 export const errorsKeyFor = (partKey: string): string =>
   partKey.replace(/\.jsonl\.zst$/, '.errors.jsonl');

@@ -26,7 +26,16 @@ export const objectKey = (s: string): ObjectKey => {
 };
 
 /** The kinds of task stackflow knows. Adding one is a compile error until every table handles it. */
-export const TASK_KINDS = ['discover', 'fetch', 'cmds', 'sync', 'pack', 'shell'] as const;
+export const TASK_KINDS = [
+  'discover',
+  'fetch',
+  'cmds',
+  'sync',
+  'pack',
+  'stats',
+  'stats-merge',
+  'shell',
+] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
 
 /** What a stage is expanded over. */
@@ -38,7 +47,10 @@ export interface StageConfig {
   kind: TaskKind;
   /** Stages this one depends on (their instances of the same language / file). */
   needs: StageName[];
-  /** Expansion: discover is per language, fetch/cmds/sync/pack per parquet; shell chooses. */
+  /**
+   * Expansion: discover and stats are per language, fetch/cmds/sync/pack per parquet,
+   * stats-merge once; shell chooses.
+   */
   foreach: Foreach;
   /** Kind-specific parameters after defaults; strings may hold `{language}`-style templates. */
   params: Record<string, unknown>;

@@ -5,7 +5,14 @@
 import { unreachable } from './errors.js';
 import type { Graph } from './graph.js';
 import { shardOf } from './graph.js';
-import { cmdKey, packFamilyPrefix, parsePartKey, workParquetKey } from './layout.js';
+import {
+  cmdKey,
+  packFamilyPrefix,
+  parsePartKey,
+  statsKey,
+  statsSummaryKey,
+  workParquetKey,
+} from './layout.js';
 import type { Pipeline, TaskInstance } from './model.js';
 import { cmp } from './fingerprint.js';
 
@@ -50,6 +57,8 @@ export function workOutputsOf(task: TaskInstance): string[] {
     case 'discover':
     case 'sync':
     case 'pack':
+    case 'stats':
+    case 'stats-merge':
       return [];
     default:
       return unreachable(task.kind);
@@ -82,6 +91,16 @@ export function missingOutputs(task: TaskInstance, graph: Graph, listing: Output
       );
       return missingParts(family, listing.packFamilies.get(family) ?? []);
     }
+    case 'stats':
+      return task.language === undefined
+        ? []
+        : [statsKey(str(task.params.prefix, 'stats/'), task.language)].filter(
+            (k) => !listing.bucket.has(k),
+          );
+    case 'stats-merge':
+      return [statsSummaryKey(str(task.params.prefix, 'stats/'))].filter(
+        (k) => !listing.bucket.has(k),
+      );
     default:
       return unreachable(task.kind);
   }
@@ -98,13 +117,16 @@ function missingParts(family: string, parts: readonly { part: number; total: num
 }
 
 /**
- * The bucket prefixes our stages write under (sync and pack `prefix`), without nesting: a user's
+ * The bucket prefixes our stages write under (sync, pack and stats `prefix`), without nesting: a user's
  * bucket may hold much else, and only these need listing. `''` (list all) when a sync writes at
  * the root.
  */
 export function bucketPrefixes(p: Pipeline): string[] {
   const all = p.stages
-    .filter((st) => st.kind === 'sync' || st.kind === 'pack')
+    .filter(
+      (st) =>
+        st.kind !== 'discover' && st.kind !== 'fetch' && st.kind !== 'cmds' && st.kind !== 'shell',
+    )
     .map((st) => (typeof st.params.prefix === 'string' ? st.params.prefix : ''))
     .sort(cmp);
   return all.filter((x, i) => !all.slice(0, i).some((y) => x.startsWith(y)));

@@ -39,6 +39,8 @@ export interface RunningTask {
   /** Seconds since the last heartbeat landed, by the store's clock. */
   heartbeatAgeS: number | undefined;
   epoch: number;
+  /** The holder's claim time (ISO, its own clock), when its lease body says. */
+  claimedAt?: string;
 }
 
 export interface WorkerStatus {
@@ -62,20 +64,30 @@ export interface Status {
 export async function leaseHolders(
   s: Session,
   markers: ReadonlyMap<TaskId, readonly Pick<MarkerRef, 'fingerprint'>[]>,
-): Promise<Result<{ live: RunningTask[]; stale: (RunningTask & { keys: string[] })[] }>> {
+): Promise<
+  Result<{
+    live: RunningTask[];
+    stale: (RunningTask & { keys: string[] })[];
+    /** Finished claims (a marker exists at the lease's fingerprint): the latest epoch of each. */
+    finished: { task: TaskId; fingerprint: string; epoch: number }[];
+  }>
+> {
   const leases = await listLeases(s.stores.state);
   if (!leases.ok) return leases;
   const live: RunningTask[] = [];
   const stale: (RunningTask & { keys: string[] })[] = [];
-  if (leases.value.size === 0) return ok({ live, stale });
+  const finished: { task: TaskId; fingerprint: string; epoch: number }[] = [];
+  if (leases.value.size === 0) return ok({ live, stale, finished });
   const now = await new StoreClock(s.stores.state).now();
   if (!now.ok) return now;
   for (const entries of leases.value.values()) {
     const latest = entries.at(-1);
     const id = latest === undefined ? undefined : taskIdFromPath(latest.task);
     if (latest === undefined || id === undefined) continue;
-    const finished = markers.get(id)?.some((m) => m.fingerprint.startsWith(latest.fingerprint));
-    if (finished === true) continue;
+    if (markers.get(id)?.some((m) => m.fingerprint.startsWith(latest.fingerprint)) === true) {
+      finished.push({ task: id, fingerprint: latest.fingerprint, epoch: latest.epoch });
+      continue;
+    }
     const body = await s.stores.state.get(objectKey(latest.key));
     let holder: Partial<LeaseBody> = {};
     if (body.ok) {
@@ -98,12 +110,13 @@ export async function leaseHolders(
           ? Math.max(0, Math.round((now.value - latest.modified) / 1000))
           : undefined,
       epoch: latest.epoch,
+      ...(typeof holder.claimedAt === 'string' ? { claimedAt: holder.claimedAt } : {}),
     };
     const ttlMs = typeof holder.ttlMs === 'number' ? holder.ttlMs : 60_000;
     if (isStale(latest, now.value, ttlMs)) stale.push({ ...row, keys: entries.map((e) => e.key) });
     else live.push(row);
   }
-  return ok({ live, stale });
+  return ok({ live, stale, finished });
 }
 
 export async function statusOf(s: Session): Promise<Result<Status>> {
@@ -229,5 +242,9 @@ export function renderStatus(st: Status): string {
       'blocked = the stage expands per parquet once discover has listed that language.',
     );
   }
+  lines.push(
+    '',
+    'The run as a page (progress, timeline, throughput, errors): stackflow report -o report.html',
+  );
   return lines.join('\n') + '\n';
 }

@@ -29,6 +29,8 @@ export {
   packFamilyPrefix,
   packPartKey,
   parsePartKey,
+  statsKey,
+  statsSummaryKey,
   workParquetKey,
 } from './layout.js';
 export { listAll } from './io/object-store.js';

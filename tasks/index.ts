@@ -9,6 +9,8 @@ import discover from './discover.js';
 import fetch from './fetch.js';
 import pack from './pack/index.js';
 import shell from './shell.js';
+import stats from './stats.js';
+import statsMerge from './stats-merge.js';
 import sync from './sync.js';
 
 export const registry: { [K in TaskKind]: TaskDefinition & { kind: K } } = {
@@ -17,6 +19,8 @@ export const registry: { [K in TaskKind]: TaskDefinition & { kind: K } } = {
   cmds: cmds as TaskDefinition & { kind: 'cmds' },
   sync: sync as TaskDefinition & { kind: 'sync' },
   pack: pack as TaskDefinition & { kind: 'pack' },
+  stats: stats as TaskDefinition & { kind: 'stats' },
+  'stats-merge': statsMerge as TaskDefinition & { kind: 'stats-merge' },
   shell: shell as TaskDefinition & { kind: 'shell' },
 };
 

@@ -264,8 +264,10 @@ export async function writeStackflowState(
         counts = { parts: 1, resumed_parts: 0, rows: 1 };
         break;
       }
+      case 'stats':
+      case 'stats-merge':
       case 'shell':
-        throw new Error('Internal error: the bench pipeline has no shell stage');
+        throw new Error(`Internal error: the bench pipeline has no ${t.kind} stage`);
     }
     outputs.set(id, outs);
     const body: MarkerBody = {

@@ -250,6 +250,50 @@ function scaleRows(r: Json): SummaryRow[] {
   return rows;
 }
 
+function reportRows(r: Json): SummaryRow[] {
+  const setup = obj(r.setup);
+  const tasks = `${fmt(num(setup.tasks), 0)} tasks`;
+  const bytes = num(r.pageBytes);
+  const median = obj(r.medianMs);
+  const open = obj(r.open);
+  const rows: SummaryRow[] = [];
+  if (bytes !== undefined) {
+    rows.push({
+      bench: 'report',
+      measure: `page size, ${tasks}`,
+      stackflow: `${fmt(bytes / 1e6)} MB`,
+      reference: `its data ${fmt((num(r.modelJsonBytes) ?? 0) / 1e6)} MB`,
+      ratio: `${fmt(num(r.pageOverModel))}×`,
+      target: '< 5 MB',
+      met: met(bytes, (x) => x < 5_000_000),
+    });
+  }
+  if (num(median.report) !== undefined) {
+    rows.push({
+      bench: 'report',
+      measure: `stackflow report, ${tasks}`,
+      stackflow: ms(num(median.report)),
+      reference: `stackflow status ${ms(num(median.status))}`,
+      ratio: `${fmt(num(r.reportOverStatus))}×`,
+      target: '–',
+      met: undefined,
+    });
+  }
+  const openMs = num(open.reportMs);
+  if (openMs !== undefined) {
+    rows.push({
+      bench: 'report',
+      measure: `page drawn in chromium, ${tasks}`,
+      stackflow: ms(openMs),
+      reference: `parse-only page ${ms(num(open.parseOnlyMs))}`,
+      ratio: `${fmt(num(open.ratio))}×`,
+      target: '< 2 s',
+      met: met(openMs, (x) => x < 2000),
+    });
+  }
+  return rows;
+}
+
 const EXTRACT: Record<string, (r: Json) => SummaryRow[]> = {
   planning: planningRows,
   pack: packRows,
@@ -257,6 +301,7 @@ const EXTRACT: Record<string, (r: Json) => SummaryRow[]> = {
   fetch: fetchRows,
   fleet: fleetRows,
   scale: scaleRows,
+  report: reportRows,
 };
 
 /** The table's rows, in benchmark order, from whatever results are present. */

@@ -22,7 +22,9 @@ export interface TimeLimits {
  * parquet (≤ ~2 GB): hours mean something is wrong. pack has no default timeout: a part's blobs
  * may take as long as the content store needs, and the stall watchdog catches a pack that stops
  * moving. discover reports no progress while it lists, and a shell command's output is up to its
- * author, so neither has a default stall timeout.
+ * author, so neither has a default stall timeout. stats scans every part of a language in one
+ * query (hours for the largest languages) and reports no progress until it ends: no defaults;
+ * stats-merge reads one small file per language.
  */
 export const DEFAULT_LIMITS: { readonly [K in TaskKind]: { timeout?: string; stall?: string } } = {
   discover: { timeout: '1h' },
@@ -30,6 +32,8 @@ export const DEFAULT_LIMITS: { readonly [K in TaskKind]: { timeout?: string; sta
   cmds: { timeout: '1h', stall: '15m' },
   sync: { timeout: '2h', stall: '15m' },
   pack: { stall: '15m' },
+  stats: {},
+  'stats-merge': { timeout: '1h' },
   shell: {},
 };
 

@@ -49,6 +49,8 @@ const PARAM_SCHEMAS: {
   cmds: schema.$defs.cmdsParams,
   sync: schema.$defs.syncParams,
   pack: schema.$defs.packParams,
+  stats: schema.$defs.statsParams,
+  'stats-merge': schema.$defs.statsMergeParams,
   shell: schema.$defs.shellParams,
 };
 

@@ -141,6 +141,18 @@ export const KIND_TRAITS: { readonly [K in TaskKind]: KindTraits } = {
           : undefined,
     },
   },
+  stats: {
+    foreach: 'language',
+    templates: (p) => fields(p, 'prefix'),
+    outputs: (p) => fields(p, 'prefix'),
+    checks: { prefix: prefixProblem },
+  },
+  'stats-merge': {
+    foreach: 'once',
+    templates: (p) => fields(p, 'prefix'),
+    outputs: (p) => fields(p, 'prefix'),
+    checks: { prefix: prefixProblem },
+  },
   shell: {
     foreach: 'once',
     templates: (p) => [

@@ -44,6 +44,8 @@ export interface MarkerBody {
   worker: string;
   startedAt: string;
   finishedAt: string;
+  /** 1 + the transient failures retried in the run that finished it (absent in older markers). */
+  attempts?: number;
   stackflowVersion: string;
 }
 

@@ -6,10 +6,11 @@
  * without a token, hostile remote names.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReportModel } from '../../lib/report-html/types.js';
 import { Rig, SAMPLE, started, walk } from '../helpers/rig.js';
 import type { CliResult } from '../helpers/rig.js';
 import { startHubServer } from '../servers/hub/harness.js';
@@ -142,6 +143,19 @@ describe('the sample pipeline against the Hub and S3 on loopback', () => {
       const again = await rig.run(['run', '--cache-dir', 'cache']);
       expect(again.code, again.stderr).toBe(0);
       expect(started(again)).toEqual([]);
+      // The report reads the S3 state alone; its links point into the S3 bucket.
+      const report = await rig.run(['report', '--cache-dir', 'cache']);
+      expect(report.code, report.stderr).toBe(0);
+      const page = readFileSync(join(rig.dir, 'report.html'), 'utf8');
+      const model = JSON.parse(
+        /id="report-data">(.*?)<\/script>/s.exec(page)?.[1] ?? '{}',
+      ) as ReportModel;
+      expect(model.totals).toMatchObject({ done: markers.size, tasks: markers.size, failed: 0 });
+      expect(model.pipeline.state).toBe(`s3://${bucket}/state`);
+      const errorFiles = model.errors.notPacked.flatMap((x) => x.files);
+      expect(errorFiles.length).toBeGreaterThan(0);
+      for (const f of errorFiles)
+        expect(f).toMatch(new RegExp(`^s3://${bucket}/the-stack-v2/packed/`));
       // The token reached the Hub API, never the CDN, and never any output.
       expect(hub.stats().authOnCdn).toBe(0);
       expect(r.stdout + r.stderr + again.stdout + again.stderr).not.toContain(TOKEN);

@@ -144,6 +144,6 @@ describe('the sample pipeline, end to end', () => {
     expect(status.running).toEqual([]);
     // One process did everything: one worker, credited with every task.
     expect(status.workers).toHaveLength(1);
-    expect(status.workers[0]?.done).toBe(40);
+    expect(status.workers[0]?.done).toBe(47);
   });
 });

@@ -55,6 +55,8 @@ function fakeRegistry(behaviour: Behaviour, log: string[]): ExecEnv['registry'] 
     cmds: def('cmds'),
     sync: def('sync'),
     pack: def('pack'),
+    stats: def('stats'),
+    'stats-merge': def('stats-merge'),
     shell: def('shell'),
   };
 }

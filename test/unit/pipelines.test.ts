@@ -27,7 +27,15 @@ describe('shipped pipeline files', () => {
     });
     expect(p.content.source).toBe('s3://softwareheritage/content');
     expect(p.bucket.startsWith('s3://')).toBe(true);
-    expect(p.stages.map((s) => s.kind)).toEqual(['discover', 'fetch', 'cmds', 'sync', 'pack']);
+    expect(p.stages.map((s) => s.kind)).toEqual([
+      'discover',
+      'fetch',
+      'cmds',
+      'sync',
+      'pack',
+      'stats',
+      'stats-merge',
+    ]);
   });
   it('examples/sample/pipeline.yaml runs the same tasks on local sources', () => {
     const p = load('examples/sample/pipeline.yaml');
@@ -40,6 +48,8 @@ describe('shipped pipeline files', () => {
       'cmds',
       'sync',
       'pack',
+      'stats',
+      'stats-merge',
       'shell',
     ]);
   });
