@@ -55,6 +55,8 @@ tasks:
     kind: pack
     needs: [fetch]
     params: { rows_per_part: 250, concurrency: 32 }
+  stats: { kind: stats, needs: [pack] }
+  stats-summary: { kind: stats-merge, needs: [stats] }
 ${extra}`;
 }
 
@@ -156,6 +158,8 @@ describe('the sample pipeline against the Hub and S3 on loopback', () => {
       expect(errorFiles.length).toBeGreaterThan(0);
       for (const f of errorFiles)
         expect(f).toMatch(new RegExp(`^s3://${bucket}/the-stack-v2/packed/`));
+      expect(model.stats?.source).toBe(`s3://${bucket}/the-stack-v2/stats/summary.json`);
+      expect(Object.keys(model.stats?.languages ?? {})).toHaveLength(6);
       // The token reached the Hub API, never the CDN, and never any output.
       expect(hub.stats().authOnCdn).toBe(0);
       expect(r.stdout + r.stderr + again.stdout + again.stderr).not.toContain(TOKEN);
