@@ -457,6 +457,27 @@ export const paramValues: Rule = (ctx) => {
   }
 };
 
+/**
+ * What the statistics stages read comes through their needs: a stats stage reads the parts of
+ * the pack stages it needs, a stats-merge stage the files of the stats stages it needs. Without
+ * one, the stage would run and find nothing; say so before anything runs.
+ */
+export const statsInputs: Rule = (ctx) => {
+  const wants: Partial<Record<TaskKind, TaskKind>> = { stats: 'pack', 'stats-merge': 'stats' };
+  for (const s of ctx.stages) {
+    const want = s.kind === undefined ? undefined : wants[s.kind];
+    if (want === undefined) continue;
+    const needs = s.needs.map((n) => ctx.byName.get(n.name));
+    // An unknown dependency is reported by its own rule.
+    if (needs.some((n) => n === undefined)) continue;
+    if (needs.some((n) => n?.kind === want)) continue;
+    ctx.report({
+      message: `stage ${quote(s.name)} (kind ${s.kind ?? ''}) reads the output of a ${want} stage, but needs none: add one to its needs`,
+      location: ctx.at.key(stagePath(s.name)),
+    });
+  }
+};
+
 /** Every rule, in the order they run (the output is sorted by location anyway). */
 export const RULES: readonly Rule[] = [
   languageNames,
@@ -471,4 +492,5 @@ export const RULES: readonly Rule[] = [
   placeholders,
   paramValues,
   timeLimits,
+  statsInputs,
 ];
