@@ -15,6 +15,7 @@ const pureFiles = [
   'lib/layout.ts',
   'lib/sizing.ts',
   'lib/report-html/model.ts',
+  'lib/shell-command.ts',
 ];
 
 export default tseslint.config(

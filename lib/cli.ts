@@ -16,7 +16,9 @@ import { cmdSubmitSlurm } from './slurm.js';
 import { explain, renderExplanation } from './explain.js';
 import type { Common } from './commands/common.js';
 import {
+  debugOn,
   EXIT,
+  exitFor,
   failureLine,
   load,
   positiveInt,
@@ -44,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
   const common = (c: Command): Command =>
     c
       .option('-f, --file <path>', 'pipeline file', 'pipeline.yaml')
-      .option('--cache-dir <dir>', 'local cache: work files, default state and bucket', 'cache');
+      .option('--cache-dir <dir>', 'local cache: work files, default state and bucket', 'cache')
+      .option('--debug', 'show stack traces of internal errors (also STACKFLOW_DEBUG=1)');
   /** For commands whose answer depends on the dataset's commit (lib/revision.ts). */
   const withRevision = (c: Command): Command =>
     c.option(
@@ -238,8 +241,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     // A bug, not bad input: one line for the user, the stack only on request.
     const message = e instanceof Error ? e.message : String(e);
-    say(`❌ internal error: ${message} (please report it; STACKFLOW_DEBUG=1 shows the stack)`);
-    if (process.env.STACKFLOW_DEBUG && e instanceof Error && e.stack) say(e.stack);
+    say(`❌ internal error: ${message} (please report it; --debug shows the stack)`);
+    if (debugOn({ debug: argv.includes('--debug') }) && e instanceof Error && e.stack) say(e.stack);
     return EXIT.failed;
   }
   return code;
@@ -362,7 +365,7 @@ async function cmdGraph(o: Common & { format: 'mermaid' | 'dot' }): Promise<numb
   const langs = await resolveLanguages(loaded.session, undefined);
   if (!langs.ok) {
     say(failureLine(langs.error));
-    return EXIT.usage;
+    return exitFor(langs.error);
   }
   const snap = await snapshot(
     loaded.session,

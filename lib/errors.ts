@@ -70,25 +70,114 @@ export type Failure =
       message: string;
     }
   | {
+      /** The OS or a server refused access (EACCES, EPERM, EROFS; HTTP 401/403). */
+      reason: 'permission-denied';
+      message: string;
+    }
+  | {
+      /** A host could not be reached (DNS, refused or unroutable connection); retried. */
+      reason: 'network-unreachable';
+      message: string;
+    }
+  | {
+      /** The disk (or quota) is full. */
+      reason: 'disk-full';
+      message: string;
+    }
+  | {
+      /** A file that must be a parquet is not one DuckDB can read (wrong bytes, truncated). */
+      reason: 'not-a-parquet';
+      message: string;
+    }
+  | {
+      /** A path that would lead out of its store's root (a symlink pointing outside); not read. */
+      reason: 'unsafe-path';
+      key: string;
+      message: string;
+    }
+  | {
       /** An exception escaped a task: a bug, reported with its stack for the issue tracker. */
       reason: 'internal-error';
       message: string;
       stack?: string;
     };
 
-/** True for failures that a retry may cure. */
+/**
+ * True for failures that a retry may cure. An unreachable network is one: on a fleet a DNS or
+ * routing blip is common, and a wrong endpoint costs only the bounded retries.
+ */
 export const isTransient = (f: Failure): boolean =>
-  f.reason === 'transient' || f.reason === 'timeout';
+  f.reason === 'transient' || f.reason === 'timeout' || f.reason === 'network-unreachable';
 
-/** Turns an exception caught at a task boundary into a Failure (the task-boundary catch). */
+/**
+ * An expected failure thrown through code that cannot return a Result (a generator, a callback
+ * of a library); the task boundary (`convertExceptionToFailure`) turns it back into its Failure.
+ */
+export class FailureError extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+    this.name = 'FailureError';
+  }
+}
+
+/** errno codes → the failure they mean (what happened, in the user's words). */
+type ErrnoReason = 'permission-denied' | 'disk-full' | 'network-unreachable' | 'transient';
+const ERRNO_REASONS: Readonly<Record<string, { reason: ErrnoReason; what: string }>> = {
+  EACCES: { reason: 'permission-denied', what: 'permission denied' },
+  EPERM: { reason: 'permission-denied', what: 'operation not permitted' },
+  EROFS: { reason: 'permission-denied', what: 'read-only file system' },
+  ENOSPC: { reason: 'disk-full', what: 'no space left on device' },
+  EDQUOT: { reason: 'disk-full', what: 'disk quota exceeded' },
+  ENOTFOUND: { reason: 'network-unreachable', what: 'host not found' },
+  EAI_AGAIN: { reason: 'network-unreachable', what: 'host name lookup failed' },
+  ECONNREFUSED: { reason: 'network-unreachable', what: 'connection refused' },
+  ENETUNREACH: { reason: 'network-unreachable', what: 'network unreachable' },
+  EHOSTUNREACH: { reason: 'network-unreachable', what: 'host unreachable' },
+  ENETDOWN: { reason: 'network-unreachable', what: 'network is down' },
+  ECONNRESET: { reason: 'transient', what: 'connection reset' },
+  ETIMEDOUT: { reason: 'transient', what: 'timed out' },
+  EPIPE: { reason: 'transient', what: 'broken pipe' },
+};
+
+/** The errno code of `e` or of one of its causes (fetch wraps the socket error). */
+function errnoOf(e: Error): string | undefined {
+  for (let cur: unknown = e, n = 0; cur instanceof Error && n < 6; cur = cur.cause, n++) {
+    const code = (cur as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && Object.hasOwn(ERRNO_REASONS, code)) return code;
+  }
+  return undefined;
+}
+
+/**
+ * The failure an OS or network error code means, with `where` (what was being done) in its
+ * message; undefined when `e` (or its causes) has no code we know.
+ */
+export function errnoFailure(e: unknown, where: string): Failure | undefined {
+  if (!(e instanceof Error)) return undefined;
+  const code = errnoOf(e);
+  const known = code === undefined ? undefined : ERRNO_REASONS[code];
+  if (code === undefined || known === undefined) return undefined;
+  return { reason: known.reason, message: `${where}: ${known.what} (${code})` };
+}
+
+/**
+ * Turns an exception caught at a task boundary into a Failure (the task-boundary catch): what
+ * happened when it is known (permission denied, disk full, network unreachable, a Failure thrown
+ * as FailureError), else `internal-error` — a bug, with its stack kept for `--debug`.
+ */
 export function convertExceptionToFailure(e: unknown, signal?: AbortSignal): Failure {
   if (signal?.aborted === true) return { reason: 'aborted', message: 'interrupted' };
+  if (e instanceof FailureError) return e.failure;
   if (e instanceof Error) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE' || code === 'EAI_AGAIN') {
-      return { reason: 'transient', message: e.message };
-    }
     if (e.name === 'AbortError') return { reason: 'aborted', message: 'interrupted' };
+    const code = errnoOf(e);
+    const known = code === undefined ? undefined : ERRNO_REASONS[code];
+    if (code !== undefined && known !== undefined) {
+      const message = e.message.includes(code)
+        ? `${known.what}: ${e.message}`
+        : `${known.what} (${code}): ${e.message}`;
+      return { reason: known.reason, message };
+    }
     return { reason: 'internal-error', message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
   }
   return { reason: 'internal-error', message: String(e) };

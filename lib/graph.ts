@@ -20,6 +20,7 @@ import type {
   StageName,
   TaskId,
   TaskInstance,
+  TaskKind,
 } from './model.js';
 
 /** The expanded task graph. */
@@ -74,17 +75,68 @@ export function stageTopoOrder(stages: readonly StageConfig[]): StageConfig[] {
 }
 
 /** Replaces `{language}`, `{stem}`, `{shard}`, `{stage}` in every string of a params value. */
-export function resolveTemplates(value: unknown, vars: Readonly<Record<string, string>>): unknown {
+export function resolveTemplates(
+  value: unknown,
+  vars: Readonly<Record<string, string>>,
+  encode: (v: string) => string = (v) => v,
+): unknown {
   if (typeof value === 'string') {
-    return value.replace(/(?<!\$)\{(language|stem|shard|stage)\}/g, (m, k: string) => vars[k] ?? m);
+    return value.replace(/(?<!\$)\{(language|stem|shard|stage)\}/g, (m, k: string) => {
+      const v = vars[k];
+      return v === undefined ? m : encode(v);
+    });
   }
-  if (Array.isArray(value)) return value.map((v) => resolveTemplates(v, vars));
+  if (Array.isArray(value)) return value.map((v) => resolveTemplates(v, vars, encode));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, resolveTemplates(v, vars)]),
+      Object.entries(value).map(([k, v]) => [k, resolveTemplates(v, vars, encode)]),
     );
   }
   return value;
+}
+
+/**
+ * A value as a literal part of a fast-glob pattern: `Graphviz_(DOT)` must not be a group. `+` and
+ * `@` stay bare (picomatch reads `\+` as something else; with `(` escaped they start no extglob).
+ * Names never hold a backslash (lib/io/hub.ts), which no escape here could express.
+ */
+export const globLiteral = (v: string): string => v.replace(/[\\*?[\]{}()!|]/g, '\\$&');
+
+/**
+ * Params whose values need more than plain text substitution, per kind. A shell `command` is
+ * left as written: the task fills it with references, never with values (lib/shell-command.ts).
+ * Shell `inputs` are globs: values go in as literals.
+ */
+const TEMPLATE_FIELDS: { readonly [K in TaskKind]?: Readonly<Record<string, 'task' | 'glob'>> } = {
+  shell: { command: 'task', inputs: 'glob' },
+};
+
+/** A stage's params resolved for one instance (see TEMPLATE_FIELDS). */
+export function resolveParams(
+  kind: TaskKind,
+  params: Readonly<Record<string, unknown>>,
+  vars: Readonly<Record<string, string>>,
+): Record<string, unknown> {
+  const fields = TEMPLATE_FIELDS[kind] ?? {};
+  return Object.fromEntries(
+    Object.entries(params).map(([k, v]) => {
+      const how = fields[k];
+      if (how === 'task') return [k, v];
+      return [k, resolveTemplates(v, vars, how === 'glob' ? globLiteral : undefined)];
+    }),
+  );
+}
+
+/** The values of `{stage}`, `{language}`, `{stem}` and `{shard}` for one instance. */
+export function templateVars(
+  stage: string,
+  language: string | undefined,
+  file: Pick<ManifestEntry, 'stem'> | undefined,
+): Record<string, string> {
+  const vars: Record<string, string> = { stage };
+  if (language !== undefined) vars.language = language;
+  if (file !== undefined) Object.assign(vars, { stem: file.stem, shard: shardOf(file.stem) });
+  return vars;
 }
 
 /** `train-00003-of-00009` → `00003`. */
@@ -171,9 +223,7 @@ export function expandGraph(
         }
         deps.push(...ids);
       }
-      const vars: Record<string, string> = { stage: stage.name };
-      if (lang !== undefined) vars.language = lang;
-      if (file !== undefined) Object.assign(vars, { stem: file.stem, shard: shardOf(file.stem) });
+      const vars = templateVars(stage.name, lang, file);
       add(
         {
           id,
@@ -181,7 +231,7 @@ export function expandGraph(
           kind: stage.kind,
           ...(lang !== undefined ? { language: lang } : {}),
           ...(file !== undefined ? { file } : {}),
-          params: resolveTemplates(stage.params, vars) as Record<string, unknown>,
+          params: resolveParams(stage.kind, stage.params, vars),
           deps: [...new Set(deps)].sort(cmp),
         },
         lang ?? '',

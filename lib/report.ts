@@ -40,14 +40,25 @@ const fmtRate = (n: number, secs: number, unit: string, scale = 1): string =>
 const failureText = (e: Extract<RunEvent, { type: 'task-failed' }>): string =>
   `✗ ${e.task} failed (${e.failure.reason}): ${e.failure.message}`;
 
+/**
+ * A failure event as printed: without its stack (an internal error's, kept for `--debug`), so
+ * events and logs never carry stack traces unless asked to.
+ */
+function shown<E extends RunEvent>(e: E, debug: boolean): E {
+  if (debug || e.type !== 'task-failed' || !('stack' in e.failure)) return e;
+  const { stack: _stack, ...failure } = e.failure;
+  return { ...e, failure };
+}
+
 export function makePrinter(
   out: Writable & { isTTY?: boolean },
   err: Writable,
-  opts: { json?: boolean } = {},
+  opts: { json?: boolean; debug?: boolean } = {},
 ): Printer {
+  const debug = opts.debug === true;
   return out.isTTY === true && opts.json !== true
-    ? new TtyPrinter(out, err)
-    : new JsonPrinter(out, err);
+    ? new TtyPrinter(out, err, debug)
+    : new JsonPrinter(out, err, debug);
 }
 
 /** Failures shown in the closing summary; the rest are counted (all are in the JSON event). */
@@ -95,6 +106,7 @@ class JsonPrinter implements Printer {
     private readonly out: Writable,
     /** Gets the failure summary as text too, for whoever reads the log (stdout stays JSON). */
     private readonly err: Writable,
+    private readonly debug: boolean,
   ) {}
   start(totals: StageTotals[]): void {
     this.write({ type: 'stages', stages: totals });
@@ -112,7 +124,7 @@ class JsonPrinter implements Printer {
       return;
     }
     if (e.type === 'task-succeeded' || e.type === 'task-failed') this.acc.delete(e.task);
-    this.write(e);
+    this.write(shown(e, this.debug));
     if (e.type === 'run-finished') this.err.write(renderFailureSummary(e));
   }
   close(): void {
@@ -132,6 +144,7 @@ class TtyPrinter implements Printer {
   constructor(
     private readonly out: Writable,
     private readonly err: Writable,
+    private readonly debug: boolean,
   ) {}
   start(totals: StageTotals[]): void {
     for (const t of totals) {
@@ -177,6 +190,9 @@ class TtyPrinter implements Printer {
         }
         if (s) s.failed++;
         this.line(failureText(e));
+        if (this.debug && 'stack' in e.failure && e.failure.stack !== undefined) {
+          this.line(e.failure.stack);
+        }
         return;
       case 'task-blocked':
         if (s) s.blocked++;

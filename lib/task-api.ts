@@ -34,11 +34,9 @@ export {
   workParquetKey,
 } from './layout.js';
 export { listAll } from './io/object-store.js';
-export { shardOf } from './graph.js';
-/** zx's quoting (what `$` applies to interpolated values), loaded with zx on first use. */
-export async function loadQuote(): Promise<(arg: string) => string> {
-  return (await import('./io/shell.js')).quote;
-}
+export { shardOf, templateVars } from './graph.js';
+export { shellScript } from './shell-command.js';
+export { copyLine } from './io/s5cmd.js';
 export type { S3BucketSettings, S3Location } from './io/s3-location.js';
 export { resolveS3Location } from './io/s3-location.js';
 

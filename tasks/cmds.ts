@@ -1,12 +1,16 @@
 /**
  * cmds (per parquet): reads `blob_id` with DuckDB and writes an s5cmd command file with one
- * `cp "<source>/<blob_id>" "<dest>"` per row, in row order. Same parquet + params → same bytes.
+ * `cp <source>/<blob_id> <dest>` per row, in row order, each path quoted for s5cmd's line parser
+ * (lib/io/s5cmd.ts `copyLine`), so a language such as `Ren'Py` or `x"y` stays one path. A row whose
+ * blob_id is NULL or not 40 hex digits becomes a `# row N: skipped …` comment. Same parquet +
+ * params → same bytes.
  */
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import {
   cmdKey,
+  copyLine,
   defineTask,
   err,
   localParquet,
@@ -15,12 +19,15 @@ import {
   shardOf,
 } from '../lib/task-api.js';
 
+const BLOB_ID = /^[0-9a-f]{40}$/;
+
 /** `file:///a/b` → `/a/b` (s5cmd takes local paths bare); other URLs unchanged. */
 const s5cmdUrl = (url: string): string => (url.startsWith('file://') ? url.slice(7) : url);
 
 export default defineTask({
   kind: 'cmds',
-  version: '1',
+  // 2: paths quoted by copyLine (was "…"), NULL blob_ids are skipped rows.
+  version: '2',
   tools: {},
   async run(ctx) {
     const { file, language } = ctx.task;
@@ -33,17 +40,24 @@ export default defineTask({
         : ctx.pipeline.contentSource,
     ).replace(/\/+$/, '');
     const dest = typeof ctx.task.params.dest === 'string' ? ctx.task.params.dest : '{blob_id}.gz';
-    if (/["\n\r]/.test(dest) || /["\n\r]/.test(source)) {
-      return err({
-        reason: 'invalid-input',
-        message: 'cmds: source and dest must not contain quotes or newlines',
+    const vars: Record<string, string> = { language, stem: file.stem, shard: shardOf(file.stem) };
+    const line = (id: string) =>
+      copyLine({
+        source: `${source}/${id}`,
+        dest: dest.replace(/\{(blob_id|language|stem|shard)\}/g, (_m, k: string) =>
+          k === 'blob_id' ? id : (vars[k] ?? ''),
+        ),
       });
+    // Every line differs only in the blob id (40 hex digits): one that cannot be written means
+    // none can, so it fails the task here, before the parquet is read.
+    const probe = line('0'.repeat(40));
+    if (!probe.ok) {
+      return err({ reason: 'invalid-input', message: `${ctx.task.id}: ${probe.error.message}` });
     }
     const local = await localParquet(ctx, file);
     if (!local.ok) return local;
     const tmp = join(ctx.scratch, 'cmd.txt');
     const out = createWriteStream(tmp);
-    const vars: Record<string, string> = { language, stem: file.stem, shard: shardOf(file.stem) };
     let rows = 0;
     let bad = 0;
     // Loaded on first use (see pack): planning never needs DuckDB.
@@ -52,14 +66,13 @@ export default defineTask({
       for await (const ids of streamColumn(conn, local.value, 'blob_id')) {
         let chunk = '';
         for (const id of ids) {
-          if (!/^[0-9a-f]{40}$/.test(id)) {
+          const l = id !== null && BLOB_ID.test(id) ? line(id) : undefined;
+          if (l?.ok === true) chunk += l.value;
+          else {
             bad++;
-            chunk += `# row ${rows}: skipped malformed blob_id ${JSON.stringify(id)}\n`;
-          } else {
-            const d = dest.replace(/\{(blob_id|language|stem|shard)\}/g, (_m, k: string) =>
-              k === 'blob_id' ? id : (vars[k] ?? ''),
-            );
-            chunk += `cp "${source}/${id}" "${d}"\n`;
+            // JSON.stringify keeps the comment on one line whatever the value holds.
+            const what = id === null ? 'NULL blob_id' : `malformed blob_id ${JSON.stringify(id)}`;
+            chunk += `# row ${rows}: skipped ${what}\n`;
           }
           rows++;
         }
@@ -72,7 +85,9 @@ export default defineTask({
     const pub = await publishFile(ctx.stores.work, 'work', cmdKey(language, file.stem), tmp);
     if (!pub.ok) return pub;
     if (bad > 0)
-      ctx.note(`${ctx.task.id}: ${bad} rows had a malformed blob_id (commented out in cmd.txt)`);
+      ctx.note(
+        `${ctx.task.id}: ${bad} rows had a NULL or malformed blob_id (commented out in cmd.txt)`,
+      );
     return ok({ outputs: [pub.value], counts: { rows, malformed: bad } });
   },
 });

@@ -1,7 +1,9 @@
 /**
- * shell: a user's own step. Runs `params.command` through bash with `{inputs}` (the declared local
- * globs plus the dependencies' local outputs) and `{outputs}` (scratch paths) substituted, shell
- * quoted; then publishes each declared output into the work store under its declared key.
+ * shell: a user's own step. Runs `params.command` through bash, then publishes each declared output
+ * into the work store under its declared key. Placeholders — `{inputs}` (the declared local globs
+ * plus the dependencies' local outputs), `{outputs}` (scratch paths), `{language}`, `{stem}`,
+ * `{shard}`, `{stage}` — reach the command as variable references, never as text: a value is data
+ * whatever it holds (lib/shell-command.ts).
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -9,11 +11,12 @@ import fg from 'fast-glob';
 import {
   defineTask,
   err,
-  loadQuote,
   localCopy,
   objectKey,
   ok,
   publishFile,
+  shellScript,
+  templateVars,
 } from '../lib/task-api.js';
 import type { OutputRecord } from '../lib/task-api.js';
 
@@ -29,7 +32,8 @@ export async function shellInputFiles(dir: string, globs: readonly string[]): Pr
 
 export default defineTask({
   kind: 'shell',
-  version: '1',
+  // 2: values reach the command as variable references (STACKFLOW_LANGUAGE, …), not quoted text.
+  version: '2',
   tools: {},
   localInputFiles: (params, dir) => shellInputFiles(dir, strings(params.inputs)),
   async run(ctx) {
@@ -55,15 +59,13 @@ export default defineTask({
     }
     const inputs = [...upstream.sort(), ...globbed];
     const outPaths = outKeys.map((_k, i) => join(ctx.scratch, `out-${i}`));
-    // Function replacements: zx quotes as $'…', and `$'` is special in a replacement string.
-    const quote = await loadQuote();
-    const quotedIn = inputs.map((p) => quote(p)).join(' ');
-    const quotedOut = outPaths.map((p) => quote(p)).join(' ');
-    const line = command
-      .replace(/\{inputs\}/g, () => quotedIn)
-      .replace(/\{outputs\}/g, () => quotedOut);
-    const $ = ctx.$({ env: { ...process.env, ...env, STACKFLOW_TASK: ctx.task.id } });
-    const res = await $`bash -eo pipefail -c ${line}`.nothrow();
+    const sh = shellScript(command, {
+      vars: templateVars(ctx.task.stage, ctx.task.language, ctx.task.file),
+      inputs,
+      outputs: outPaths,
+    });
+    const $ = ctx.$({ env: { ...process.env, ...env, ...sh.env, STACKFLOW_TASK: ctx.task.id } });
+    const res = await $`bash -eo pipefail -c ${sh.script} ${sh.args}`.nothrow();
     if (res.exitCode !== 0) {
       return err({
         reason: 'task-exit-non-zero',

@@ -2,12 +2,13 @@
  * What every command shares: exit codes, the pipeline loader and the one-line error printer.
  * Commands return exit codes; only lib/cli.ts and lib/commands/ map failures to them.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { registry } from '../../tasks/index.js';
-import type { Failure } from '../errors.js';
+import type { Failure, Result } from '../errors.js';
+import { err, ok } from '../errors.js';
 import { parsePipeline } from '../config/parse.js';
 import { renderDiagnostics } from '../config/diagnostics.js';
 import type { Pipeline } from '../model.js';
@@ -27,6 +28,31 @@ export interface Common {
   cacheDir: string;
   /** `--revision`: overrides the pipeline's `dataset.revision` (lib/revision.ts). */
   revision?: string;
+  /** Stack traces of internal errors in events and output (`--debug`; also STACKFLOW_DEBUG=1). */
+  debug?: boolean;
+}
+
+/** Whether stack traces are shown: `--debug` or STACKFLOW_DEBUG set. */
+export const debugOn = (o: { debug?: boolean }): boolean =>
+  o.debug === true || (process.env.STACKFLOW_DEBUG ?? '') !== '';
+
+/**
+ * The exit code of a failure that stops a command before any task runs: 1 when the environment
+ * failed (network, permissions, a full disk, a flaky server), 2 for what the user must change in
+ * the command or the config.
+ */
+export function exitFor(f: Failure): number {
+  switch (f.reason) {
+    case 'transient':
+    case 'network-unreachable':
+    case 'permission-denied':
+    case 'disk-full':
+    case 'aborted':
+    case 'internal-error':
+      return EXIT.failed;
+    default:
+      return EXIT.usage;
+  }
 }
 
 /** Option parser: commander prints `option '--x <n>' argument '0' is invalid. …` and we exit 2. */
@@ -55,6 +81,29 @@ export const say = (s: string): void => {
 
 export const failureLine = (f: Failure): string => `❌ ${f.message}`;
 
+/** The largest pipeline file read: a real one is kilobytes, even listing every language. */
+export const MAX_PIPELINE_BYTES = 1 << 20;
+
+/** The pipeline file's text, refusing an unreadable or implausibly large file (exit 2). */
+export async function readPipelineFile(path: string, shown: string): Promise<Result<string>> {
+  try {
+    const size = (await stat(path)).size;
+    if (size > MAX_PIPELINE_BYTES) {
+      return err({
+        reason: 'invalid-input',
+        message: `pipeline file ${shown} is ${(size / (1 << 20)).toFixed(1)} MiB; a pipeline file is at most 1 MiB (is -f pointing at the right file?)`,
+      });
+    }
+    return ok(await readFile(path, 'utf8'));
+  } catch (e) {
+    const message = `cannot read pipeline file ${shown}`;
+    const absent = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    return err(
+      absent ? { reason: 'not-found', key: path, message } : { reason: 'invalid-input', message },
+    );
+  }
+}
+
 /**
  * Reads and parses the pipeline file; on error prints why (diagnostics located at line:col, all
  * at once) and returns the exit code. `missing: 'absent'` returns undefined for a file that does
@@ -65,14 +114,13 @@ export async function readPipeline(
   missing: 'error' | 'absent' = 'error',
 ): Promise<Pipeline | number | undefined> {
   const path = resolve(o.file);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if (missing === 'absent' && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    say(`❌ cannot read pipeline file ${o.file}`);
+  const read = await readPipelineFile(path, o.file);
+  if (!read.ok) {
+    if (missing === 'absent' && read.error.reason === 'not-found') return undefined;
+    say(failureLine(read.error));
     return EXIT.usage;
   }
+  const text = read.value;
   const display = relative(process.cwd(), path) || o.file;
   const parsed = parsePipeline(text, { path, displayName: display, cacheDir: resolve(o.cacheDir) });
   if (!parsed.ok) {
@@ -112,7 +160,7 @@ export async function load(
   });
   if (!pinned.ok) {
     say(failureLine(pinned.error));
-    return pinned.error.reason === 'transient' ? EXIT.failed : EXIT.usage;
+    return exitFor(pinned.error);
   }
   for (const n of pinned.value.revision.notes) {
     say(`${n.level === 'warning' ? '⚠ ' : ''}${n.message}`);

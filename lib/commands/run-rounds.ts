@@ -19,7 +19,7 @@ import { plan } from '../planner.js';
 import type { Printer } from '../report.js';
 import type { Session } from '../session.js';
 import { snapshot } from '../session.js';
-import { EXIT, failureLine, say, unknownTargets } from './common.js';
+import { EXIT, exitFor, failureLine, say, unknownTargets } from './common.js';
 
 export interface RoundsInput {
   session: Session;
@@ -99,7 +99,7 @@ export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
     const pre = await preflightDownloads(session, p, snap.value.graph);
     if (!pre.ok) {
       say(failureLine(pre.error));
-      return { ...r, exit: pre.error.reason === 'transient' ? EXIT.failed : EXIT.usage };
+      return { ...r, exit: exitFor(pre.error) };
     }
     i.printer.start(stageTotals(p.steps, pipeline));
     const held = claims?.held ? await claims.held() : undefined;

@@ -22,7 +22,7 @@ import { cachedProbe, leaseSupport } from '../io/probe.js';
 import type { RunLock } from '../run-lock.js';
 import { acquireRunLock } from '../run-lock.js';
 import type { Common } from './common.js';
-import { EXIT, failureLine, load, say, unknownTargets } from './common.js';
+import { debugOn, EXIT, exitFor, failureLine, load, say, unknownTargets } from './common.js';
 import type { RunMode, RunOpts } from './run-options.js';
 import { runMode } from './run-options.js';
 import { runRounds } from './run-rounds.js';
@@ -88,14 +88,14 @@ async function runTargets(
   const langs = await resolveLanguages(session, o.only);
   if (!langs.ok) {
     say(failureLine(langs.error));
-    return EXIT.usage;
+    return exitFor(langs.error);
   }
   const forced = forcedMatcher(o.force);
   if (o.dryRun === true) {
     const snap = await snapshot(session, langs.value, targets, { preview: true });
     if (!snap.ok) {
       say(failureLine(snap.error));
-      return EXIT.usage;
+      return exitFor(snap.error);
     }
     if (snap.value.unknownTargets.length > 0) return unknownTargets(snap.value.unknownTargets);
     const p = plan({ ...snap.value.plannerInput, forced });
@@ -120,7 +120,10 @@ async function runTargets(
     const n = swept.removed.length;
     say(`removed ${String(n)} scratch dir${n === 1 ? '' : 's'} left by killed runs`);
   }
-  const printer = makePrinter(process.stdout, process.stderr, { json: o.json === true });
+  const printer = makePrinter(process.stdout, process.stderr, {
+    json: o.json === true,
+    debug: debugOn(o),
+  });
   const ledger = new FailureLedger();
   const emit = (e: RunEvent): void => {
     if (e.type === 'task-blocked') ledger.recordBlocked(e.task, e.because);

@@ -388,6 +388,17 @@ function schemaMessage(
       return here(`${label} must be ${String(p['comparison'])} ${String(p['limit'])}, ${got}`);
     case 'minLength':
       return here(`${label} must not be empty`);
+    case 'maxLength': {
+      // Code points, as JSON Schema counts them.
+      const n = typeof e.data === 'string' ? Array.from(e.data).length : 0;
+      return here(`${label} is ${n} characters long; at most ${String(p['limit'])} are allowed`);
+    }
+    case 'maxItems':
+    case 'maxProperties': {
+      const n = Array.isArray(e.data) ? e.data.length : Object.keys(e.data ?? {}).length;
+      const what = e.keyword === 'maxItems' ? 'items' : 'entries';
+      return here(`${label} has ${n} ${what}; at most ${String(p['limit'])} are allowed`);
+    }
     case 'uniqueItems': {
       const index = Math.max(Number(p['i']), Number(p['j']));
       const item = Array.isArray(e.data) ? (e.data[index] as unknown) : undefined;
@@ -443,6 +454,9 @@ function where(location: Location): string {
   return `${location.file}:${location.line}:${location.column}`;
 }
 
+/** At most this many characters of a span are shown (and underlined) in an excerpt. */
+const EXCERPT_SPAN = 120;
+
 /** The source line and its underline, or nothing when the source is unknown. */
 function excerpt(
   location: Location,
@@ -451,7 +465,11 @@ function excerpt(
 ): string[] {
   const source = sources.get(location.file);
   if (source === undefined) return [];
-  const raw = source.split('\n')[location.line - 1] ?? '';
+  const full = source.split('\n')[location.line - 1] ?? '';
+  // A huge value (a megabyte on one line) is shown cut: the start of the span is what locates it.
+  const cut = location.column - 1 + EXCERPT_SPAN;
+  const raw = full.length > cut ? `${full.slice(0, cut)}…` : full;
+  location = { ...location, length: Math.min(location.length, EXCERPT_SPAN) };
   // Control characters would garble the terminal; one replacement char keeps columns aligned.
   // eslint-disable-next-line no-control-regex
   const text = raw.replace(/\r$/, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '\uFFFD');

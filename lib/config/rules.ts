@@ -198,13 +198,20 @@ const edges = (ctx: RuleContext, s: RawStage): { to: RawStage; index: number }[]
 // ---------------------------------------------------------------------------------------------
 // The rules
 
-/** Why a language name cannot be a folder under data/, or undefined when it can. */
+/**
+ * Why a language name cannot be a folder under data/, or undefined when it can: the same rules
+ * as for names a listing returns (lib/io/hub.ts `checkRemoteName`). Shell metacharacters are
+ * fine (`Ren'Py`): names are never code.
+ */
 export function languageProblem(name: string): string | undefined {
   if (name === '') return 'it is empty';
   if (name === '.' || name === '..') return `${quote(name)} is not a folder name`;
   if (name.includes('/')) return 'it contains "/"';
   if (name.includes('\\')) return 'it contains a backslash';
   if (name.includes('\0')) return 'it contains a NUL character';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0001-\u001f\u007f-\u009f]/.test(name)) return 'it contains a control character';
+  if (name.trim() !== name) return 'it starts or ends with whitespace';
   return undefined;
 }
 

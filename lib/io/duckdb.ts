@@ -29,6 +29,8 @@
  * - anything else (DECIMAL, UUID, BLOB, TIME, INTERVAL...): @duckdb/node-api's JSON conversion.
  */
 import { resolve } from 'node:path';
+import type { Failure } from '../errors.js';
+import { FailureError } from '../errors.js';
 import {
   DuckDBDateValue,
   DuckDBInstance,
@@ -84,12 +86,28 @@ export async function withDuckDB<T>(
     const conn = await instance.connect();
     try {
       return await fn(conn);
+    } catch (e) {
+      const bad = parquetFailure(e);
+      throw bad === undefined ? e : new FailureError(bad);
     } finally {
       conn.closeSync();
     }
   } finally {
     instance.closeSync();
   }
+}
+
+/**
+ * DuckDB's errors for a file that is not a readable parquet (`Invalid Input Error: No magic bytes
+ * found at end of file '…'`, `… too small to be a Parquet file`, a Thrift or footer error) as the
+ * `not-a-parquet` failure: bad data, said as such, not a bug.
+ */
+export function parquetFailure(e: unknown): Failure | undefined {
+  if (!(e instanceof Error)) return undefined;
+  const m = e.message;
+  if (!/^(Invalid Input|Invalid|IO|Corrupt|Serialization) Error:/.test(m)) return undefined;
+  if (!/parquet|magic bytes|thrift|footer|row group|column chunk/i.test(m)) return undefined;
+  return { reason: 'not-a-parquet', message: `not a readable parquet file: ${m}` };
 }
 
 /**
@@ -203,13 +221,14 @@ export async function* streamParquetRows(
 
 /**
  * Reads one column as strings in file order, chunked (used for blob_id by the cmds task). A NULL
- * throws: the caller asked for a column it expects to be complete.
+ * is `null` and any other non-string its text: bad values are data for the caller to report per
+ * row, never a reason to give up on the file.
  */
 export async function* streamColumn(
   conn: DuckDBConnection,
   path: string,
   column: string,
-): AsyncGenerator<string[], void, undefined> {
+): AsyncGenerator<(string | null)[], void, undefined> {
   const sql = rowRangeSql(path, { columns: [column] }, true);
   const end = await rangeEnd(conn, path, undefined);
   const result = await conn.stream(sql);
@@ -220,16 +239,12 @@ export async function* streamColumn(
       checkComplete(next, end, path);
       return;
     }
-    const first = next;
     next = checkRowNumbers(chunk, next, path);
     const values = chunk.getColumnValues(1);
-    const out: string[] = new Array<string>(values.length);
+    const out: (string | null)[] = new Array<string | null>(values.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (typeof v !== 'string') {
-        throw new Error(`${path}: column ${column} is NULL at row ${first + i}`);
-      }
-      out[i] = v;
+      out[i] = typeof v === 'string' || v === null || v === undefined ? (v ?? null) : String(v);
     }
     yield out;
   }

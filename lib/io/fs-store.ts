@@ -19,6 +19,13 @@
  * write is a new inode and stamps a unique microsecond mtime, so the etag changes on every write.
  * That mtime is also the object's `modified` time: the store lives on one local filesystem, so
  * the writers' clock is the store's clock.
+ *
+ * Symlinks. The store never reads through a symlink that leads out of its root: a `file://`
+ * content source or mirror is data from outside, and a link in it to `/etc/shadow` or `~/.ssh`
+ * must not become a packed row. Files are opened with O_NOFOLLOW; a link is resolved and read only
+ * when its target is inside the root, else the read is an `unsafe-path` failure. Directories on a
+ * key's path are checked the same way (realpath of the parent). Links in the root's own path are
+ * the user's choice and are followed. Listings skip links altogether.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
@@ -58,6 +65,7 @@ import { StoreError } from './object-store.js';
 import { LOCK_STALE_MS, withKeyLock } from './fs-lock.js';
 import {
   LOCKS,
+  RootGuard,
   SELF,
   TMP,
   hashKey,
@@ -166,21 +174,29 @@ export class FsStore implements ObjectStore {
   /** Absolute path of the root directory (created on the first write). */
   readonly root: string;
   #ready: Promise<void> | undefined;
+  /** Keeps reads inside the root (see Symlinks above). */
+  readonly #guard: RootGuard;
 
   constructor(rootDir: string) {
     this.root = resolve(rootDir);
     this.url = `file://${this.root}`;
+    this.#guard = new RootGuard(this.root, this.url);
   }
 
-  /** The file holding `key`'s bytes (the parquet DuckDB reads in place); undefined for bad keys. */
+  /**
+   * The file holding `key`'s bytes (the parquet DuckDB reads in place); undefined for bad keys and
+   * for a path that leads out of the root (the caller then reads through `get`, which refuses it).
+   */
   localPath(key: ObjectKey): string | undefined {
     if (keyProblem(key) !== undefined) return undefined;
     const path = join(this.root, key);
+    let target = path;
     try {
-      return statSync(path).isDirectory() ? join(path, SELF) : path;
+      target = statSync(path).isDirectory() ? join(path, SELF) : path;
     } catch {
-      return path;
+      // absent: the caller's read reports it
     }
+    return this.#guard.leadsOut(target) ? undefined : target;
   }
 
   /**
@@ -192,7 +208,9 @@ export class FsStore implements ObjectStore {
    * a whole file by rename). On anything else, ask `get`, which looks everywhere an object can be.
    */
   filePathHint(key: ObjectKey): string | undefined {
-    return keyProblem(key) === undefined ? join(this.root, key) : undefined;
+    // Only a key straight under the root: a reader opening the hint with O_NOFOLLOW then cannot
+    // leave the root through a linked directory (deeper keys go through `get`).
+    return keyProblem(key) === undefined && !key.includes('/') ? join(this.root, key) : undefined;
   }
 
   #check(key: string, op: string): Failure | undefined {
@@ -257,7 +275,7 @@ export class FsStore implements ObjectStore {
     for (const candidate of [path, this.#aside(key), join(path, SELF)]) {
       let fh: FileHandle;
       try {
-        fh = await open(candidate, 'r');
+        fh = await this.#guard.open(key, candidate);
       } catch (e) {
         if (isDirError(errnoCode(e))) continue;
         throw e;
@@ -277,6 +295,7 @@ export class FsStore implements ObjectStore {
       if (!found) return this.#notFound(key, op);
       return ok(await use(found.fh, found.st));
     } catch (e) {
+      if (e instanceof StoreError) return err(e.failure);
       return err(ioFailure(e, key, `${op} ${this.url}/${key}`));
     }
   }
@@ -317,6 +336,7 @@ export class FsStore implements ObjectStore {
       if (!written.ok) return written;
       return await this.#locked(key, () => this.#commit(key, temp, written.value, opts));
     } catch (e) {
+      if (e instanceof StoreError) return err(e.failure);
       return err(ioFailure(e, key, `put ${this.url}/${key}`));
     } finally {
       await rm(temp, { force: true }); // already gone after a rename; still there after a link
@@ -578,6 +598,7 @@ export class FsStore implements ObjectStore {
         return ok(undefined);
       });
     } catch (e) {
+      if (e instanceof StoreError) return err(e.failure);
       return err(ioFailure(e, key, `delete ${this.url}/${key}`));
     }
   }

@@ -14,6 +14,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Failure } from '../errors.js';
+import { errnoFailure } from '../errors.js';
 
 /** One retry about to happen. */
 export interface RetryInfo {
@@ -204,6 +205,8 @@ export function fetchFailure(e: unknown, what: string, signal?: AbortSignal): Fa
   if (signal?.aborted === true || (e instanceof Error && e.name === 'AbortError')) {
     return { reason: 'aborted', message: 'interrupted' };
   }
+  const known = errnoFailure(e, what);
+  if (known !== undefined && known.reason !== 'transient') return known; // unreachable, EACCES, ENOSPC
   if (isRetryableNetworkError(e) || (e instanceof TypeError && e.message === 'fetch failed')) {
     return { reason: 'transient', message: `${what}: ${describeNetworkError(e)}` };
   }

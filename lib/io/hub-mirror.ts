@@ -2,26 +2,43 @@
  * A local HF-shaped mirror (`file://<root>` holding `data/<Language>/train-*.parquet`), the
  * embedded default source. A mirror has no revisions: the pinned revision from pipeline.yaml is
  * taken as is. sha256 is computed by reading each file (cached by path, size and mtime).
+ *
+ * Nothing is read through a symlink that leads out of the mirror's root (a language folder or a
+ * parquet linked to `/etc` or `~`): listing such a folder or file is an `unsafe-path` failure. A
+ * link that stays inside the root is followed.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import type { Failure, Result } from '../errors.js';
-import { convertExceptionToFailure, err, ok } from '../errors.js';
+import { convertExceptionToFailure, err, errnoFailure, ok } from '../errors.js';
 import { cmp } from '../fingerprint.js';
 import type { ManifestEntry } from '../model.js';
+import { RootGuard } from './fs-paths.js';
 import type { DownloadOptions, HubSource } from './hub.js';
 import { checkRemoteName, checkRepoPath, mismatch } from './hub.js';
 
 export class MirrorHub implements HubSource {
   readonly url: string;
   private readonly digests = new Map<string, string>();
+  private readonly guard: RootGuard;
 
   constructor(private readonly root: string) {
     this.url = `file://${root}`;
+    this.guard = new RootGuard(root, this.url);
+  }
+
+  /** The `unsafe-path` failure for a path under the root that resolves outside it. */
+  private leadsOut(rel: string, path: string): Failure | undefined {
+    if (!this.guard.leadsOut(path)) return undefined;
+    return {
+      reason: 'unsafe-path',
+      key: rel,
+      message: `${this.url}/${rel} is a symbolic link out of the mirror; stackflow reads only files inside a file:// source (copy the files in)`,
+    };
   }
 
   resolveRevision(revision: string): Promise<Result<string>> {
@@ -31,7 +48,12 @@ export class MirrorHub implements HubSource {
   async listLanguages(): Promise<Result<string[]>> {
     try {
       const ents = await readdir(join(this.root, 'data'), { withFileTypes: true });
-      const names = ents.filter((e) => e.isDirectory()).map((e) => e.name);
+      // Linked folders are listed too, so that one leading out is refused by name (listFiles)
+      // rather than silently missing from `languages: all`.
+      const names = ents
+        .filter((e) => e.isDirectory() || e.isSymbolicLink())
+        .map((e) => e.name)
+        .filter((n) => isDirectoryOrLinkToOne(join(this.root, 'data', n)));
       for (const n of names) {
         const c = checkRemoteName(n, 'language folder');
         if (!c.ok) return c;
@@ -46,6 +68,8 @@ export class MirrorHub implements HubSource {
     const checked = checkRemoteName(language, 'language folder');
     if (!checked.ok) return checked;
     const dir = join(this.root, 'data', language);
+    const outOfDir = this.leadsOut(`data/${language}`, dir);
+    if (outOfDir !== undefined) return err(outOfDir);
     try {
       const names = (await readdir(dir)).filter((n) => n.endsWith('.parquet')).sort(cmp);
       const out: ManifestEntry[] = [];
@@ -53,6 +77,8 @@ export class MirrorHub implements HubSource {
         const c = checkRemoteName(name, 'file');
         if (!c.ok) return c;
         const path = join(dir, name);
+        const outOfFile = this.leadsOut(`data/${language}/${name}`, path);
+        if (outOfFile !== undefined) return err(outOfFile);
         let st;
         try {
           st = await stat(path);
@@ -96,6 +122,8 @@ export class MirrorHub implements HubSource {
     } catch (e) {
       return err(notFound(src, e));
     }
+    const outOfFile = this.leadsOut(entry.path, src);
+    if (outOfFile !== undefined) return err(outOfFile);
     const tmp = `${dest}.partial`;
     const h = createHash('sha256');
     let size = 0;
@@ -139,10 +167,21 @@ export class MirrorHub implements HubSource {
   }
 }
 
+/** Whether `path` is (or links to) a directory. */
+function isDirectoryOrLinkToOne(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function notFound(path: string, e: unknown): Failure {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') {
     return { reason: 'not-found', key: path, message: `${path} does not exist` };
   }
+  const known = errnoFailure(e, path);
+  if (known !== undefined && known.reason !== 'transient') return known; // EACCES, …
   return { reason: 'transient', message: `${path}: ${(e as Error).message}` };
 }

@@ -52,9 +52,13 @@ export interface HubSource {
 }
 
 /**
- * Remote names are data: a folder or file name that could escape the work dir, or that a shell or
- * terminal could misread, is refused. Legitimate names such as `C++`, `Graphviz_(DOT)`, `ASN.1`,
- * `F#` and `Objective-C++` pass.
+ * Remote names are data. Refused: a name that could lead out of a directory it is joined onto
+ * (empty, `.`, `..`, a `/` or `\` separator, NUL), or that a terminal, a log line or a line-based
+ * file could misread (control characters such as a newline, leading or trailing whitespace).
+ * Everything else is a valid name and passes: `C++`, `Graphviz_(DOT)`, `ASN.1`, `F#`, `Ren'Py`,
+ * spaces, unicode, and shell metacharacters (`;`, `$`, `(`, quotes, backticks). Names never
+ * become code: a shell command receives them as variables (lib/shell-command.ts), an s5cmd line
+ * quoted (lib/io/s5cmd.ts), a state key URI-encoded (lib/layout.ts).
  */
 export function checkRemoteName(name: string, what: string): Result<string> {
   const why = unsafeNameReason(name);

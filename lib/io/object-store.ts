@@ -25,7 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { err, ok } from '../errors.js';
+import { err, FailureError, ok } from '../errors.js';
 import type { Failure, Result } from '../errors.js';
 import { objectKey } from '../model.js';
 import type { ObjectKey } from '../model.js';
@@ -223,9 +223,9 @@ export async function storeNow(store: ObjectStore): Promise<Result<number>> {
 }
 
 /** Thrown only where a store failure cannot be handled locally; caught at the task boundary. */
-export class StoreError extends Error {
-  constructor(readonly failure: Failure) {
-    super(failure.message);
+export class StoreError extends FailureError {
+  constructor(failure: Failure) {
+    super(failure);
     this.name = 'StoreError';
   }
 }

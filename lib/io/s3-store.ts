@@ -27,7 +27,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PutObjectCommandInput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { Failure, Result } from '../errors.js';
-import { err, ok } from '../errors.js';
+import { err, errnoFailure, ok } from '../errors.js';
 import type { ObjectKey } from '../model.js';
 import { objectKey } from '../model.js';
 import { withRetry } from '../util/retry.js';
@@ -478,15 +478,20 @@ export class S3Store implements ObjectStore {
       return { reason: 'precondition-failed', key, message: `${where}: precondition failed` };
     }
     if (code === 401 || code === 403) {
-      return invalid(
-        `${where}: access denied (${what}); check the AWS credentials in the environment or profile, or set unsigned: true under s3.${this.bucket} for a public bucket`,
-      );
+      return {
+        reason: 'permission-denied',
+        message: `${where}: access denied (${what}); check the AWS credentials in the environment or profile, or set unsigned: true under s3.${this.bucket} for a public bucket`,
+      };
     }
     if (code === 409 && name === 'ConditionalRequestConflict') {
       return { reason: 'transient', message: `${where}: conflicting concurrent write (${what})` };
     }
     if (code !== undefined && code >= 400 && code < 500 && code !== 408 && code !== 429) {
       return invalid(`${where}: ${what}: ${messageOf(e)}`);
+    }
+    const net = errnoFailure(e, where);
+    if (net?.reason === 'network-unreachable') {
+      return { reason: net.reason, message: `${net.message}; check s3.${this.bucket}.endpoint` };
     }
     return { reason: 'transient', message: `${where}: ${what}` };
   }

@@ -5,7 +5,7 @@
  */
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { err, ok } from '../errors.js';
+import { err, errnoFailure, ok } from '../errors.js';
 import type { Failure, Result } from '../errors.js';
 import type {
   Body,
@@ -138,16 +138,9 @@ const TRANSIENT_CODES = new Set([
   'ECONNRESET',
   'EPIPE',
 ]);
-/** Errors the user fixes (disk full, permissions, a key too long for the filesystem). */
-const USER_CODES = new Set([
-  'ENOSPC',
-  'EDQUOT',
-  'EACCES',
-  'EPERM',
-  'EROFS',
-  'ENAMETOOLONG',
-  'EFBIG',
-]);
+/** Errors the user fixes (a key too long for the filesystem); permissions and a full disk are
+ * reported as what they are (errnoFailure). */
+const USER_CODES = new Set(['ENAMETOOLONG', 'EFBIG']);
 
 /** The errno code of an exception, if it has one. */
 export function errnoCode(e: unknown): string | undefined {
@@ -155,13 +148,16 @@ export function errnoCode(e: unknown): string | undefined {
 }
 
 /**
- * Maps an I/O exception to a Failure: ENOENT → `not-found` (of `key`), EAGAIN/EMFILE/EBUSY-type →
- * `transient`, ENOSPC/EACCES-type → `invalid-input`. Anything else is a bug and is rethrown.
+ * Maps an I/O exception to a Failure: ENOENT → `not-found` (of `key`), EACCES/EPERM/EROFS →
+ * `permission-denied`, ENOSPC/EDQUOT → `disk-full`, EAGAIN/EMFILE/EBUSY-type → `transient`,
+ * ENAMETOOLONG/EFBIG → `invalid-input`. Anything else is a bug and is rethrown.
  */
 export function ioFailure(e: unknown, key: string, what: string): Failure {
   const code = errnoCode(e);
   const detail = e instanceof Error ? e.message : String(e);
   if (code === 'ENOENT') return { reason: 'not-found', key, message: `${what}: not found` };
+  const known = errnoFailure(e, what);
+  if (known !== undefined && known.reason !== 'transient') return known;
   if (code !== undefined && TRANSIENT_CODES.has(code)) {
     return { reason: 'transient', message: `${what}: ${detail}` };
   }

@@ -175,10 +175,17 @@ async function runPack(
     );
     if (!removed.ok) return removed;
     totals.stale_removed = removed.value;
-    const bad = (totals.missing ?? 0) + (totals.corrupt_gzip ?? 0) + (totals.undecodable ?? 0);
+    const kinds: [string, number][] = [
+      ['missing', totals.missing ?? 0],
+      ['corrupt gzip', totals.corrupt_gzip ?? 0],
+      ['undecodable', totals.undecodable ?? 0],
+      ['bad rows', totals.bad_rows ?? 0],
+    ];
+    const bad = kinds.reduce((n, [, k]) => n + k, 0);
     if (bad > 0) {
+      const which = kinds.filter(([, k]) => k > 0).map(([what, k]) => `${String(k)} ${what}`);
       ctx.note(
-        `${ctx.task.id}: ${bad} of ${totals.rows ?? 0} rows not packed (${totals.missing ?? 0} missing, ${totals.corrupt_gzip ?? 0} corrupt gzip, ${totals.undecodable ?? 0} undecodable); see the parts' .errors.jsonl`,
+        `${ctx.task.id}: ${bad} of ${totals.rows ?? 0} rows not packed (${which.join(', ')}); see the parts' .errors.jsonl`,
       );
     }
     return ok({ outputs, counts: totals });

@@ -22,15 +22,17 @@ const SCRATCH_MAX = 8 << 20;
 let scratch = Buffer.allocUnsafeSlow(1 << 20);
 
 /**
- * The bytes of a regular file, or undefined on any failure (missing, a directory, not a regular
- * file, too many open files, ...): the caller then fetches the blob through its store. The bytes
+ * The bytes of a regular file, or undefined on any failure (missing, a directory, a symlink, not a
+ * regular file, too many open files, ...): the caller then fetches the blob through its store. The bytes
  * are valid until the next call.
  */
 function readFileSyncOrUndefined(path: string): Uint8Array | undefined {
   let fd: number;
   try {
     // O_NONBLOCK: opening a FIFO must not block the worker; it changes nothing for regular files.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    // O_NOFOLLOW: a symlink is never read here (it might lead out of the content store's root);
+    // the store's `get` decides about it, and refuses one that leads out.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   } catch {
     return undefined;
   }

@@ -50,6 +50,8 @@ export interface PartCounts {
   missing: number;
   corrupt_gzip: number;
   undecodable: number;
+  /** Rows whose blob_id is NULL or not a sha1, or whose blob the store refused to read. */
+  bad_rows: number;
   raw_bytes: number;
   zst_bytes: number;
 }
@@ -57,8 +59,13 @@ export interface PartCounts {
 /** A row that could not be packed, as written to the `.errors.jsonl` sidecar. */
 export interface RowError {
   row: number;
-  blob_id: string;
-  reason: 'missing' | 'corrupt-gzip' | 'undecodable' | 'unknown-encoding' | 'bad-row';
+  /** As the parquet holds it: null when NULL. */
+  blob_id: string | null;
+  /**
+   * `bad-row`: the blob_id is NULL or not 40 hex digits; `refused`: the content store would not
+   * read the blob (a symlink out of a `file://` store's root).
+   */
+  reason: 'missing' | 'corrupt-gzip' | 'undecodable' | 'unknown-encoding' | 'bad-row' | 'refused';
   detail: string;
 }
 
@@ -90,6 +97,7 @@ export async function packPart(
     missing: 0,
     corrupt_gzip: 0,
     undecodable: 0,
+    bad_rows: 0,
     raw_bytes: 0,
     zst_bytes: 0,
   };
@@ -127,6 +135,7 @@ export async function packPart(
       errors.push(e);
       if (e.reason === 'missing') counts.missing++;
       else if (e.reason === 'corrupt-gzip') counts.corrupt_gzip++;
+      else if (e.reason === 'bad-row' || e.reason === 'refused') counts.bad_rows++;
       else counts.undecodable++;
     };
     for await (const b of built) {
@@ -223,8 +232,12 @@ async function fetchRow(
 ): Promise<Fetched> {
   const blobId = r.values.blob_id;
   const encoding = r.values.src_encoding;
+  if (blobId === null || blobId === undefined) {
+    return bad(r.index, null, 'bad-row', 'blob_id is NULL');
+  }
   if (typeof blobId !== 'string' || !/^[0-9a-f]{40}$/.test(blobId)) {
-    return bad(r.index, String(blobId), 'bad-row', 'blob_id is not a 40-hex sha1');
+    const shown = typeof blobId === 'string' ? blobId : JSON.stringify(blobId);
+    return bad(r.index, shown, 'bad-row', 'blob_id is not a 40-hex sha1');
   }
   const row: RowMeta = {
     index: r.index,
@@ -243,6 +256,11 @@ async function fetchBlob(row: RowMeta, job: PartJob): Promise<Exclude<Fetched, F
   const got = await job.fetch(blobId);
   if (!got.ok) {
     if (got.error.reason === 'not-found') return bad(index, blobId, 'missing', 'no such blob');
+    // A valid id the store will not read (lib/io/fs-store.ts: a symlink out of its root) is
+    // this row's problem, not the part's.
+    if (got.error.reason === 'unsafe-path') {
+      return bad(index, blobId, 'refused', got.error.message);
+    }
     return { kind: 'fatal', failure: got.error };
   }
   return { kind: 'blob', index, blobId, head, encoding, gz: got.value };
@@ -385,7 +403,7 @@ function settle<R extends BlobRow>(
 
 const bad = (
   row: number,
-  blob_id: string,
+  blob_id: string | null,
   reason: RowError['reason'],
   detail: string,
 ): Extract<Fetched, { kind: 'error' }> => ({

@@ -155,7 +155,7 @@ describe('sync', () => {
       expect(r.code).toBe(0);
       const done = r.events.find((e) => e.type === 'task-succeeded' && e.stage === 'sync');
       expect(done?.counts).toMatchObject({ uploaded: 1, skipped: 1 });
-      expect(readFileSync(cmd, 'utf8')).toMatch(/^cp "s3:\/\/softwareheritage\/content\//);
+      expect(readFileSync(cmd, 'utf8')).toMatch(/^cp s3:\/\/softwareheritage\/content\//);
     } finally {
       rig.cleanup();
     }

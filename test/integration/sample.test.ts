@@ -105,7 +105,7 @@ describe('the sample pipeline, end to end', () => {
     const rows = await parquetRows(join(rig.dir, 'hf/data/C++/train-00001-of-00002.parquet'));
     expect(cmd.length).toBe(rows.length);
     expect(cmd[0]).toBe(
-      `cp "s3://softwareheritage/content/${String(rows[0]?.blob_id)}" "blobs/C++/00001/${String(rows[0]?.blob_id)}.gz"`,
+      `cp s3://softwareheritage/content/${String(rows[0]?.blob_id)} blobs/C++/00001/${String(rows[0]?.blob_id)}.gz`,
     );
     const synced = walk(join(rig.cache, 'bucket')).map((f) =>
       f.slice(join(rig.cache, 'bucket').length + 1),
