@@ -103,12 +103,16 @@ export class RootGuard {
     return real === root || real.startsWith(root === sep ? root : root + sep);
   }
 
-  #unsafe(key: string, path: string, real: string): StoreError {
+  #unsafe(key: string, path: string, why: string): StoreError {
     return new StoreError({
       reason: 'unsafe-path',
       key,
-      message: `${this.url}/${key}: refusing to read ${path}: a symbolic link leads out of the store (to ${real})`,
+      message: `${this.url}/${key}: refusing to read ${path}: ${why}`,
     });
+  }
+
+  #out(key: string, path: string, real: string): StoreError {
+    return this.#unsafe(key, path, `a symbolic link leads out of the store (to ${real})`);
   }
 
   /** Whether an existing `path` under the root resolves outside it (false when absent). */
@@ -135,15 +139,22 @@ export class RootGuard {
       } catch {
         dir = undefined; // absent: the open below says so
       }
-      if (dir !== undefined && !this.#inside(dir)) throw this.#unsafe(key, candidate, dir);
+      if (dir !== undefined && !this.#inside(dir)) throw this.#out(key, candidate, dir);
     }
     try {
       return await open(candidate, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (e) {
       if (errnoCode(e) !== 'ELOOP') throw e;
     }
-    const real = await realpath(candidate);
-    if (!this.#inside(real)) throw this.#unsafe(key, candidate, real);
+    let real: string;
+    try {
+      real = await realpath(candidate);
+    } catch (e) {
+      // A link to itself, or a cycle of links: nothing to read, and not this store's bug.
+      if (errnoCode(e) === 'ELOOP') throw this.#unsafe(key, candidate, 'a loop of symbolic links');
+      throw e;
+    }
+    if (!this.#inside(real)) throw this.#out(key, candidate, real);
     return open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
   }
 }

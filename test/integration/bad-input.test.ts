@@ -128,8 +128,10 @@ describe('NULL and malformed blob_ids', () => {
 describe('symlinks out of a file:// root', () => {
   it('are recorded as refused rows of pack and never read; links inside the root are read', async () => {
     rig = new Rig({ pipeline: pipeline() });
-    const [out, inside] = await goodRows(rig);
-    if (out === undefined || inside === undefined) throw new Error('sample too small');
+    const [out, inside, loop] = await goodRows(rig);
+    if (out === undefined || inside === undefined || loop === undefined) {
+      throw new Error('sample too small');
+    }
     const content = join(rig.dir, 'swh/content');
     const secret = join(rig.dir, 'outside.gz');
     writeFileSync(secret, gzipSync('TOP SECRET: the contents of a file outside the store'));
@@ -140,6 +142,9 @@ describe('symlinks out of a file:// root', () => {
     cpSync(join(content, inside.id), join(content, 'real', inside.id));
     unlinkSync(join(content, inside.id));
     symlinkSync(join('real', inside.id), join(content, inside.id));
+    // A link to itself: nothing to read, a refused row rather than a crash.
+    unlinkSync(join(content, loop.id));
+    symlinkSync(loop.id, join(content, loop.id));
     const res = await rig.run(['run', '--json']);
     expect(failures(res)).toEqual([]);
     expect(res.code).toBe(0);
@@ -161,14 +166,22 @@ describe('symlinks out of a file:// root', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((e) => e.reason === 'refused');
-    expect(refused).toEqual([
-      {
-        row: out.index,
-        blob_id: out.id,
-        reason: 'refused',
-        detail: `file://${content}/${out.id}: refusing to read ${content}/${out.id}: a symbolic link leads out of the store (to ${secret})`,
-      },
-    ]);
+    expect(refused).toEqual(
+      [
+        {
+          row: out.index,
+          blob_id: out.id,
+          reason: 'refused',
+          detail: `file://${content}/${out.id}: refusing to read ${content}/${out.id}: a symbolic link leads out of the store (to ${secret})`,
+        },
+        {
+          row: loop.index,
+          blob_id: loop.id,
+          reason: 'refused',
+          detail: `file://${content}/${loop.id}: refusing to read ${content}/${loop.id}: a loop of symbolic links`,
+        },
+      ].sort((a, b) => a.row - b.row),
+    );
   }, 60_000);
 
   it('refuse a mirror folder or parquet linked to outside the mirror', async () => {
