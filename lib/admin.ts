@@ -6,7 +6,13 @@
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import { globMatcher, parseTaskId } from './graph.js';
-import { failureKey, snapshotMarkers, taskIdFromPath } from './io/markers.js';
+import {
+  deleteKeys,
+  failureKey,
+  listPartRecords,
+  snapshotMarkers,
+  taskIdFromPath,
+} from './io/markers.js';
 import { listLeases } from './leases.js';
 import { objectKey } from './model.js';
 import type { TaskId } from './model.js';
@@ -45,24 +51,34 @@ export function resetMatcher(patterns: readonly string[]): (id: TaskId) => boole
 }
 
 /**
- * Forgets the markers (every fingerprint), failure records and finished claims (leases) of the
- * matching tasks. Markers first: a lease outlives its marker only for the moment between.
+ * Forgets the markers (every fingerprint), failure records, part records (every fingerprint: a
+ * reset task starts from its first part) and finished claims (leases) of the matching tasks.
+ * Markers first: a lease outlives its marker only for the moment between.
  */
 export async function resetTasks(
   s: Session,
   patterns: readonly string[],
-): Promise<Result<{ tasks: TaskId[]; markers: number; leases: number }>> {
+): Promise<Result<{ tasks: TaskId[]; markers: number; leases: number; parts: number }>> {
   if (patterns.length === 0) {
     return err({ reason: 'invalid-input', message: 'reset needs a task id, glob or stage name' });
   }
+  return forgetTasks(s, resetMatcher(patterns));
+}
+
+/** What `reset` does, for the tasks `match` selects (`verify --repair` passes exact ids). */
+export async function forgetTasks(
+  s: Session,
+  match: (id: TaskId) => boolean,
+): Promise<Result<{ tasks: TaskId[]; markers: number; leases: number; parts: number }>> {
   const markers = await snapshotMarkers(s.stores.state);
   if (!markers.ok) return markers;
-  const match = resetMatcher(patterns);
-  const tasks: TaskId[] = [];
+  const partRecords = await listPartRecords(s.stores.state);
+  if (!partRecords.ok) return partRecords;
+  const tasks = new Set<TaskId>();
   let count = 0;
   for (const [id, refs] of markers.value) {
     if (!match(id)) continue;
-    tasks.push(id);
+    tasks.add(id);
     for (const r of refs) {
       const d = await s.stores.state.delete(objectKey(r.key));
       if (!d.ok) return d;
@@ -71,8 +87,16 @@ export async function resetTasks(
     const t = parseTaskId(id);
     await s.stores.state.delete(objectKey(failureKey(t)));
   }
+  let parts = 0;
+  for (const [id, keys] of partRecords.value) {
+    if (!match(id)) continue;
+    tasks.add(id);
+    const d = await deleteKeys(s.stores.state, keys);
+    if (!d.ok) return d;
+    parts += keys.length;
+  }
   let leases = 0;
-  const reset = new Set(tasks);
+  const reset = tasks;
   const held = await listLeases(s.stores.state);
   if (!held.ok) return held;
   for (const entries of held.value.values()) {
@@ -85,5 +109,5 @@ export async function resetTasks(
       leases++;
     }
   }
-  return ok({ tasks: tasks.sort(), markers: count, leases });
+  return ok({ tasks: [...tasks].sort(), markers: count, leases, parts });
 }

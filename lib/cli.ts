@@ -330,6 +330,8 @@ async function cmdUnlock(o: Common & { stale?: boolean }): Promise<number> {
   return EXIT.ok;
 }
 
+const plural = (n: number, what: string): string => `${String(n)} ${what}${n === 1 ? '' : 's'}`;
+
 async function cmdReset(patterns: string[], o: Common): Promise<number> {
   const loaded = await load(o);
   if (typeof loaded === 'number') return loaded;
@@ -340,7 +342,7 @@ async function cmdReset(patterns: string[], o: Common): Promise<number> {
   }
   for (const t of r.value.tasks) process.stdout.write(`reset ${t}\n`);
   process.stdout.write(
-    `${String(r.value.tasks.length)} task${r.value.tasks.length === 1 ? '' : 's'} reset (${String(r.value.markers)} marker${r.value.markers === 1 ? '' : 's'}, ${String(r.value.leases)} lease${r.value.leases === 1 ? '' : 's'} removed); they run again next time\n`,
+    `${plural(r.value.tasks.length, 'task')} reset (${plural(r.value.markers, 'marker')}, ${plural(r.value.leases, 'lease')}, ${plural(r.value.parts, 'part record')} removed); they run again next time\n`,
   );
   return EXIT.ok;
 }

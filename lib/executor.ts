@@ -19,9 +19,7 @@ import {
   deleteKeys,
   taskFailureKey,
   hostName,
-  markerKey,
   PartLedger,
-  readMarker,
   workerId,
   writeMarker,
 } from './io/markers.js';
@@ -44,6 +42,7 @@ import { heldKey } from './leases.js';
 import { runAttempts } from './attempt.js';
 import { dropScratch, makeScratch } from './scratch.js';
 import { STACKFLOW_VERSION } from './version.js';
+import { upstreamOutputs } from './upstream.js';
 
 export { STACKFLOW_VERSION };
 
@@ -169,6 +168,36 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
     }
   };
 
+  /**
+   * `id` found the markers of `deps` damaged or gone when it read its upstream outputs (they
+   * were planned as done): run them in this invocation, then `id` again.
+   */
+  const redoFirst = (id: TaskId, deps: readonly TaskId[]): void => {
+    let left = 0;
+    for (const d of deps) {
+      if (res.succeeded.has(d)) continue;
+      dependents.set(d, [...(dependents.get(d) ?? []), id]);
+      if (res.failed.has(d) || res.blocked.has(d)) {
+        block(d);
+        return;
+      }
+      left++;
+      if (inRun.has(d)) continue;
+      const dep = env.graph.tasks.get(d);
+      if (dep === undefined) throw new Error(`Internal error: dep ${d} unknown`);
+      const step: RunStep = { action: 'run', task: d, stage: dep.stage, reason: 'state-damaged' };
+      inRun.add(d);
+      stepOf.set(d, step);
+      planIndex.set(d, planIndex.get(id) ?? 0);
+      const before = dep.deps.filter((x) => inRun.has(x) && !res.succeeded.has(x));
+      waiting.set(d, before.length);
+      for (const x of before) dependents.set(x, [...(dependents.get(x) ?? []), d]);
+      if (before.length === 0) makeReady(d);
+    }
+    waiting.set(id, left);
+    if (left === 0) makeReady(id);
+  };
+
   // Among workers, a run of claims lost in a row means this plan is out of date (others took
   // or finished what it lists): stop starting tasks and let the caller plan again.
   let lostInARow = 0;
@@ -198,7 +227,9 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
         .then((outcome) => {
           running.delete(id);
           runningPerStage.set(step.stage, (runningPerStage.get(step.stage) ?? 1) - 1);
-          if (outcome.ok && (outcome.value === 'deferred' || outcome.value === 'held')) {
+          if (outcome.ok && typeof outcome.value === 'object') {
+            redoFirst(id, outcome.value.redo);
+          } else if (outcome.ok && (outcome.value === 'deferred' || outcome.value === 'held')) {
             // Its dependents stay waiting: another worker will finish it. Only a claim that
             // cost a request and lost says the plan is out of date.
             res.deferred.add(id);
@@ -232,10 +263,10 @@ async function runClaimed(
   cfg: StageConfig | undefined,
   bodies: Map<TaskId, MarkerBody>,
   res: ExecResult,
-): Promise<Result<'ran' | 'deferred' | 'held'>> {
+): Promise<Result<'ran' | 'deferred' | 'held' | Redo>> {
   if (env.claims === undefined) {
     const r = await runOne(step, env, cfg, bodies, res, undefined);
-    return r.ok ? ok('ran') : r;
+    return r.ok ? ok(r.value ?? 'ran') : r;
   }
   if (heldElsewhere(env, step.task)) return ok('held');
   const task = env.graph.tasks.get(step.task);
@@ -255,8 +286,8 @@ async function runClaimed(
   try {
     const r = await runOne(step, env, cfg, bodies, res, claim);
     if (!r.ok && claim.signal.aborted && !env.signal.aborted) return ok('deferred');
-    if (r.ok) outcome = 'done';
-    return r.ok ? ok('ran') : r;
+    if (r.ok && r.value === undefined) outcome = 'done';
+    return r.ok ? ok(r.value ?? 'ran') : r;
   } finally {
     await claim.release(outcome);
   }
@@ -268,6 +299,11 @@ function heldElsewhere(env: ExecEnv, id: TaskId): boolean {
   return fp !== undefined && env.heldElsewhere?.has(heldKey(id, fp.hash)) === true;
 }
 
+/** Dependencies to run again first: their markers were damaged or gone (see upstreamOutputs). */
+interface Redo {
+  redo: TaskId[];
+}
+
 async function runOne(
   step: RunStep,
   env: ExecEnv,
@@ -275,12 +311,14 @@ async function runOne(
   bodies: Map<TaskId, MarkerBody>,
   res: ExecResult,
   claim: HeldClaim | undefined,
-): Promise<Result<void>> {
+): Promise<Result<Redo | undefined>> {
   const task = env.graph.tasks.get(step.task);
   const fp = env.fingerprints.get(step.task);
   if (task === undefined || fp === undefined)
     throw new Error(`Internal error: ${step.task} unknown`);
   const def = env.registry[task.kind];
+  const upstream = await upstreamOutputs(task, env, bodies);
+  if (upstream.ok && upstream.value.damaged.length > 0) return ok({ redo: upstream.value.damaged });
   const startedAt = new Date();
   /** 1 + the transient failures retried: recorded in the marker or the failure record. */
   let attempts = 1;
@@ -293,7 +331,7 @@ async function runOne(
     reason: step.reason,
     attempt: 1,
   });
-  const fail = async (f: Failure): Promise<Result<void>> => {
+  const fail = async (f: Failure): Promise<Result<never>> => {
     if (claim?.signal.aborted === true && !env.signal.aborted) {
       env.emit({
         type: 'note',
@@ -317,13 +355,20 @@ async function runOne(
   const old = (env.markers.get(task.id) ?? []).map((m) => m.key);
   const dropped = await deleteKeys(env.stores.state, old);
   if (!dropped.ok) return fail(dropped.error);
-  const upstream = await upstreamOutputs(task, env, bodies);
   if (!upstream.ok) return fail(upstream.error);
   // With its owner's pid, host and start time, so that a later run sweeps it if this one is killed.
   const scratch = await makeScratch(env.cacheDir, task.id);
   const recorded = recordPuts(env.stores);
+  const parts = new PartLedger(env.stores.state, task, fp, (message) => {
+    env.emit({ type: 'note', task: task.id, message });
+  });
   try {
     const shell = await import('./io/shell.js');
+    // Forced: nothing of an earlier attempt is resumed.
+    if (step.reason === 'forced') {
+      const cleared = await parts.clear({ always: true });
+      if (!cleared.ok) return await fail(cleared.error);
+    }
     const ctx: TaskContext = {
       task,
       fingerprint: fp,
@@ -338,11 +383,11 @@ async function runOne(
       stores: recorded.stores,
       hub: env.hub,
       content: env.content,
-      upstream: upstream.value,
+      upstream: upstream.value.outputs,
       $: shell.makeShell({ cwd: scratch, signal }),
       signal,
       scratch,
-      parts: new PartLedger(env.stores.state, task, fp),
+      parts,
       progress: (d) => {
         env.emit({
           type: 'progress',
@@ -452,35 +497,6 @@ function recordPuts(stores: Stores): { stores: Stores; written: Map<string, Obje
     },
     written,
   };
-}
-
-/** Outputs of each dependency: from this run's markers, else read from the state store. */
-async function upstreamOutputs(
-  task: TaskInstance,
-  env: ExecEnv,
-  bodies: Map<TaskId, MarkerBody>,
-): Promise<Result<Map<TaskId, { kind: TaskKind; outputs: OutputRecord[] }>>> {
-  const out = new Map<TaskId, { kind: TaskKind; outputs: OutputRecord[] }>();
-  for (const d of task.deps) {
-    const dep = env.graph.tasks.get(d);
-    const fp = env.fingerprints.get(d);
-    if (dep === undefined || fp === undefined) throw new Error(`Internal error: dep ${d} unknown`);
-    let body = bodies.get(d);
-    if (body === undefined) {
-      const ref = freshMarker(env.markers.get(d), fp);
-      const r = await readMarker(env.stores.state, ref?.key ?? markerKey(dep, fp));
-      if (!r.ok) {
-        return err({
-          reason: 'invalid-input',
-          message: `${d} has no completion marker (${r.error.message}); run it first`,
-        });
-      }
-      body = r.value;
-      bodies.set(d, body);
-    }
-    out.set(d, { kind: dep.kind, outputs: body.outputs });
-  }
-  return ok(out);
 }
 
 /** Every output exists with the size and sha256 the task reported. */

@@ -138,7 +138,14 @@ export interface PendingExpansion {
 
 /** Why a task runs. */
 export type RunReason =
-  'missing' | 'input-changed' | 'params-changed' | 'code-changed' | 'output-missing' | 'forced';
+  | 'missing'
+  | 'input-changed'
+  | 'params-changed'
+  | 'code-changed'
+  | 'output-missing'
+  | 'forced'
+  /** Its marker turned out damaged or gone when a dependent read it (see executor.ts). */
+  | 'state-damaged';
 
 export type PlanStep =
   | { action: 'run'; task: TaskId; stage: StageName; reason: RunReason; detail?: string }

@@ -14,29 +14,75 @@ import {
   workParquetKey,
 } from './layout.js';
 import type { Pipeline, TaskInstance } from './model.js';
-import { cmp } from './fingerprint.js';
+import { cmp, sha256Hex } from './fingerprint.js';
 
 /** Keys present in the stores, from listings. Build it with `indexListing`. */
 export interface OutputListing {
   work: ReadonlySet<string>;
   bucket: ReadonlySet<string>;
-  /** Pack parts in the bucket by family prefix (everything before `<part>-of-<total>`). */
-  packFamilies: ReadonlyMap<string, readonly { part: number; total: number }[]>;
+  /**
+   * Pack objects in the bucket by family prefix (everything before `<part>-of-<total>`): its
+   * parts, and every object of the family (parts and `.errors.jsonl` sidecars) with its size
+   * when the listing gave sizes.
+   */
+  packFamilies: ReadonlyMap<string, PackFamily>;
 }
 
-/** Indexes two listings once, so each task's check is a lookup, not a scan. */
+interface PackFamily {
+  parts: { part: number; total: number }[];
+  objects: { key: string; size: number | undefined }[];
+}
+
+/** What a task's outputs add up to: kept in its marker's key, recomputed from listings. */
+export interface OutputsSummary {
+  /** Outputs outside the state store. */
+  count: number;
+  /** 8 hex digits of sha256 over their sorted `store, key, size` lines. */
+  digest: string;
+}
+
+/**
+ * The summary of outputs (those in the state store left out: they are not listed when planning).
+ * Equal summaries mean the same keys with the same sizes, so a fresh marker whose summary differs
+ * from what the listings hold has a missing, extra or resized output.
+ */
+export function outputsSummary(
+  outputs: readonly { store: string; key: string; size: number }[],
+): OutputsSummary {
+  const lines = outputs
+    .filter((o) => o.store !== 'state')
+    .map((o) => `${o.store}\t${o.key}\t${String(o.size)}\n`)
+    .sort(cmp);
+  return { count: lines.length, digest: sha256Hex(lines.join('')).slice(0, 8) };
+}
+
+const PART_SUFFIX = '000000-of-000000.jsonl.zst'.length;
+
+/** The pack part a bucket key belongs to (a part or its `.errors.jsonl` sidecar), if any. */
+export function packObjectOf(key: string): { family: string; sidecar: boolean } | undefined {
+  const sidecar = key.endsWith('.errors.jsonl');
+  const name = sidecar ? key.slice(0, -'.errors.jsonl'.length) + '.jsonl.zst' : key;
+  if (parsePartKey(name) === undefined) return undefined;
+  return { family: name.slice(0, name.length - PART_SUFFIX), sidecar };
+}
+
+/**
+ * Indexes two listings once, so each task's check is a lookup, not a scan. `sizes` (bucket key →
+ * size, at least for pack objects) lets pack's check compare sizes too.
+ */
 export function indexListing(
   work: ReadonlySet<string>,
   bucket: ReadonlySet<string>,
+  sizes?: ReadonlyMap<string, number>,
 ): OutputListing {
-  const packFamilies = new Map<string, { part: number; total: number }[]>();
+  const packFamilies = new Map<string, PackFamily>();
   for (const k of bucket) {
-    const p = parsePartKey(k);
-    if (p === undefined) continue;
-    const family = k.slice(0, k.length - '000000-of-000000.jsonl.zst'.length);
-    const list = packFamilies.get(family);
-    if (list === undefined) packFamilies.set(family, [p]);
-    else list.push(p);
+    const o = packObjectOf(k);
+    if (o === undefined) continue;
+    let f = packFamilies.get(o.family);
+    if (f === undefined) packFamilies.set(o.family, (f = { parts: [], objects: [] }));
+    if (!o.sidecar) f.parts.push(parsePartKey(k) ?? { part: -1, total: -1 });
+    f.objects.push({ key: k, size: sizes?.get(k) });
   }
   return { work, bucket, packFamilies };
 }
@@ -65,8 +111,50 @@ export function workOutputsOf(task: TaskInstance): string[] {
   }
 }
 
-/** Missing output keys of a task; empty when everything is there. */
-export function missingOutputs(task: TaskInstance, graph: Graph, listing: OutputListing): string[] {
+/**
+ * Missing output keys of a task; empty when everything is there. For pack, with the summary from
+ * its marker's key (`expected`) and sizes in the listing, every output the marker lists is
+ * checked, `.errors.jsonl` sidecars included, by size; a difference is one entry saying so.
+ */
+export function missingOutputs(
+  task: TaskInstance,
+  graph: Graph,
+  listing: OutputListing,
+  expected?: OutputsSummary,
+): string[] {
+  const missing = missingNames(task, graph, listing);
+  if (missing.length > 0 || expected === undefined || task.kind !== 'pack') return missing;
+  const family = packFamilyOf(task);
+  const objects = family === undefined ? [] : (listing.packFamilies.get(family)?.objects ?? []);
+  const found: { store: string; key: string; size: number }[] = [];
+  for (const o of objects) {
+    // A listing without sizes cannot tell: the names check above is all there is.
+    if (o.size === undefined) return [];
+    found.push({ store: 'bucket', key: o.key, size: o.size });
+  }
+  const have = outputsSummary(found);
+  if (have.digest === expected.digest && have.count === expected.count) return [];
+  return [
+    have.count === expected.count
+      ? `${family ?? ''}*: a size differs from what the marker lists`
+      : `${family ?? ''}*: the marker lists ${String(expected.count)} objects, ${String(have.count)} found`,
+  ];
+}
+
+const syncKeys = (task: TaskInstance, graph: Graph): string[] => {
+  const prefix = str(task.params.prefix);
+  return task.deps.flatMap((d) => {
+    const dep = graph.tasks.get(d);
+    return dep ? workOutputsOf(dep).map((k) => prefix + k) : [];
+  });
+};
+
+const packFamilyOf = (task: TaskInstance): string | undefined =>
+  task.file === undefined || task.language === undefined
+    ? undefined
+    : packFamilyPrefix(str(task.params.prefix, 'packed/'), task.language, shardOf(task.file.stem));
+
+function missingNames(task: TaskInstance, graph: Graph, listing: OutputListing): string[] {
   switch (task.kind) {
     case 'discover':
       return [];
@@ -74,22 +162,12 @@ export function missingOutputs(task: TaskInstance, graph: Graph, listing: Output
     case 'cmds':
     case 'shell':
       return workOutputsOf(task).filter((k) => !listing.work.has(k));
-    case 'sync': {
-      const prefix = str(task.params.prefix);
-      const keys = task.deps.flatMap((d) => {
-        const dep = graph.tasks.get(d);
-        return dep ? workOutputsOf(dep) : [];
-      });
-      return keys.map((k) => prefix + k).filter((k) => !listing.bucket.has(k));
-    }
+    case 'sync':
+      return syncKeys(task, graph).filter((k) => !listing.bucket.has(k));
     case 'pack': {
-      if (task.file === undefined || task.language === undefined) return [];
-      const family = packFamilyPrefix(
-        str(task.params.prefix, 'packed/'),
-        task.language,
-        shardOf(task.file.stem),
-      );
-      return missingParts(family, listing.packFamilies.get(family) ?? []);
+      const family = packFamilyOf(task);
+      if (family === undefined) return [];
+      return missingParts(family, listing.packFamilies.get(family)?.parts ?? []);
     }
     case 'stats':
       return task.language === undefined

@@ -10,6 +10,7 @@ import { changedParams, freshMarker } from './fingerprint.js';
 import type { Fingerprint } from './fingerprint.js';
 import type { Graph } from './graph.js';
 import type { Plan, PlanStep, StageName, TaskId } from './model.js';
+import type { OutputsSummary } from './outputs.js';
 
 /** What a marker's key says about it (see lib/io/markers.ts for the key shape). */
 export interface MarkerRef {
@@ -21,6 +22,11 @@ export interface MarkerRef {
   code: string;
   params: string;
   inputs: string;
+  /**
+   * What the marker's outputs add up to (count and digest, see outputs.ts), when the key says
+   * (markers since the summary was added).
+   */
+  outputs?: OutputsSummary;
   /** The worker that completed it, when the key says (markers since workers were added). */
   worker?: string;
 }

@@ -307,6 +307,7 @@ export function renderPlan(p: Plan, first = 20): string {
     'params-changed',
     'code-changed',
     'output-missing',
+    'state-damaged',
     'forced',
     'fresh',
     'blocked',

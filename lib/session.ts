@@ -21,11 +21,12 @@ import { MirrorHub } from './io/hub-mirror.js';
 import { openHfHub } from './io/hub-hf.js';
 import { readManifest, readParamsArchive, snapshotState } from './io/markers.js';
 import type { ObjectStore } from './io/object-store.js';
-import { listAllKeys, StoreError } from './io/object-store.js';
+import { listAllKeys, listAllKeysSized, StoreError } from './io/object-store.js';
 import { openStore } from './io/store-url.js';
 import type { Manifest, Pipeline, StageName, TaskId, TaskKind } from './model.js';
+import { objectKey } from './model.js';
 import type { OutputListing } from './outputs.js';
-import { bucketPrefixes, indexListing, missingOutputs } from './outputs.js';
+import { bucketPrefixes, indexListing, missingOutputs, packObjectOf } from './outputs.js';
 import type { MarkerRef, PlannerInput } from './planner.js';
 import type { TaskDefinition } from './task-api.js';
 import type { Stores } from './executor.js';
@@ -145,6 +146,8 @@ export interface Snapshot {
   manifests: Map<string, Manifest>;
   /** Tasks with a failure record. */
   failures: Set<TaskId>;
+  /** Damaged state objects found (and treated as absent), to be reported as notes. */
+  notes: { task?: TaskId; message: string }[];
   plannerInput: Omit<PlannerInput, 'forced'>;
 }
 
@@ -156,11 +159,16 @@ export async function snapshot(
   s: Session,
   languages: readonly string[],
   targets: readonly string[],
-  opts: { preview: boolean },
+  opts: {
+    preview: boolean;
+    /** Delete damaged state objects found (a real run; never a dry run or `status`). */
+    heal?: boolean;
+  },
 ): Promise<Result<Snapshot & { unknownTargets: string[] }>> {
   const state = await snapshotState(s.stores.state);
   if (!state.ok) return state;
   const { markers, failures } = state.value;
+  const notes: Snapshot['notes'] = [];
   const discover = s.pipeline.stages.find((st) => st.kind === 'discover');
   const manifests = new Map<string, Manifest>();
   const discoverFps = new Map<TaskId, Fingerprint>();
@@ -177,11 +185,22 @@ export async function snapshot(
       if (fresh) {
         const known = s.manifests.get(`${lang}/${fp.hash}`);
         const m =
-          known !== undefined ? ok(known) : await readManifest(s.stores.state, lang, fp.hash);
-        if (m.ok) {
-          manifests.set(lang, m.value);
-          s.manifests.set(`${lang}/${fp.hash}`, m.value);
-        } else missingManifest.add(id);
+          known !== undefined
+            ? ok({ state: 'ok' as const, value: known })
+            : await readManifest(s.stores.state, lang, fp.hash);
+        if (m.ok && m.value.state === 'ok') {
+          manifests.set(lang, m.value.value);
+          s.manifests.set(`${lang}/${fp.hash}`, m.value.value);
+        } else {
+          // Absent, damaged or unreadable: discover runs again and writes it anew.
+          missingManifest.add(id);
+          if (m.ok && m.value.state === 'damaged') {
+            notes.push({
+              task: id,
+              message: `its manifest was damaged (${m.value.why}): discover runs again`,
+            });
+          }
+        }
       }
       if (!manifests.has(lang) && opts.preview) {
         const files = await s.hub.listFiles(lang, s.pipeline.dataset.revision);
@@ -198,18 +217,20 @@ export async function snapshot(
   const full = expandGraph(s.pipeline, languages, manifests);
   const { graph, unknown } = selectSubgraph(full, targets);
   const fingerprints = await fingerprintAll(s, graph);
-  const freshIds = graph.order.filter((id) => {
-    return freshMarker(markers.get(id), fingerprints.get(id)) !== undefined;
-  });
+  const freshRefs = new Map<TaskId, MarkerRef>();
+  for (const id of graph.order) {
+    const ref = freshMarker(markers.get(id), fingerprints.get(id));
+    if (ref !== undefined) freshRefs.set(id, ref);
+  }
   const missing = new Map<TaskId, string[]>();
   for (const id of missingManifest) missing.set(id, ['manifest']);
-  if (freshIds.length > 0) {
+  if (freshRefs.size > 0) {
     const listing = await listOutputs(s);
     if (!listing.ok) return listing;
-    for (const id of freshIds) {
+    for (const [id, ref] of freshRefs) {
       const t = graph.tasks.get(id);
       if (t === undefined) continue;
-      const m = missingOutputs(t, graph, listing.value);
+      const m = missingOutputs(t, graph, listing.value, ref.outputs);
       if (m.length > 0) missing.set(id, m);
     }
   }
@@ -225,9 +246,17 @@ export async function snapshot(
   const stageParams = new Map<StageName, unknown>(
     s.pipeline.stages.map((st) => [st.name, redactSecrets(stageKeyedParams(st, s.registry))]),
   );
+  const damagedParams: string[] = [];
+  const paramsArchive = await readParamsArchive(s.stores.state, staleParams, damagedParams);
+  for (const key of damagedParams) {
+    notes.push({ message: `params archive entry ${key} was damaged: ignored` });
+    // Reported once: the entry only explains old markers, and stays absent from now on.
+    if (opts.heal === true) await s.stores.state.delete(objectKey(key));
+  }
   return ok({
     graph,
     fingerprints,
+    notes,
     markers: markers,
     manifests,
     failures: failures,
@@ -237,7 +266,7 @@ export async function snapshot(
       fingerprints,
       markers: markers,
       stageParams,
-      paramsArchive: await readParamsArchive(s.stores.state, staleParams),
+      paramsArchive,
       missingOutputs: missing,
     },
   });
@@ -254,16 +283,24 @@ async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerp
   });
 }
 
-/** One listing of the work store, and one of each bucket prefix the stages write under. */
+/**
+ * One listing of the work store, and one of each bucket prefix the stages write under, with the
+ * sizes of pack objects (free in an S3 listing; a local stat each on a filesystem store).
+ */
 async function listOutputs(s: Session): Promise<Result<OutputListing>> {
   try {
     const work = new Set<string>();
     for await (const k of listAllKeys(s.stores.work, '')) work.add(k);
     const bucket = new Set<string>();
+    const sizes = new Map<string, number>();
+    const sized = (k: string): boolean => packObjectOf(k) !== undefined;
     for (const prefix of bucketPrefixes(s.pipeline)) {
-      for await (const k of listAllKeys(s.stores.bucket, prefix)) bucket.add(k);
+      for await (const o of listAllKeysSized(s.stores.bucket, prefix, sized)) {
+        bucket.add(o.key);
+        if (o.size !== undefined) sizes.set(o.key, o.size);
+      }
     }
-    return ok(indexListing(work, bucket));
+    return ok(indexListing(work, bucket, sizes));
   } catch (e) {
     if (e instanceof StoreError) return err(e.failure);
     throw e;

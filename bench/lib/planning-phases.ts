@@ -15,9 +15,9 @@ import { parsePipeline } from '../../lib/config/parse.js';
 import { fingerprintGraph } from '../../lib/fingerprint.js';
 import { expandGraph, selectSubgraph } from '../../lib/graph.js';
 import { readManifest, snapshotMarkers } from '../../lib/io/markers.js';
-import { listAll, listAllKeys } from '../../lib/io/object-store.js';
+import { listAll, listAllKeys, listAllKeysSized } from '../../lib/io/object-store.js';
 import type { Manifest, TaskId } from '../../lib/model.js';
-import { bucketPrefixes, indexListing, missingOutputs } from '../../lib/outputs.js';
+import { bucketPrefixes, indexListing, missingOutputs, packObjectOf } from '../../lib/outputs.js';
 import { plan } from '../../lib/planner.js';
 import { renderPlan } from '../../lib/report.js';
 import { openSession } from '../../lib/session.js';
@@ -59,7 +59,9 @@ const manifests = await phase('read manifests (one per language)', async () => {
   for (const l of langs) {
     const fp = keys.find((k) => k.startsWith(`manifests/${encodeURIComponent(l)}/`));
     const hash = fp?.slice(fp.lastIndexOf('/') + 1, -'.json'.length);
-    if (hash !== undefined) out.set(l, must(await readManifest(session.stores.state, l, hash)));
+    if (hash === undefined) continue;
+    const m = must(await readManifest(session.stores.state, l, hash));
+    if (m.state === 'ok') out.set(l, m.value);
   }
   return out;
 });
@@ -81,17 +83,26 @@ const listing = await phase('list outputs (work store + bucket)', async () => {
   const work = new Set<string>();
   for await (const k of listAllKeys(session.stores.work, '')) work.add(k);
   const bucket = new Set<string>();
+  const sizes = new Map<string, number>();
   for (const prefix of bucketPrefixes(pipeline)) {
-    for await (const k of listAllKeys(session.stores.bucket, prefix)) bucket.add(k);
+    for await (const o of listAllKeysSized(
+      session.stores.bucket,
+      prefix,
+      (k) => packObjectOf(k) !== undefined,
+    )) {
+      bucket.add(o.key);
+      if (o.size !== undefined) sizes.set(o.key, o.size);
+    }
   }
   counts.outputObjects = work.size + bucket.size;
-  return indexListing(work, bucket);
+  return indexListing(work, bucket, sizes);
 });
 const missing = await phase('check outputs of fresh tasks', () => {
   const out = new Map<TaskId, string[]>();
   for (const id of graph.order) {
     const t = graph.tasks.get(id);
-    const m = t === undefined ? [] : missingOutputs(t, graph, listing);
+    const fresh = markers.get(id)?.find((r) => r.fingerprint === fingerprints.get(id)?.hash);
+    const m = t === undefined ? [] : missingOutputs(t, graph, listing, fresh?.outputs);
     if (m.length > 0) out.set(id, m);
   }
   return out;

@@ -69,10 +69,18 @@ export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
     notStarted: 0,
   };
   for (let round = 1; ; round++) {
-    const snap = await snapshot(session, i.languages, i.targets, { preview: false });
+    const snap = await snapshot(session, i.languages, i.targets, { preview: false, heal: true });
     if (!snap.ok) {
       say(failureLine(snap.error));
       return { ...r, exit: EXIT.failed };
+    }
+    // Damaged state found (and treated as absent) while planning: said once, as notes.
+    for (const n of snap.value.notes) {
+      emit(
+        n.task === undefined
+          ? { type: 'warning', message: n.message }
+          : { type: 'note', task: n.task, message: n.message },
+      );
     }
     if (round === 1 && snap.value.unknownTargets.length > 0)
       return { ...r, exit: unknownTargets(snap.value.unknownTargets) };

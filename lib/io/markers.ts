@@ -14,9 +14,11 @@ import { taskId } from '../graph.js';
 import { manifestKey, pad, paramsKey, taskPath } from '../layout.js';
 import type { Manifest, TaskId, TaskInstance } from '../model.js';
 import { objectKey } from '../model.js';
+import { outputsSummary } from '../outputs.js';
 import type { MarkerRef } from '../planner.js';
 import type { ObjectStore } from './object-store.js';
 import { listAll, listAllKeys, StoreError } from './object-store.js';
+import { checkManifest, checkMarkerBody, checkPartRecord, parseJson } from './state-checks.js';
 
 /** Which store an output lives in. */
 export type StoreName = 'work' | 'bucket' | 'state';
@@ -55,14 +57,29 @@ const instancePath = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): str
   taskPath(t.stage, t.language, t.file?.stem);
 
 /**
- * `markers/<task path>@<fingerprint>.c<code>.p<params>.i<inputs>[.w<worker>].json`: the worker
- * that completed the task is in the key too, so `status` counts work per worker from the listing.
+ * `markers/<task path>@<fingerprint>.c<code>.p<params>.i<inputs>[.o<n>-<digest>][.w<worker>].json`:
+ * `o` summarizes the outputs the body lists (their count and a digest of store, key and size, see
+ * outputs.ts), so the planner checks every output by size against its listings without reading
+ * the body. The worker that completed the task is in the key too, so `status` counts work per
+ * worker from the listing.
  * The task path's segments are URI-encoded, so `@` only ever separates it from the fingerprint.
  * One folder holds the markers of a stage's tasks in one language: on a filesystem store the
  * snapshot is one directory read per stage and language, not one per task.
  */
-export const markerKey = (t: TaskInstance, fp: Fingerprint, worker?: string): string =>
-  `${markerPrefix(t, fp)}c${fp.components.code}.p${fp.components.params}.i${fp.components.inputs}${worker === undefined ? '' : `.w${encodeURIComponent(worker)}`}.json`;
+export function markerKey(
+  t: TaskInstance,
+  fp: Fingerprint,
+  worker?: string,
+  outputs?: readonly OutputRecord[],
+): string {
+  const o = outputs === undefined ? undefined : outputsSummary(outputs);
+  return (
+    `${markerPrefix(t, fp)}c${fp.components.code}.p${fp.components.params}.i${fp.components.inputs}` +
+    (o === undefined ? '' : `.o${String(o.count)}-${o.digest}`) +
+    (worker === undefined ? '' : `.w${encodeURIComponent(worker)}`) +
+    '.json'
+  );
+}
 
 /** What every marker of this task at this fingerprint starts with, whoever wrote it. */
 export const markerPrefix = (t: TaskInstance, fp: Fingerprint): string =>
@@ -70,7 +87,7 @@ export const markerPrefix = (t: TaskInstance, fp: Fingerprint): string =>
 
 /** A marker key after `markers/`: the task path, then what markerKey puts after it. */
 const MARKER_FILE =
-  /^(.+)@([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.w([^/]+))?\.json$/;
+  /^(.+)@([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.o(\d+)-([0-9a-f]{8}))?(?:\.w([^/]+))?\.json$/;
 /** The layout before markers were grouped per stage and language (`<task path>/<fp>.…`), still read. */
 const LEGACY_MARKER_FILE =
   /^(.+)\/([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.w([^/]+))?\.json$/;
@@ -79,10 +96,12 @@ const LEGACY_MARKER_FILE =
 export function parseMarkerKey(key: string): { task: TaskId; ref: MarkerRef } | undefined {
   if (!key.startsWith(MARKERS)) return undefined;
   const rest = key.slice(MARKERS.length);
-  const m = MARKER_FILE.exec(rest) ?? LEGACY_MARKER_FILE.exec(rest);
+  const cur = MARKER_FILE.exec(rest);
+  const m = cur ?? LEGACY_MARKER_FILE.exec(rest);
   if (m?.[1] === undefined) return undefined;
   const task = taskIdFromPath(m[1]);
   if (task === undefined) return undefined;
+  const [count, digest, worker] = cur ? [m[6], m[7], m[8]] : [undefined, undefined, m[6]];
   return {
     task,
     ref: {
@@ -91,7 +110,10 @@ export function parseMarkerKey(key: string): { task: TaskId; ref: MarkerRef } | 
       code: m[3] ?? '',
       params: m[4] ?? '',
       inputs: m[5] ?? '',
-      ...(m[6] !== undefined ? { worker: safeDecode(m[6]) } : {}),
+      ...(count !== undefined && digest !== undefined
+        ? { outputs: { count: Number(count), digest } }
+        : {}),
+      ...(worker !== undefined ? { worker: safeDecode(worker) } : {}),
     },
   };
 }
@@ -172,20 +194,43 @@ export async function writeMarker(
   body: MarkerBody,
 ): Promise<Result<void>> {
   const r = await state.put(
-    objectKey(markerKey(t, fp, body.worker)),
+    objectKey(markerKey(t, fp, body.worker, body.outputs)),
     JSON.stringify(body, null, 2) + '\n',
   );
   return r.ok ? ok(undefined) : r;
 }
 
-export async function readMarker(state: ObjectStore, key: string): Promise<Result<MarkerBody>> {
+/** What reading one state object found: it, nothing, or something damaged (see state-checks.ts). */
+export type StateRead<T> =
+  { state: 'ok'; value: T } | { state: 'missing' } | { state: 'damaged'; why: string };
+
+/**
+ * Reads a marker and checks it against its key. Absent and damaged are values (the task is not
+ * done); only a store that cannot answer is an error.
+ */
+export async function readMarkerState(
+  state: ObjectStore,
+  key: string,
+): Promise<Result<StateRead<MarkerBody>>> {
   const r = await state.get(objectKey(key));
+  if (!r.ok) return r.error.reason === 'not-found' ? ok({ state: 'missing' }) : r;
+  const p = parseMarkerKey(key);
+  const body = checkMarkerBody(r.value.toString('utf8'), {
+    ...(p !== undefined ? { task: p.task, fingerprint: p.ref.fingerprint } : {}),
+  });
+  return ok(body.ok ? { state: 'ok', value: body.value } : { state: 'damaged', why: body.error });
+}
+
+/** A marker's body, or an error saying it is missing or damaged. */
+export async function readMarker(state: ObjectStore, key: string): Promise<Result<MarkerBody>> {
+  const r = await readMarkerState(state, key);
   if (!r.ok) return r;
-  try {
-    return ok(JSON.parse(r.value.toString('utf8')) as MarkerBody);
-  } catch {
-    return err({ reason: 'invalid-input', message: `marker ${key} is not valid JSON` });
-  }
+  if (r.value.state === 'ok') return ok(r.value.value);
+  return err(
+    r.value.state === 'missing'
+      ? { reason: 'not-found', key, message: `marker ${key} is missing` }
+      : { reason: 'invalid-input', message: `marker ${key} is damaged (${r.value.why})` },
+  );
 }
 
 export async function deleteKeys(
@@ -202,7 +247,10 @@ export async function deleteKeys(
 export const hostName = (): string => hostname();
 export const workerId = (): string => `${hostName()}-${process.pid}`;
 
-/** Stores a stage's params template once per distinct value, so "which param" can be answered. */
+/**
+ * Stores a stage's params template once per distinct value, so "which param" can be answered.
+ * An entry that does not parse (a torn write) is replaced.
+ */
 export async function archiveParams(
   state: ObjectStore,
   stage: string,
@@ -213,29 +261,40 @@ export async function archiveParams(
   // Once per process and params set, not once per task.
   const memo = `${state.url}\0${key}`;
   if (archived.has(memo)) return;
-  const head = await state.head(key);
+  const have = await state.get(key);
+  const intact = have.ok && isParamsEntry(have.value.toString('utf8'));
+  if (have.ok && !intact) await state.delete(key);
   // Create-only: a concurrent writer of the same key wrote the same bytes.
-  if (!head.ok) await state.put(key, JSON.stringify(params) + '\n', { ifNoneMatch: '*' });
+  if (!intact) await state.put(key, JSON.stringify(params) + '\n', { ifNoneMatch: '*' });
   archived.add(memo);
 }
 
 const archived = new Set<string>();
 
-/** Reads archived params templates for the given `<stage>/<component>` ids (absent ones skipped). */
+const isParamsEntry = (text: string): boolean => {
+  const j = parseJson(text);
+  return j.ok && typeof j.value === 'object' && j.value !== null && !Array.isArray(j.value);
+};
+
+/**
+ * Reads archived params templates for the given `<stage>/<component>` ids. Absent ones are
+ * skipped; damaged ones too (a damaged entry only costs the detail of a params-changed reason),
+ * and listed in `damaged`, by key.
+ */
 export async function readParamsArchive(
   state: ObjectStore,
   ids: Iterable<string>,
+  damaged: string[] = [],
 ): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   for (const id of ids) {
     const slash = id.lastIndexOf('/');
-    const r = await state.get(objectKey(paramsKey(id.slice(0, slash), id.slice(slash + 1))));
+    const key = paramsKey(id.slice(0, slash), id.slice(slash + 1));
+    const r = await state.get(objectKey(key));
     if (!r.ok) continue;
-    try {
-      out.set(id, JSON.parse(r.value.toString('utf8')));
-    } catch {
-      // A corrupt archive entry only costs the detail of a params-changed reason.
-    }
+    const text = r.value.toString('utf8');
+    if (isParamsEntry(text)) out.set(id, JSON.parse(text));
+    else damaged.push(key);
   }
   return out;
 }
@@ -251,18 +310,16 @@ export async function writeManifest(
   return ok({ store: 'state', key, size: r.value.size, sha256: r.value.sha256 ?? '' });
 }
 
+/** A language's manifest at a discover fingerprint: absent, damaged or there. */
 export async function readManifest(
   state: ObjectStore,
   language: string,
   fp: string,
-): Promise<Result<Manifest>> {
+): Promise<Result<StateRead<Manifest>>> {
   const r = await state.get(objectKey(manifestKey(language, fp)));
-  if (!r.ok) return r;
-  try {
-    return ok(JSON.parse(r.value.toString('utf8')) as Manifest);
-  } catch {
-    return err({ reason: 'invalid-input', message: `manifest for ${language} is not valid JSON` });
-  }
+  if (!r.ok) return r.error.reason === 'not-found' ? ok({ state: 'missing' }) : r;
+  const m = checkManifest(r.value.toString('utf8'), language);
+  return ok(m.ok ? { state: 'ok', value: m.value } : { state: 'damaged', why: m.error });
 }
 
 /** One finished part of a multi-part task (pack). */
@@ -275,7 +332,9 @@ export interface PartRecord {
 
 /**
  * Per-part markers of one task at one fingerprint: an interrupted pack resumes at the first part
- * without a record. Scoped by fingerprint, so parts of an older configuration never count.
+ * without a record. Scoped by fingerprint, so parts of an older configuration never count. A
+ * record that does not parse or match its key is deleted and reported (`onDamaged`): its part is
+ * simply redone.
  */
 export class PartLedger {
   private readonly prefix: string;
@@ -283,22 +342,33 @@ export class PartLedger {
   private used = false;
   constructor(
     private readonly state: ObjectStore,
-    t: TaskInstance,
-    fp: Fingerprint,
+    t: Pick<TaskInstance, 'stage' | 'language' | 'file'>,
+    fp: Pick<Fingerprint, 'hash'>,
+    private readonly onDamaged: (message: string) => void = () => undefined,
   ) {
-    this.prefix = `parts/${instancePath(t)}/${fp.hash}/`;
+    this.prefix = `${partsPrefix(t)}${fp.hash}/`;
   }
 
-  /** All recorded parts (one listing, then a read per recorded part). */
+  /** All intact recorded parts (one listing, then a read per recorded part). */
   async load(): Promise<Result<Map<number, PartRecord>>> {
     this.used = true;
     const out = new Map<number, PartRecord>();
     try {
       for await (const o of listAll(this.state, this.prefix)) {
         const r = await this.state.get(o.key);
-        if (!r.ok) return r;
-        const rec = JSON.parse(r.value.toString('utf8')) as PartRecord;
-        out.set(rec.part, rec);
+        if (!r.ok) {
+          if (r.error.reason === 'not-found') continue;
+          return r;
+        }
+        const m = /(\d+)\.json$/.exec(o.key);
+        const rec = checkPartRecord(r.value.toString('utf8'), m ? Number(m[1]) : -1);
+        if (rec.ok) {
+          out.set(rec.value.part, rec.value);
+          continue;
+        }
+        const d = await this.state.delete(o.key);
+        if (!d.ok) return d;
+        this.onDamaged(`part record ${o.key} was damaged (${rec.error}): its part is redone`);
       }
     } catch (e) {
       if (e instanceof StoreError) return err(e.failure);
@@ -314,6 +384,11 @@ export class PartLedger {
       JSON.stringify(rec) + '\n',
     );
     return r.ok ? ok(undefined) : r;
+  }
+
+  /** Drops a record whose part turned out damaged or gone, so no later run trusts it. */
+  async forget(part: number): Promise<Result<void>> {
+    return this.state.delete(objectKey(`${this.prefix}${pad(part, 6)}.json`));
   }
 
   /** Drops part records of this task left by other fingerprints (an older configuration). */
@@ -332,9 +407,9 @@ export class PartLedger {
     return r.ok ? ok(keys.length) : r;
   }
 
-  /** Drops the part records once the task marker covers them. */
-  async clear(): Promise<Result<void>> {
-    if (!this.used) return ok(undefined);
+  /** Drops the part records once the task marker covers them, or before a forced rerun. */
+  async clear(opts: { always?: boolean } = {}): Promise<Result<void>> {
+    if (!this.used && opts.always !== true) return ok(undefined);
     const keys: string[] = [];
     try {
       for await (const o of listAll(this.state, this.prefix)) keys.push(o.key);
@@ -344,4 +419,30 @@ export class PartLedger {
     }
     return deleteKeys(this.state, keys);
   }
+}
+
+/** Where a task's part records live, at every fingerprint (what `reset` drops). */
+export const partsPrefix = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
+  `${PARTS}${instancePath(t)}/`;
+
+const PARTS = 'parts/';
+
+/** Every task with part records, and their keys, from one listing of `parts/`. */
+export async function listPartRecords(state: ObjectStore): Promise<Result<Map<TaskId, string[]>>> {
+  const out = new Map<TaskId, string[]>();
+  try {
+    for await (const key of listAllKeys(state, PARTS)) {
+      // parts/<task path>/<fingerprint>/<part>.json
+      const m = /^parts\/(.+)\/[0-9a-f]{64}\/[^/]+$/.exec(key);
+      const id = m?.[1] === undefined ? undefined : taskIdFromPath(m[1]);
+      if (id === undefined) continue;
+      const keys = out.get(id);
+      if (keys === undefined) out.set(id, [key]);
+      else keys.push(key);
+    }
+  } catch (e) {
+    if (e instanceof StoreError) return err(e.failure);
+    throw e;
+  }
+  return ok(out);
 }

@@ -24,6 +24,7 @@
  * `stackflow doctor`), never assumed from its URL.
  */
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { err, FailureError, ok } from '../errors.js';
 import type { Failure, Result } from '../errors.js';
@@ -159,6 +160,28 @@ export async function* listAllKeys(
     return;
   }
   for await (const o of listAll(store, prefix)) yield o.key;
+}
+
+/**
+ * Every key under `prefix`, with its size where `sized(key)` asks for it: from the listing
+ * itself where it carries sizes (S3), else (stores with a cheaper keys-only listing, the
+ * filesystem) from a local stat of just those keys. A key whose file went away meanwhile has
+ * no size. Throws StoreError like `listAll`.
+ */
+export async function* listAllKeysSized(
+  store: ObjectStore,
+  prefix: string,
+  sized: (key: string) => boolean,
+): AsyncGenerator<{ key: string; size?: number }, void, undefined> {
+  if (store.listKeys === undefined || store.localPath === undefined) {
+    for await (const o of listAll(store, prefix)) yield { key: o.key, size: o.size };
+    return;
+  }
+  for await (const key of store.listKeys(prefix)) {
+    const path = sized(key) ? store.localPath(key as ObjectKey) : undefined;
+    const size = path === undefined ? undefined : statSync(path, { throwIfNoEntry: false })?.size;
+    yield size === undefined ? { key } : { key, size };
+  }
 }
 
 /** One reading of a store's clock, bracketed by the local clock. */

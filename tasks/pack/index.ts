@@ -12,6 +12,7 @@ import {
   defineTask,
   err,
   errorsKeyFor,
+  holdsSame,
   listAll,
   localParquet,
   objectKey,
@@ -94,7 +95,9 @@ async function runPack(
       if (ctx.signal.aborted) return err({ reason: 'aborted', message: 'interrupted' });
       const key = packPartKey(params.prefix, language, shard, part, total);
       const prior = done.value.get(part);
-      if (prior !== undefined && prior.total === total && (await stillThere(ctx, prior))) {
+      const intact = prior === undefined ? ok(false) : await stillThere(ctx, prior, total);
+      if (!intact.ok) return intact;
+      if (prior !== undefined && intact.value) {
         outputs.push(...prior.outputs);
         add(totals, prior.counts);
         totals.resumed_parts = (totals.resumed_parts ?? 0) + 1;
@@ -210,12 +213,28 @@ async function removeStale(
   return ok(stale.length);
 }
 
-async function stillThere(ctx: TaskContext, rec: PartRecord): Promise<boolean> {
+/**
+ * Whether a recorded part can be resumed: same layout, and every output it lists holds exactly
+ * the recorded bytes (size, then sha256: the store's checksum metadata where it keeps one, else
+ * the object hashed). A part that is gone or damaged is redone, never trusted.
+ */
+async function stillThere(
+  ctx: TaskContext,
+  rec: PartRecord,
+  total: number,
+): Promise<Result<boolean>> {
+  if (rec.total !== total) return ok(false);
   for (const o of rec.outputs) {
-    const h = await ctx.stores.bucket.head(objectKey(o.key));
-    if (!h.ok || h.value.size !== o.size) return false;
+    const same = await holdsSame(ctx.stores.bucket, o.key, o.size, o.sha256);
+    if (!same.ok) return same;
+    if (!same.value) {
+      ctx.note(
+        `${o.key} does not hold what part ${String(rec.part)}'s record says: the part is redone`,
+      );
+      return ok(false);
+    }
   }
-  return true;
+  return ok(true);
 }
 
 function add(into: Record<string, number>, from: Record<string, number>): void {
