@@ -33,6 +33,8 @@ import { revisionSummary } from './revision.js';
 import { STACKFLOW_VERSION } from './version.js';
 import { configureEstimate } from './commands/estimate.js';
 import { runReport } from './report-html/command.js';
+import type { VerifyOpts } from './commands/verify.js';
+import { cmdVerify } from './commands/verify.js';
 
 export { EXIT } from './commands/common.js';
 
@@ -230,6 +232,19 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<patterns...>', 'task ids, globs such as "pack:C++/*", or stage names')
     .action(async (patterns: string[], o: Common) => {
       code = await cmdReset(patterns, o);
+    });
+
+  common(program.command('verify'))
+    .description(
+      're-read every finished output that markers list and check size and sha256; exit 1 if any is damaged or missing',
+    )
+    .argument('[targets...]', 'task ids, globs such as "pack:C++/*", or stage names (default: all)')
+    .option('--deep', 'hash every output, even where the store keeps its sha256 (S3: re-download)')
+    .option('--repair', 'reset exactly the damaged tasks, so the next run redoes them')
+    .option('--json', 'machine-readable')
+    .option('-j, --jobs <n>', 'outputs checked at once', (v) => positiveInt(v, '--jobs'), 8)
+    .action(async (targets: string[], o: Common & VerifyOpts) => {
+      code = await cmdVerify(targets, o);
     });
 
   try {

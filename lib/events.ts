@@ -20,6 +20,14 @@ export type RunEvent =
   | { type: 'task-retry'; task: TaskId; attempt: number; reason: string; waitMs: number }
   | { type: 'progress'; task: TaskId; stage: StageName; rows: number; bytes: number }
   | { type: 'note'; task: TaskId; message: string }
+  /** `stackflow verify` checked a finished task's outputs (bytes: of its outputs). */
+  | {
+      type: 'verified';
+      task: TaskId;
+      stage: StageName;
+      bytes: number;
+      problems: VerifyProblem[];
+    }
   | { type: 'warning'; message: string }
   /** How this process runs pack on this host, and why (lib/sizing.ts). */
   | { type: 'sizing'; summary: string; reasons: string[] }
@@ -47,6 +55,18 @@ export type RunEvent =
     }
   /** A plain run waits for another one that holds the state (see lib/run-lock.ts). */
   | { type: 'state-locked'; holder: string; host: string; pid?: number; since: string };
+
+/** Something wrong with a finished task's output (or its marker), found by `stackflow verify`. */
+export interface VerifyProblem {
+  kind: 'missing' | 'size' | 'sha256' | 'marker-damaged' | 'unreadable';
+  store: 'work' | 'bucket' | 'state';
+  key: string;
+  /** What the marker says (size or sha256). */
+  expected?: string;
+  /** What the store holds. */
+  actual?: string;
+  detail?: string;
+}
 
 /** Where events go. */
 export type Emit = (e: RunEvent) => void;

@@ -170,7 +170,7 @@ class TtyPrinter implements Printer {
     const s = 'stage' in e ? this.stages.get(e.stage) : undefined;
     if (s !== undefined) {
       s.lastAt = Date.now();
-      if (e.type === 'task-started') s.firstAt ??= s.lastAt;
+      if (e.type === 'task-started' || e.type === 'verified') s.firstAt ??= s.lastAt;
     }
     switch (e.type) {
       case 'task-started':
@@ -205,6 +205,15 @@ class TtyPrinter implements Printer {
         return;
       case 'note':
         this.line(`• ${e.message}`);
+        return;
+      case 'verified':
+        if (s) {
+          s.done++;
+          if (e.problems.length > 0) s.failed++;
+        }
+        if (e.problems.length > 0) {
+          this.line(`✗ ${e.task}: ${e.problems.map((p) => `${p.key} ${p.kind}`).join(', ')}`);
+        }
         return;
       case 'warning':
         this.line(`⚠ ${e.message}`);
