@@ -133,6 +133,8 @@ export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
     });
     i.tasksRunning?.(false);
     r.succeeded += res.succeeded.size;
+    // Planned as up to date, run after all: a dependent found its marker damaged.
+    r.skipped -= p.steps.filter((st) => st.action === 'skip' && res.succeeded.has(st.task)).length;
     r.failed += res.failed.size;
     r.retries += res.retries;
     for (const [id, f] of res.failed) {

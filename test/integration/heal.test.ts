@@ -141,6 +141,10 @@ describe('damaged state is redone, never trusted', () => {
         .filter((e) => e.type === 'task-started')
         .map((e) => `${String(e.task)} ${String(e.reason)}`),
     ).toEqual([`fetch:C/train-00000-of-00001 state-damaged`, `${PACK_C} output-missing`]);
+    expect(r.events.find((e) => e.type === 'run-finished')).toMatchObject({
+      succeeded: 2,
+      skipped: 1, // discover:C; fetch was planned as up to date and ran after all
+    });
     expect(rig.outputs()).toEqual(clean);
     const again = await rig.run(RUN);
     expect(again.code).toBe(0);

@@ -266,7 +266,7 @@ describe('workers on one graph', () => {
       const reset = await rig.run(['reset', 'slow', '--cache-dir', 'cache']);
       expect(reset.code, reset.stderr).toBe(0);
       expect(reset.stdout).toContain('reset slow');
-      expect(reset.stdout).toContain('1 marker, 2 leases removed');
+      expect(reset.stdout).toContain('1 marker, 2 leases, 0 part records removed');
       expect(await slowLeases()).toEqual([]);
       const again = await doomedWorker('doomed-2');
       const gone = collect(again);

@@ -12,7 +12,7 @@ import {
 import type { Graph } from '../../lib/graph.js';
 import { markerKey, parseMarkerKey } from '../../lib/io/markers.js';
 import type { Manifest, Pipeline, TaskId } from '../../lib/model.js';
-import { bucketPrefixes, indexListing, missingOutputs } from '../../lib/outputs.js';
+import { bucketPrefixes, indexListing, missingOutputs, outputsSummary } from '../../lib/outputs.js';
 import type { MarkerRef } from '../../lib/planner.js';
 import { plan } from '../../lib/planner.js';
 import { manifest, pipeline, stage, uniformKinds } from '../helpers/fixtures.js';
@@ -293,6 +293,52 @@ describe('output check', () => {
         indexListing(new Set(), new Set(['data/C++/train-00000-of-00001.parquet'])),
       ),
     ).toEqual(['cmds/C++/train-00000-of-00001.cmd.txt']);
+  });
+  it('checks every object a pack marker lists, sidecars included, by size', () => {
+    const fam = 'packed/C++/C++-00000-';
+    const pack = t('pack:C++/train-00000-of-00001');
+    const objects: [string, number][] = [
+      [`${fam}000000-of-000002.errors.jsonl`, 10],
+      [`${fam}000000-of-000002.jsonl.zst`, 100],
+      [`${fam}000001-of-000002.jsonl.zst`, 200],
+    ];
+    const marker = outputsSummary(
+      objects.map(([key, size]) => ({ store: 'bucket', key, size, sha256: '' })),
+    );
+    const listing = (list: [string, number][]) =>
+      indexListing(new Set(), new Set(list.map(([k]) => k)), new Map(list));
+    expect(missingOutputs(pack, g, listing(objects), marker)).toEqual([]);
+    expect(missingOutputs(pack, g, listing(objects.slice(1)), marker)).toEqual([
+      `${fam}*: the marker lists 3 objects, 2 found`,
+    ]);
+    expect(
+      missingOutputs(
+        pack,
+        g,
+        listing([...objects.slice(0, 2), [`${fam}000001-of-000002.jsonl.zst`, 201]]),
+        marker,
+      ),
+    ).toEqual([`${fam}*: a size differs from what the marker lists`]);
+    // Without sizes (or a marker without the summary) only the part names are checked.
+    const names = indexListing(new Set(), new Set(objects.slice(1).map(([k]) => k)));
+    expect(missingOutputs(pack, g, names, marker)).toEqual([]);
+    expect(missingOutputs(pack, g, listing(objects.slice(1)))).toEqual([]);
+  });
+  it('puts the outputs summary into the marker key and reads it back', () => {
+    const pack = t('pack:C++/train-00000-of-00001');
+    const fp = fingerprints(p, g).get(pack.id);
+    if (!fp) throw new Error('missing');
+    const outputs = [
+      { store: 'bucket' as const, key: 'packed/x', size: 3, sha256: 'a'.repeat(64) },
+    ];
+    const key = markerKey(pack, fp, 'w 1', outputs);
+    expect(key).toMatch(/\.o1-[0-9a-f]{8}\.ww%201\.json$/);
+    expect(parseMarkerKey(key)?.ref).toMatchObject({
+      fingerprint: fp.hash,
+      outputs: outputsSummary(outputs),
+      worker: 'w 1',
+    });
+    expect(parseMarkerKey(markerKey(pack, fp, 'w'))?.ref.outputs).toBeUndefined();
   });
 });
 
