@@ -9,7 +9,7 @@ import type { Failure, Result } from './errors.js';
 import { convertExceptionToFailure, err, ok } from './errors.js';
 import type { Emit } from './events.js';
 import type { Fingerprint } from './fingerprint.js';
-import { freshMarker, redactSecrets, sha256Hex, stageKeyedParams } from './fingerprint.js';
+import { redactSecrets, sha256Hex, stageKeyedParams } from './fingerprint.js';
 import type { Graph } from './graph.js';
 import { digestObject } from './io/files.js';
 import type { HubSource } from './io/hub.js';
