@@ -20,7 +20,7 @@
  * which bench/planning.ts checks before timing anything.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
@@ -132,7 +132,11 @@ function bulkFsStore(root: string): ObjectStore {
   return {
     url: `file://${root}`,
     get(key) {
-      return Promise.resolve(ok(readFileSync(join(root, key))));
+      const path = join(root, key);
+      if (!existsSync(path)) {
+        return Promise.resolve(err({ reason: 'not-found', key, message: `no ${key}` }));
+      }
+      return Promise.resolve(ok(readFileSync(path)));
     },
     head(key) {
       return unsupported(`head ${key}`);
