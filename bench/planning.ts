@@ -58,7 +58,7 @@ import { alternate, median, round, timeOnce, writeResults } from './lib/stats.js
 const REPO = resolve(import.meta.dirname, '..');
 const CLI = join(REPO, 'bin/stackflow.js');
 /** Bump when the generated fixture changes shape, so kept fixtures are rebuilt. */
-const FIXTURE_VERSION = 2;
+const FIXTURE_VERSION = 3;
 const TARGET = { makeRatio: 1.5, snakemakeRatio: 50, listPagesPer1000: 1 } as const;
 
 const { values } = parseArgs({

@@ -71,6 +71,8 @@ const parquetBytes = (lang: string, stem: string): string => `PAR1 bench ${lang}
 
 /** Writes the mirror: `hf/data/<Lang>/<stem>.parquet` for every language and shard. */
 export function writeMirror(root: string, s: Shape): void {
+  // The content source the pipeline names must exist (a run checks it before planning).
+  mkdirSync(join(root, 'swh/content'), { recursive: true });
   for (const lang of s.languages) {
     const dir = join(root, 'hf/data', lang);
     mkdirSync(dir, { recursive: true });
