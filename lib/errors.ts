@@ -28,6 +28,8 @@ export type Failure =
       /** Network or server trouble worth retrying (5xx, reset, timeout, SlowDown). */
       reason: 'transient';
       message: string;
+      /** The store asked us to slow down (503 SlowDown, 429, Throttling): fetch windows shrink. */
+      throttled?: boolean;
     }
   | {
       /** Bytes did not match what a manifest or marker promised. */

@@ -60,6 +60,8 @@ export interface ExecEnv {
   stores: Stores;
   hub: HubSource;
   content: ObjectStore;
+  /** Told of every request a task retried itself (the run's request-retry count). */
+  onRequestRetry?: () => void;
   registry: { readonly [K in TaskKind]: TaskDefinition };
   cacheDir: string;
   emit: Emit;
@@ -400,6 +402,7 @@ async function runOne(
       note: (message) => {
         env.emit({ type: 'note', task: task.id, message });
       },
+      onRetry: () => env.onRequestRetry?.(),
     };
     // Each attempt gets its own signal, `$` and time limits (lib/attempt.ts).
     const result = await runAttempts(def, ctx, {

@@ -94,7 +94,13 @@ export function openSession(
   if (!state.ok) return state;
   const work = openStore(pipeline.work, storeOpts());
   if (!work.ok) return work;
-  const content = openStore(pipeline.content.source, storeOpts(contentSockets(pipeline)));
+  // One attempt per content GET: pack's fetcher retries, outside its adaptive fetch window, and
+  // must see every 503 SlowDown (a retry inside the SDK would hide it from the window).
+  const contentOpts = storeOpts(contentSockets(pipeline));
+  const content = openStore(pipeline.content.source, {
+    ...contentOpts,
+    s3Store: { ...contentOpts.s3Store, retries: 0 },
+  });
   if (!content.ok) return content;
   const src = pipeline.dataset.source;
   let hub: HubSource;

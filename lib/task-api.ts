@@ -5,7 +5,7 @@
  * `ctx` and returns its outputs (already published) as a Result; the executor then verifies them
  * and writes the completion marker. Bumping `version` reruns every task of the kind.
  */
-import type { Result } from './errors.js';
+import type { Failure, Result } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import type { HubSource } from './io/hub.js';
 import type { OutputRecord, PartLedger } from './io/markers.js';
@@ -37,6 +37,8 @@ export { listAll } from './io/object-store.js';
 export { shardOf, templateVars } from './graph.js';
 export { shellScript } from './shell-command.js';
 export { copyLine } from './io/s5cmd.js';
+export type { FetchWindow, FetchWindowStats } from './util/fetch-window.js';
+export { sharedFetchWindow } from './util/fetch-window.js';
 export type { S3BucketSettings, S3Location } from './io/s3-location.js';
 export { resolveS3Location } from './io/s3-location.js';
 
@@ -76,6 +78,8 @@ export interface TaskContext {
   progress(delta: ProgressDelta): void;
   /** A line worth telling the user (a warning, a summary). */
   note(message: string): void;
+  /** A request the task retried itself (pack's content GETs): counted in the run's retries. */
+  onRetry?: (failure: Failure) => void;
 }
 
 /** What a task returns on success. */

@@ -120,6 +120,9 @@ export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
       stores: session.stores,
       hub: session.hub,
       content: session.content,
+      onRequestRetry: () => {
+        session.requestRetries.count++;
+      },
       registry: session.registry,
       cacheDir: session.cacheDir,
       emit,

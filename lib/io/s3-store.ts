@@ -493,9 +493,26 @@ export class S3Store implements ObjectStore {
     if (net?.reason === 'network-unreachable') {
       return { reason: net.reason, message: `${net.message}; check s3.${this.bucket}.endpoint` };
     }
-    return { reason: 'transient', message: `${where}: ${what}` };
+    return {
+      reason: 'transient',
+      message: `${where}: ${what}`,
+      ...(isThrottle(name, code) ? { throttled: true } : {}),
+    };
   }
 }
+
+/** S3's (and S3-compatible stores') ways of saying "too many requests". */
+const THROTTLE_NAMES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequests',
+  'TooManyRequestsException',
+  'RequestThrottled',
+]);
+const isThrottle = (name: string, code: number | undefined): boolean =>
+  code === 429 || THROTTLE_NAMES.has(name);
 
 const mib = (n: number) => `${String(Math.round(n / (1 << 20)))} MiB`;
 

@@ -3,7 +3,10 @@
  * "get the contents".
  *
  *   sdk    (default) each row's blob through ctx.content (the content ObjectStore), with bounded
- *          retries; nothing outside npm.
+ *          retries; nothing outside npm. With `window: adaptive` (the default) every attempt
+ *          takes a slot of the process's fetch window (lib/util/fetch-window.ts), which shrinks
+ *          on 503 SlowDown and grows while latency stays flat; retries wait outside it. The
+ *          content store makes one attempt per GET (session.ts), so no SlowDown is hidden.
  *   s5cmd  per part: the part's distinct blob ids go into an s5cmd run file, one `s5cmd run`
  *          downloads them into a batch dir under the scratch dir, and rows are joined from disk.
  *          For users who have s5cmd and want its request rate.
@@ -22,7 +25,14 @@ import { streamParquetRows } from '../../lib/io/duckdb.js';
 import type { S5cmdCopy } from '../../lib/io/s5cmd.js';
 import { checkS5cmd, judgeBatch, runS5cmd, writeRunFile } from '../../lib/io/s5cmd.js';
 import { withRetry } from '../../lib/util/retry.js';
-import type { Failure, Result, S3Location, TaskContext } from '../../lib/task-api.js';
+import type {
+  FetchWindow,
+  Failure,
+  ObjectStore,
+  Result,
+  S3Location,
+  TaskContext,
+} from '../../lib/task-api.js';
 import { ensureDir, err, objectKey, ok, resolveS3Location } from '../../lib/task-api.js';
 
 export type FetcherName = 'sdk' | 's5cmd';
@@ -67,6 +77,11 @@ export interface ContentFetcher {
 
 export interface FetcherOptions {
   fetcher: FetcherName;
+  /**
+   * `adaptive`: GETs go through the process's shared fetch window (AIMD); `concurrency` bounds
+   * this pack's share. `fixed`: `concurrency` GETs in flight, whatever the store answers.
+   */
+  window?: 'adaptive' | 'fixed';
   /** The s5cmd executable: a name looked up on PATH, or a path. */
   s5cmdPath: string;
   /** s5cmd `--numworkers`. */
@@ -77,26 +92,35 @@ export interface FetcherOptions {
 export type FetcherContext = Pick<TaskContext, '$' | 'scratch' | 'signal' | 'content'> & {
   pipeline: Pick<TaskContext['pipeline'], 'dir' | 'contentSource' | 's3'>;
   onRetry?: (failure: Failure) => void;
+  /** The shared fetch window the `sdk` fetcher paces its GETs with (`window: adaptive`). */
+  window?: FetchWindow;
 };
 
 export function makeFetcher(opts: FetcherOptions, ctx: FetcherContext): Result<ContentFetcher> {
   switch (opts.fetcher) {
     case 'sdk':
-      return ok(sdkFetcher(ctx));
+      return ok(sdkFetcher(ctx, opts.window === 'adaptive' ? ctx.window : undefined));
     case 's5cmd':
       return s5cmdFetcher(opts, ctx);
   }
 }
 
-/** Per-row `ctx.content.get`, retried while transient; the file's path on a local store. */
-function sdkFetcher(ctx: FetcherContext): ContentFetcher {
+/**
+ * Per-row `ctx.content.get`, retried while transient (throttling with a longer backoff); each
+ * attempt in a slot of `window` when there is one. The file's path on a local store.
+ */
+function sdkFetcher(ctx: FetcherContext, window: FetchWindow | undefined): ContentFetcher {
   const store = ctx.content;
   const localFile: LocalFile | undefined =
     store.filePathHint === undefined
       ? undefined
       : (blobId) => store.filePathHint?.(objectKey(blobId));
+  const attempt =
+    window === undefined
+      ? (key: string) => store.get(objectKey(key))
+      : paced(store, window, ctx.signal);
   const fetch: FetchBlob = (blobId) =>
-    withRetry(() => ctx.content.get(objectKey(blobId)), {
+    withRetry(() => attempt(blobId), {
       retries: 8,
       baseMs: 100,
       signal: ctx.signal,
@@ -105,6 +129,31 @@ function sdkFetcher(ctx: FetcherContext): ContentFetcher {
   return {
     ready: () => Promise.resolve(ok(undefined)),
     open: () => Promise.resolve(ok({ fetch, localFile, close: () => Promise.resolve() })),
+  };
+}
+
+/** One GET in a slot of the window; the answer tells the window how the store is doing. */
+function paced(
+  store: ObjectStore,
+  window: FetchWindow,
+  signal: AbortSignal,
+): (blobId: string) => Promise<Result<Uint8Array>> {
+  return async (blobId) => {
+    let slot;
+    try {
+      slot = await window.acquire(signal);
+    } catch {
+      return err({ reason: 'aborted', message: 'interrupted' });
+    }
+    const r = await store.get(objectKey(blobId));
+    slot.done(
+      r.ok || r.error.reason === 'not-found'
+        ? 'answered'
+        : r.error.reason === 'transient' && r.error.throttled === true
+          ? 'throttled'
+          : 'failed',
+    );
+    return r;
   };
 }
 

@@ -22,9 +22,10 @@ import {
   parsePartKey,
   publishFile,
   shardOf,
+  sharedFetchWindow,
 } from '../../lib/task-api.js';
 import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
-import type { FetcherOptions } from './fetchers.js';
+import type { ContentFetcher, FetcherOptions } from './fetchers.js';
 import type { PackParams } from './part.js';
 
 const require = createRequire(import.meta.url);
@@ -47,6 +48,7 @@ export function packParams(
     frameBytes: num(p.frame_bytes, 8 << 20),
     prefix: typeof p.prefix === 'string' ? p.prefix : 'packed/',
     fetcher: p.fetcher === 's5cmd' ? 's5cmd' : 'sdk',
+    window: p.window === 'fixed' ? 'fixed' : 'adaptive',
     s5cmdPath: typeof p.s5cmd_path === 'string' ? p.s5cmd_path : 's5cmd',
     s5cmdWorkers: num(p.s5cmd_workers, 256),
   };
@@ -58,7 +60,14 @@ export default defineTask({
   tools: { duckdb: versionOf('@duckdb/node-api'), zstd: versionOf('@mongodb-js/zstd') },
   // Both fetchers, any concurrency and any number of line workers write the same bytes (tested):
   // no rerun when they change, and hosts of different sizes agree on every fingerprint.
-  runtimeParams: ['concurrency', 'line_workers', 'fetcher', 's5cmd_path', 's5cmd_workers'],
+  runtimeParams: [
+    'concurrency',
+    'line_workers',
+    'fetcher',
+    'window',
+    's5cmd_path',
+    's5cmd_workers',
+  ],
   run: (ctx) => runPack(ctx),
 });
 
@@ -71,13 +80,33 @@ async function runPack(
   const params = packParams(ctx.task.params);
   // Loaded on first use: DuckDB and the fetchers cost a fifth of a second at every CLI start,
   // which planning (`--dry-run`, status) never needs.
-  const [{ parquetRowCount, withDuckDB }, { makeFetcher }, { packPart }] = await Promise.all([
+  const { makeFetcher } = await import('./fetchers.js');
+  // The process's fetch window, shared with the other packs running here; this pack's
+  // `concurrency` adds to its ceiling while it runs.
+  const window =
+    params.fetcher === 'sdk' && params.window === 'adaptive' ? sharedFetchWindow() : undefined;
+  const fetcher = makeFetcher(params, window === undefined ? ctx : { ...ctx, window });
+  if (!fetcher.ok) return fetcher;
+  const leave = window?.join(params.concurrency);
+  try {
+    return await packFile(ctx, params, fetcher.value);
+  } finally {
+    leave?.();
+  }
+}
+
+async function packFile(
+  ctx: TaskContext,
+  params: ReturnType<typeof packParams>,
+  fetcher: ContentFetcher,
+): Promise<Result<{ outputs: OutputRecord[]; counts: Record<string, number> }>> {
+  const { file, language } = ctx.task;
+  if (file === undefined || language === undefined)
+    throw new Error('Internal error: pack without a file');
+  const [{ parquetRowCount, withDuckDB }, { packPart }] = await Promise.all([
     import('../../lib/io/duckdb.js'),
-    import('./fetchers.js'),
     import('./part.js'),
   ]);
-  const fetcher = makeFetcher(params, ctx);
-  if (!fetcher.ok) return fetcher;
   const local = await localParquet(ctx, file);
   if (!local.ok) return local;
   const cleared = await ctx.parts.clearOthers();
@@ -107,7 +136,7 @@ async function runPack(
       }
       if (!ready) {
         // Checked here, not up front: a pack whose parts are all done needs no fetcher.
-        const r = await fetcher.value.ready();
+        const r = await fetcher.ready();
         if (!r.ok) return r;
         ready = true;
       }
@@ -119,7 +148,7 @@ async function runPack(
       // ends: a killed pack leaves at most the part it was writing, never the whole parquet.
       const dropScratch = () =>
         Promise.all([outPath, errPath].map((p) => rm(p, { force: true }))).then(() => undefined);
-      const blobs = await fetcher.value.open({ conn, parquet: local.value, part, from, to });
+      const blobs = await fetcher.open({ conn, parquet: local.value, part, from, to });
       if (!blobs.ok) {
         return err({ ...blobs.error, message: `${key}: ${blobs.error.message}` });
       }

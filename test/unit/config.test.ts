@@ -137,6 +137,7 @@ describe('parsePipeline: good pipelines', () => {
                 fetcher: 'sdk',
                 s5cmd_path: 's5cmd',
                 s5cmd_workers: 256,
+                window: 'adaptive',
               },
               at(14, 3, 4),
             ),

@@ -1,0 +1,135 @@
+/**
+ * The process's blob-fetch window: GETs to the content store in flight, shared by every pack
+ * running in this process and sized by an AIMD controller (aimd.ts) from the store's answers.
+ * Each pack joins with its `concurrency:` (its upper bound and its memory bound); the window's
+ * ceiling is the sum of the packs' bounds while they run.
+ *
+ *   const w = sharedFetchWindow();
+ *   const leave = w.join(256);
+ *   try {
+ *     const slot = await w.acquire(signal);   // waits while the window is full
+ *     const r = await store.get(key);          // one attempt: no retry inside (see session.ts)
+ *     slot.done(r.ok || r.error.reason === 'not-found' ? 'answered' : r.error.throttled ? 'throttled' : 'failed');
+ *   } finally { leave(); }
+ *
+ * A retry waits outside the window (its backoff holds no slot), so a throttled store sees fewer
+ * requests, not the same number later.
+ */
+import type { AimdOptions, AimdState } from './aimd.js';
+import { AimdController } from './aimd.js';
+
+export type SlotOutcome = 'answered' | 'throttled' | 'failed';
+
+export interface Slot {
+  done(outcome: SlotOutcome): void;
+}
+
+/** What a run can report about the window. */
+export interface FetchWindowStats extends AimdState {
+  inFlight: number;
+  max: number;
+  /** Most in flight at once so far. */
+  peakInFlight: number;
+}
+
+export class FetchWindow {
+  private readonly ctl: AimdController;
+  private readonly now: () => number;
+  private inFlight = 0;
+  private peak = 0;
+  private readonly waiting: { grant: () => void; signal?: AbortSignal }[] = [];
+  private readonly caps = new Map<number, number>();
+  private nextCap = 0;
+
+  constructor(opts: Partial<AimdOptions> & { now?: () => number } = {}) {
+    const { now, ...aimd } = opts;
+    this.now = now ?? (() => performance.now());
+    // The ceiling follows the packs that join; until one does, nothing acquires.
+    this.ctl = new AimdController({ ...aimd, max: aimd.max ?? 1 << 20 });
+  }
+
+  /** A pack starts using the window with this upper bound; call the result when it ends. */
+  join(cap: number): () => void {
+    const id = this.nextCap++;
+    this.caps.set(id, Math.max(1, cap));
+    this.resize();
+    return () => {
+      this.caps.delete(id);
+      this.resize();
+    };
+  }
+
+  private resize(): void {
+    let sum = 0;
+    for (const c of this.caps.values()) sum += c;
+    this.ctl.setMax(Math.max(1, sum));
+    this.pump();
+  }
+
+  /** Resolves when a GET may start (rejects if `signal` aborts first). */
+  acquire(signal?: AbortSignal): Promise<Slot> {
+    if (signal?.aborted === true) return Promise.reject(abortError());
+    return new Promise<Slot>((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(this.slot());
+      };
+      const entry = { grant, ...(signal ? { signal } : {}) };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(abortError());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+      this.pump();
+    });
+  }
+
+  private slot(): Slot {
+    this.inFlight++;
+    this.peak = Math.max(this.peak, this.inFlight);
+    const startedAt = this.now();
+    let settled = false;
+    return {
+      done: (outcome) => {
+        if (settled) return;
+        settled = true;
+        const t = this.now();
+        if (outcome === 'answered') this.ctl.onAnswer(t - startedAt, t, this.inFlight);
+        else if (outcome === 'throttled') this.ctl.onThrottle(startedAt, t, this.inFlight);
+        this.inFlight--;
+        this.pump();
+      },
+    };
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.ctl.limit && this.waiting.length > 0) {
+      this.waiting.shift()?.grant();
+    }
+  }
+
+  stats(): FetchWindowStats {
+    return {
+      ...this.ctl.state(),
+      inFlight: this.inFlight,
+      max: this.ctl.max,
+      peakInFlight: this.peak,
+    };
+  }
+}
+
+function abortError(): Error {
+  const e = new Error('aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+let shared: FetchWindow | undefined;
+
+/** The one window of this process (every pack in it shares it). */
+export function sharedFetchWindow(): FetchWindow {
+  shared ??= new FetchWindow();
+  return shared;
+}
