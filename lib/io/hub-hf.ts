@@ -428,7 +428,7 @@ export class HfHub implements HubSource {
   private scrub<T>(r: Result<T>): Result<T> {
     const t = this.o.token;
     if (r.ok || t === undefined) return r;
-    const fields = Object.entries(r.error);
+    const fields: [string, unknown][] = Object.entries(r.error);
     if (!fields.some(([, v]) => typeof v === 'string' && v.includes(t))) return r;
     const clean = fields.map(([k, v]) => [
       k,
