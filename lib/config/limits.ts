@@ -30,7 +30,8 @@ export const DEFAULT_LIMITS: { readonly [K in TaskKind]: { timeout?: string; sta
   discover: { timeout: '1h' },
   fetch: { timeout: '2h', stall: '15m' },
   cmds: { timeout: '1h', stall: '15m' },
-  sync: { timeout: '2h', stall: '15m' },
+  // sync reports progress per object put (a parquet is up to ~2 GB): 30m is < 1.2 MB/s.
+  sync: { timeout: '2h', stall: '30m' },
   pack: { stall: '15m' },
   stats: {},
   'stats-merge': { timeout: '1h' },

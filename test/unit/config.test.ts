@@ -83,7 +83,7 @@ const DEFAULT_LIMITS_MS: Record<string, { timeoutMs?: number; stallTimeoutMs?: n
   discover: { timeoutMs: 3_600_000 },
   fetch: { timeoutMs: 7_200_000, stallTimeoutMs: 900_000 },
   cmds: { timeoutMs: 3_600_000, stallTimeoutMs: 900_000 },
-  sync: { timeoutMs: 7_200_000, stallTimeoutMs: 900_000 },
+  sync: { timeoutMs: 7_200_000, stallTimeoutMs: 1_800_000 },
   pack: { stallTimeoutMs: 900_000 },
   shell: {},
 };
