@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { processStart } from '../../lib/scratch.js';
 import type { CliResult } from '../helpers/rig.js';
-import { collect, Rig, started } from '../helpers/rig.js';
+import { collect, Rig, started, walk } from '../helpers/rig.js';
 
 /** A pipeline of one shell task; `{SLEEP}` in the command comes from the environment. */
 const shellPipeline = (command: string, stage = ''): string => `version: 1
@@ -177,7 +177,9 @@ describe('signals', () => {
     expect(pidsOf(args)).toEqual([]);
     rig.env = { SLEEP: '0' };
     const again = await rig.run(['run', '--json']);
-    expect(again.code).toBe(0);
+    expect(again.code, JSON.stringify(again.events.filter((e) => e.type === 'task-failed'))).toBe(
+      0,
+    );
     expect(again.events).toContainEqual(
       expect.objectContaining({ type: 'task-started', task: 'slow', reason: 'missing' }),
     );
@@ -316,4 +318,34 @@ describe('scratch dirs of killed runs', () => {
     ]);
     live.kill('SIGKILL');
   }, 60_000);
+
+  it('a pack killed mid-parquet leaves at most the part it was writing in scratch', async () => {
+    const rig = newRig();
+    rig.writePipeline(
+      textOf(rig).replace('rows_per_part: 250', 'rows_per_part: 40\n      max_missing_rate: 0.05'),
+    );
+    const partRecords = (): number => walk(join(rig.cache, 'state/parts')).length;
+    const child = rig.start(['run', 'pack', '-j', '1', '--json']);
+    const done = collect(child);
+    let packing = false;
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes('"type":"task-started","task":"pack:')) packing = true;
+    });
+    const timer = setInterval(() => {
+      if (packing && partRecords() >= 3) child.kill('SIGKILL');
+    }, 5);
+    await done;
+    clearInterval(timer);
+    const tmp = join(rig.cache, 'tmp');
+    const packDirs = readdirSync(tmp).filter((n) => n.startsWith('pack_') && !n.endsWith('.owner'));
+    expect(packDirs).toHaveLength(1);
+    const parts = readdirSync(join(tmp, packDirs[0] ?? '')).filter((n) => n.startsWith('part-'));
+    // Three parts were published; their packed files went with them.
+    expect(parts.filter((n) => n.endsWith('.jsonl.zst')).length).toBeLessThanOrEqual(1);
+    const again = await rig.run(['run', 'pack', '-j', '1', '--json']);
+    expect(again.code, JSON.stringify(again.events.filter((e) => e.type === 'task-failed'))).toBe(
+      0,
+    );
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 120_000);
 });
