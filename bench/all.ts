@@ -20,7 +20,16 @@ import { parseArgs } from 'node:util';
 import { summaryRows, renderMarkdown } from './lib/summary.js';
 
 const REPO = resolve(import.meta.dirname, '..');
-const BENCHES = ['planning', 'pack', 'pack-memory', 'fetch', 'fleet', 'report', 'scale'] as const;
+const BENCHES = [
+  'planning',
+  'pack',
+  'pack-memory',
+  'fetch',
+  'fleet',
+  'fleet-rehearsal',
+  'report',
+  'scale',
+] as const;
 /** Run only when named in --only. */
 const ON_REQUEST: readonly string[] = ['scale'];
 

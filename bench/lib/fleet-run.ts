@@ -58,6 +58,8 @@ export interface FleetRunOptions {
   cacheName?: (index: number) => string;
   /** Per-worker extra node flags (e.g. `--cpu-prof` for one of them). */
   nodeArgsOf?: (index: number) => string[];
+  /** Extra `run` arguments of every worker (e.g. `--lease-ttl 3 --poll 100`). */
+  runArgs?: string[];
   timeoutMs: number;
 }
 
@@ -90,6 +92,7 @@ function runWorker(o: FleetRunOptions, index: number): Promise<WorkerResult> {
       '-j',
       String(o.jobs),
       '--json',
+      ...(o.runArgs ?? []),
     ],
     {
       cwd: o.dir,

@@ -185,6 +185,42 @@ function fleetRows(r: Json): SummaryRow[] {
   ];
 }
 
+function rehearsalRows(r: Json): SummaryRow[] {
+  const s = obj(r.summary);
+  const setup = obj(r.setup);
+  if (num(s.packPhaseS) === undefined) return [];
+  const shape = `${fmt(num(setup.hosts), 0)} hosts × ${fmt(num(setup.jobsPerHost), 0)}, ${fmt(num(setup.parquets), 0)} tasks`;
+  return [
+    {
+      bench: 'fleet-rehearsal',
+      measure: `makespan, ${shape}`,
+      stackflow: `${fmt(num(s.packPhaseS))} s`,
+      reference: `ideal ${fmt(num(s.idealS))} s`,
+      ratio: `${fmt(num(s.makespanVsIdeal))}×`,
+      target: '≤ 1.1× ideal',
+      met: met(num(s.makespanVsIdeal), (x) => x <= 1.1),
+    },
+    {
+      bench: 'fleet-rehearsal',
+      measure: `duplicates, ${shape}`,
+      stackflow: fmt(num(s.duplicates), 0),
+      reference: '–',
+      ratio: '–',
+      target: '0',
+      met: met(num(s.duplicates), (x) => x === 0),
+    },
+    {
+      bench: 'fleet-rehearsal',
+      measure: 'coordination share of S3 requests (content GETs included)',
+      stackflow: `${fmt((num(s.coordinationShareAtScale) ?? NaN) * 100, 4)}%`,
+      reference: `${fmt(num(s.coordinationPerTask))} requests per task`,
+      ratio: '–',
+      target: '< 1%',
+      met: met(num(s.coordinationShareAtScale), (x) => x < 0.01),
+    },
+  ];
+}
+
 function scaleRows(r: Json): SummaryRow[] {
   const rows: SummaryRow[] = arr(obj(r.sweep).cells).map((c) => {
     const p = obj(c.pack);
@@ -300,6 +336,7 @@ const EXTRACT: Record<string, (r: Json) => SummaryRow[]> = {
   'pack-memory': packMemoryRows,
   fetch: fetchRows,
   fleet: fleetRows,
+  'fleet-rehearsal': rehearsalRows,
   scale: scaleRows,
   report: reportRows,
 };
