@@ -171,9 +171,20 @@ try {
   const all = workers.flatMap((w) => w.events.map((e) => ({ ...e, worker: w.index })));
   const startedEv = all.filter((e) => e.type === 'task-started');
   const doneEv = all.filter((e) => e.type === 'task-succeeded');
-  const starts = new Map<string, number>();
-  for (const e of startedEv) starts.set(e.task ?? '', (starts.get(e.task ?? '') ?? 0) + 1);
-  const duplicates = [...starts.values()].reduce((a, n) => a + n - 1, 0);
+  // A duplicate is a task that two workers started, or that finished more than once; a retry
+  // (the same worker again after a transient failure, attempt > 1) is counted apart.
+  const startedBy = new Map<string, Set<number>>();
+  for (const e of startedEv) {
+    const set = startedBy.get(e.task ?? '') ?? new Set<number>();
+    set.add(e.worker);
+    startedBy.set(e.task ?? '', set);
+  }
+  const completions = new Map<string, number>();
+  for (const e of doneEv) completions.set(e.task ?? '', (completions.get(e.task ?? '') ?? 0) + 1);
+  const startedByTwo = [...startedBy.values()].filter((w) => w.size > 1).length;
+  const completedTwice = [...completions.values()].filter((n) => n > 1).length;
+  const duplicates = startedByTwo + completedTwice;
+  const retries = startedEv.filter((e) => (e.attempt ?? 1) > 1).length;
   const packStarts = startedEv.filter((e) => e.stage === STAGE).map((e) => e.at);
   const packDone = doneEv.filter((e) => e.stage === STAGE);
   const packPhaseS = (Math.max(...packDone.map((e) => e.at)) - Math.min(...packStarts)) / 1000;
@@ -251,6 +262,11 @@ try {
       /** Task bodies' own time over what the model planned (the sleep plus bash and zx). */
       taskTimeVsPlanned: r2(taskMs.reduce((a, b) => a + b, 0) / plannedMs),
       duplicates,
+      /** Tasks started by more than one worker / completed more than once. */
+      startedByTwoWorkers: startedByTwo,
+      completedTwice,
+      /** Same-worker restarts after a transient failure (attempt > 1). */
+      retries,
       workersFailed: failed.length,
       leaseClaims: claims,
       leaseConflicts: conflicts,

@@ -32,6 +32,8 @@ export interface WorkerEvent {
   task?: string;
   stage?: string;
   ms?: number;
+  /** task-started: 1, or the retry's number after a transient failure. */
+  attempt?: number;
 }
 
 export interface WorkerResult {
@@ -110,6 +112,7 @@ function runWorker(o: FleetRunOptions, index: number): Promise<WorkerResult> {
       ...(typeof e.task === 'string' ? { task: e.task } : {}),
       ...(typeof e.stage === 'string' ? { stage: e.stage } : {}),
       ...(typeof e.ms === 'number' ? { ms: e.ms } : {}),
+      ...(typeof e.attempt === 'number' ? { attempt: e.attempt } : {}),
     });
   });
   let stderr = '';
