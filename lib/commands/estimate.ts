@@ -11,14 +11,15 @@
  *   calibration  `--calibration <file>` (bench/results/scale.json), improved by finished pack
  *                markers on this state (their byte counts), else the defaults
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import type { Graph } from '../graph.js';
 import { readMarker } from '../io/markers.js';
-import { objectKey } from '../model.js';
 import type { ManifestEntry, Plan, TaskId } from '../model.js';
 import type { MarkerRef } from '../planner.js';
 import { plan } from '../planner.js';
@@ -300,7 +301,6 @@ async function fromPlan(
   graph: Graph,
   markers: ReadonlyMap<TaskId, readonly MarkerRef[]>,
 ): Promise<{ parquets: PlannedParquet[]; markers: MarkerFigures }> {
-  const work = session.stores.work;
   const toRun: { id: TaskId; file: ManifestEntry }[] = [];
   const done: { id: TaskId; file: ManifestEntry }[] = [];
   for (const step of p.steps) {
@@ -325,9 +325,17 @@ async function fromPlan(
     knownBytes += d.file.size;
   }
   const footers = new Map<string, number>();
-  const local = toRun
-    .map((t) => ({ ...t, path: work.filePathHint?.(objectKey(t.file.path)) }))
-    .filter((t): t is typeof t & { path: string } => t.path !== undefined);
+  const local: ((typeof toRun)[number] & { path: string })[] = [];
+  if (session.pipeline.work.startsWith('file://')) {
+    // A fetched parquet of a local work store, read in place: only a regular file whose real path
+    // stays inside the store's root (a link out of it is not followed).
+    const root = await realpath(fileURLToPath(session.pipeline.work)).catch(() => '');
+    for (const t of root === '' ? [] : toRun) {
+      const real = await realpath(join(root, t.file.path)).catch(() => undefined);
+      if (real === undefined || !real.startsWith(root + sep)) continue;
+      if ((await stat(real)).isFile()) local.push({ ...t, path: real });
+    }
+  }
   if (local.length > 0) {
     const { parquetRowCount, withDuckDB } = await import('../io/duckdb.js');
     await withDuckDB(async (conn) => {
