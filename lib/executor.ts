@@ -353,8 +353,12 @@ async function runOne(
     env.emit({ type: 'task-failed', task: task.id, stage: task.stage, failure: f });
     return err(f);
   };
-  // The old markers go first: a crash from here on leaves the task visibly unfinished.
-  const old = (env.markers.get(task.id) ?? []).map((m) => m.key);
+  // The old markers go first: a crash from here on leaves the task visibly unfinished. So does
+  // its failure record: one that exists means nobody is trying the task (shards rely on it).
+  const old = [
+    ...(env.markers.get(task.id) ?? []).map((m) => m.key),
+    ...(env.failures?.has(task.id) === true ? [taskFailureKey(task)] : []),
+  ];
   const dropped = await deleteKeys(env.stores.state, old);
   if (!dropped.ok) return fail(dropped.error);
   if (!upstream.ok) return fail(upstream.error);

@@ -23,16 +23,26 @@ export interface FailureSummary {
   blocked: number;
   /** The command that runs this task (and what it needs) again. */
   retry: string;
+  /** Set when the task failed in another process (`shard 1/4`), which will not retry it. */
+  elsewhere?: string;
 }
 
 export class FailureLedger {
-  private readonly failed = new Map<TaskId, { stage: StageName; failure: Failure }>();
+  private readonly failed = new Map<
+    TaskId,
+    { stage: StageName; failure: Pick<Failure, 'reason' | 'message'>; elsewhere?: string }
+  >();
   /** Blocked task → the failed task it ultimately waits on. */
   private readonly blockedBy = new Map<TaskId, TaskId>();
 
   /** Tasks that failed in this invocation (not tried again by it). */
-  get failures(): ReadonlyMap<TaskId, { stage: StageName; failure: Failure }> {
+  get failures(): ReadonlyMap<TaskId, { stage: StageName; elsewhere?: string }> {
     return this.failed;
+  }
+
+  /** How many of the failures happened in other processes. */
+  get elsewhere(): number {
+    return [...this.failed.values()].filter((f) => f.elsewhere !== undefined).length;
   }
 
   /** How many tasks are blocked by this invocation's failures. */
@@ -40,8 +50,13 @@ export class FailureLedger {
     return this.blockedBy.size;
   }
 
-  recordFailed(task: TaskId, stage: StageName, failure: Failure): void {
-    this.failed.set(task, { stage, failure });
+  recordFailed(
+    task: TaskId,
+    stage: StageName,
+    failure: Pick<Failure, 'reason' | 'message'>,
+    elsewhere?: string,
+  ): void {
+    this.failed.set(task, { stage, failure, ...(elsewhere !== undefined ? { elsewhere } : {}) });
     this.blockedBy.delete(task);
   }
 
@@ -79,14 +94,52 @@ export class FailureLedger {
   summary(retry: (task: TaskId) => string): FailureSummary[] {
     const blocked = new Map<TaskId, number>();
     for (const root of this.blockedBy.values()) blocked.set(root, (blocked.get(root) ?? 0) + 1);
-    return [...this.failed].map(([task, { stage, failure }]) => ({
+    return [...this.failed].map(([task, { stage, failure, elsewhere }]) => ({
       task,
       stage,
       reason: failure.reason,
       message: failure.message,
       blocked: blocked.get(task) ?? 0,
       retry: retry(task),
+      ...(elsewhere !== undefined ? { elsewhere } : {}),
     }));
+  }
+}
+
+/** Another shard's failure record, as a shard waiting on that task reads it. */
+export interface ForeignFailure {
+  task: TaskId;
+  stage: StageName;
+  failure: Pick<Failure, 'reason' | 'message'>;
+  /** When it was written, by its writer's clock (ms). */
+  at: number;
+}
+
+/**
+ * When a shard stops waiting for another shard's task that failed. Only the owning shard runs a
+ * task, and a process never retries what failed in it, so without this a shard would wait
+ * forever. A failure record exists only while nobody is trying the task (the executor deletes
+ * it when an attempt starts), so it is final when it was written after this process started (its
+ * owner failed it in this session), or, if older (an earlier session's, which a new owner may
+ * still retry), once it has stayed unchanged for `graceMs` while this process waited.
+ */
+export class ForeignFailures {
+  private readonly seen = new Map<TaskId, { at: number; since: number }>();
+  constructor(
+    private readonly startedAt: number,
+    private readonly graceMs: number,
+  ) {}
+
+  /** The records that count as final failures now; `records` are all the current ones. */
+  final(records: readonly ForeignFailure[], now: number): ForeignFailure[] {
+    const current = new Set(records.map((r) => r.task));
+    for (const id of [...this.seen.keys()]) if (!current.has(id)) this.seen.delete(id);
+    return records.filter((r) => {
+      const s = this.seen.get(r.task);
+      if (s?.at !== r.at) this.seen.set(r.task, { at: r.at, since: now });
+      if (r.at >= this.startedAt) return true;
+      return now - (this.seen.get(r.task)?.since ?? now) >= this.graceMs;
+    });
   }
 }
 

@@ -74,7 +74,8 @@ export function renderFailureSummary(e: Extract<RunEvent, { type: 'run-finished'
   if (n > 0) {
     lines.push(`${String(n)} task${n === 1 ? '' : 's'} failed:`);
     for (const f of e.failures.slice(0, SUMMARY_MAX)) {
-      lines.push(`  ✗ ${f.task} (${f.reason}): ${f.message}`);
+      const where = f.elsewhere !== undefined ? `, in ${f.elsewhere}` : '';
+      lines.push(`  ✗ ${f.task} (${f.reason}${where}): ${f.message}`);
       lines.push(
         `      ${f.blocked > 0 ? `blocked ${String(f.blocked)} task${f.blocked === 1 ? '' : 's'} · ` : ''}retry: ${f.retry}`,
       );

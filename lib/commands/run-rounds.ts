@@ -5,7 +5,7 @@
  * it still runs (the ledger prunes the rest), unless `--fail-fast`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Result } from '../errors.js';
+import type { Failure, Result } from '../errors.js';
 import { ok } from '../errors.js';
 import type { Claims } from '../leases.js';
 import { checkFreeSpace } from '../io/disk.js';
@@ -13,7 +13,11 @@ import { ensureDir } from '../io/mkdirs.js';
 import type { Graph } from '../graph.js';
 import type { Emit } from '../events.js';
 import { execute } from '../executor.js';
-import type { FailureLedger } from '../keep-going.js';
+import type { FailureLedger, ForeignFailure } from '../keep-going.js';
+import { ForeignFailures } from '../keep-going.js';
+import { shardOfTask } from '../leases.js';
+import { taskFailureKey } from '../io/markers.js';
+import { objectKey } from '../model.js';
 import type { ManifestEntry, Pipeline, Plan, StageName, TaskId } from '../model.js';
 import { plan } from '../planner.js';
 import type { Printer } from '../report.js';
@@ -40,6 +44,8 @@ export interface RoundsInput {
   ledger: FailureLedger;
   /** Told when tasks start and stop running (signals are handled differently meanwhile). */
   tasksRunning?: (running: boolean) => void;
+  /** A static shard: which one, and when this process started (see `ForeignFailures`). */
+  shard?: { index: number; count: number; startedAt: number };
 }
 
 /** What the rounds did; `exit` when they stopped before running (bad target, preflight). */
@@ -56,6 +62,9 @@ export interface RoundsResult {
   notStarted: number;
 }
 
+/** How long a shard waits for an earlier session's failed task to be retried by its owner. */
+const FOREIGN_GRACE_MS = 60_000;
+
 export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
   const { session, claims, emit, signal, ledger } = i;
   const pipeline = session.pipeline;
@@ -68,6 +77,7 @@ export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
     interrupted: false,
     notStarted: 0,
   };
+  const foreign = i.shard && new ForeignFailures(i.shard.startedAt, FOREIGN_GRACE_MS);
   for (let round = 1; ; round++) {
     const snap = await snapshot(session, i.languages, i.targets, { preview: false, heal: true });
     if (!snap.ok) {
@@ -86,7 +96,26 @@ export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
       return { ...r, exit: unknownTargets(snap.value.unknownTargets) };
     const full = plan({ ...snap.value.plannerInput, forced: round === 1 ? i.forced : () => false });
     // What failed in this process is not tried again by it, nor what depends on it.
-    const p = ledger.prune(full, snap.value.graph);
+    let p = ledger.prune(full, snap.value.graph);
+    if (foreign !== undefined && i.shard !== undefined) {
+      // Another shard's failure: its owner will not try again, so stop waiting for it.
+      const records = await foreignRecords(
+        session,
+        p,
+        snap.value.graph,
+        snap.value.failures,
+        i.shard,
+      );
+      for (const f of foreign.final(records, Date.now())) {
+        ledger.recordFailed(
+          f.task,
+          f.stage,
+          f.failure,
+          `shard ${String(shardOfTask(f.task, i.shard.count))}/${String(i.shard.count)}`,
+        );
+      }
+      p = ledger.prune(p, snap.value.graph);
+    }
     const count = (a: string): number => p.steps.filter((s) => s.action === a).length;
     emit({
       type: 'plan',
@@ -208,4 +237,52 @@ function stageTotals(steps: readonly { stage: StageName; action: string }[], pip
       skipped: steps.filter((s) => s.stage === st.name && s.action === 'skip').length,
     }))
     .filter((t) => t.total > 0);
+}
+
+/**
+ * The failure records of tasks this shard waits on but does not own (one read each; only tasks
+ * with a record, which the planning listing found). Unreadable records are left for later.
+ */
+async function foreignRecords(
+  session: Session,
+  p: Plan,
+  graph: Graph,
+  failures: ReadonlySet<TaskId>,
+  shard: { index: number; count: number },
+): Promise<ForeignFailure[]> {
+  const theirs = p.steps.filter(
+    (st) =>
+      st.action === 'run' &&
+      failures.has(st.task) &&
+      shardOfTask(st.task, shard.count) !== shard.index,
+  );
+  const out: ForeignFailure[] = [];
+  for (const st of theirs) {
+    const t = graph.tasks.get(st.task);
+    if (t === undefined) continue;
+    const r = await session.stores.state.get(objectKey(taskFailureKey(t)));
+    if (!r.ok) continue;
+    try {
+      const body = JSON.parse(r.value.toString('utf8')) as {
+        failure?: { reason?: unknown; message?: unknown };
+        at?: unknown;
+      };
+      const at = typeof body.at === 'string' ? Date.parse(body.at) : NaN;
+      if (Number.isNaN(at)) continue;
+      out.push({
+        task: st.task,
+        stage: st.stage,
+        at,
+        failure: {
+          reason: (typeof body.failure?.reason === 'string'
+            ? body.failure.reason
+            : 'internal-error') as Failure['reason'],
+          message: typeof body.failure?.message === 'string' ? body.failure.message : 'failed',
+        },
+      });
+    } catch {
+      // a damaged record: not a verdict
+    }
+  }
+  return out;
 }

@@ -55,6 +55,7 @@ async function runTargets(
   const { signal } = interrupts;
   // A function, not a narrowed property: the signal aborts behind the compiler's back.
   const stopped = (): boolean => signal.aborted;
+  const processStart = Date.now();
   // Flags first: a dry run refuses exactly what a real run refuses, before reading anything.
   const mode = runMode(o, process.env);
   if (!mode.ok) {
@@ -194,13 +195,22 @@ async function runTargets(
       tasksRunning: (running) => {
         interrupts.tasksRunning(running);
       },
+      ...(mode.value.kind === 'shard'
+        ? {
+            shard: {
+              index: mode.value.index,
+              count: mode.value.count,
+              startedAt: processStart,
+            },
+          }
+        : {}),
     });
     if (r.exit !== undefined) return r.exit;
     const lockLost = lock?.signal.aborted === true;
     const interrupted = r.interrupted && !lockLost;
     emit({
       type: 'run-finished',
-      ok: r.failed === 0 && !r.interrupted,
+      ok: r.failed === 0 && ledger.elsewhere === 0 && !r.interrupted,
       interrupted,
       succeeded: r.succeeded,
       failed: r.failed,
@@ -216,7 +226,8 @@ async function runTargets(
       notStarted: r.notStarted,
     });
     if (interrupted) return EXIT.interrupted;
-    return r.failed > 0 || lockLost ? EXIT.failed : EXIT.ok;
+    // Failed elsewhere (another shard's task this one waited on): the targets are not complete.
+    return r.failed > 0 || ledger.elsewhere > 0 || lockLost ? EXIT.failed : EXIT.ok;
   } finally {
     printer.close();
     await lock?.release();

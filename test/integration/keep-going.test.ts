@@ -130,6 +130,27 @@ describe('keep going after a failure', () => {
   }, 180_000);
 });
 
+describe('shards and a failure in another shard', () => {
+  it('the shard that waits on it stops waiting: both finish with exit 1, everything else done once', async () => {
+    const rig = brokenRig();
+    // discover:Python belongs to shard 0 of 2 (a hash of its id); shard 1 waits for its manifest.
+    const [a, b] = await Promise.all([
+      rig.run(['run', '--shard', '0/2', '--poll', '100']),
+      rig.run(['run', '--shard', '1/2', '--poll', '100']),
+    ]);
+    expect(a.code, a.stderr).toBe(1);
+    expect(b.code, b.stderr).toBe(1);
+    expect(packedLanguages(rig)).toEqual([...OTHERS].sort());
+    const all = [...started(a), ...started(b)];
+    expect(all.length).toBe(35);
+    expect(new Set(all).size).toBe(35);
+    expect(finished(a).failures.map((x) => x.task)).toEqual(['discover:Python']);
+    const elsewhere = finished(b).failures;
+    expect(elsewhere).toMatchObject([{ task: 'discover:Python', elsewhere: 'shard 0/2' }]);
+    expect(b.stderr).toContain('✗ discover:Python (invalid-input, in shard 0/2)');
+  }, 180_000);
+});
+
 describe('two plain runs on one state', () => {
   it('the second waits for the first, saying who holds the state; every task runs exactly once', async () => {
     const rig = new Rig();

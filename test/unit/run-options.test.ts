@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runMode, slurmShard } from '../../lib/commands/run-options.js';
+import { ForeignFailures } from '../../lib/keep-going.js';
+import type { StageName, TaskId } from '../../lib/model.js';
 
 const slurm = (id: number, min?: number, max?: number, count?: number, step?: number) => ({
   SLURM_ARRAY_TASK_ID: String(id),
@@ -47,5 +49,32 @@ describe('run flags', () => {
       ok: true,
       value: { kind: 'shard', index: 1, count: 2 },
     });
+  });
+});
+
+describe('a shard waiting on another shard failure', () => {
+  const rec = (at: number) => ({
+    task: 'discover:Python' as TaskId,
+    stage: 'discover' as StageName,
+    failure: { reason: 'transient' as const, message: 'boom' },
+    at,
+  });
+  it('is final at once when written after this process started', () => {
+    const f = new ForeignFailures(1000, 60_000);
+    expect(f.final([rec(1500)], 2000)).toHaveLength(1);
+  });
+  it('an older record is final only after it stayed unchanged for the grace period', () => {
+    const f = new ForeignFailures(1000, 60_000);
+    expect(f.final([rec(500)], 2000)).toHaveLength(0);
+    expect(f.final([rec(500)], 61_999)).toHaveLength(0);
+    expect(f.final([rec(500)], 62_000)).toHaveLength(1);
+  });
+  it('a record that went away (its owner retries) restarts the wait', () => {
+    const f = new ForeignFailures(1000, 60_000);
+    expect(f.final([rec(500)], 2000)).toHaveLength(0);
+    expect(f.final([], 30_000)).toHaveLength(0);
+    expect(f.final([rec(500)], 40_000)).toHaveLength(0);
+    expect(f.final([rec(500)], 99_000)).toHaveLength(0);
+    expect(f.final([rec(500)], 100_000)).toHaveLength(1);
   });
 });
