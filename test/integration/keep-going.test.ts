@@ -44,6 +44,14 @@ const finished = (r: CliResult) => {
   };
 };
 
+/** A later run finds every task done: `total` tasks, and starts none. */
+async function everythingDone(rig: Rig, total: number): Promise<void> {
+  const r = await rig.run(['run']);
+  expect(r.code, r.stderr).toBe(0);
+  expect(started(r)).toEqual([]);
+  expect(r.events.find((e) => e.type === 'run-finished')).toMatchObject({ skipped: total });
+}
+
 const packedLanguages = (rig: Rig): string[] => {
   const dir = join(rig.cache, 'bucket/packed');
   return existsSync(dir) ? readdirSync(dir).sort() : [];
@@ -68,21 +76,25 @@ describe('keep going after a failure', () => {
       retry: 'stackflow run discover:Python',
     });
     expect(f.failures[0]?.message).toMatch(/train-00001-of-00002\.parquet is listed but cannot/);
-    // fetch, cmds, sync and pack of Python (awaiting its manifest) and sizes:Python.
-    expect(f.failures[0]?.blocked).toBe(5);
-    expect(f.blocked).toBe(5);
+    // Python's parquet-level stages (awaiting its manifest), its language-level ones and the
+    // once-stages over every language.
+    expect(f.failures[0]?.blocked).toBeGreaterThanOrEqual(5);
+    expect(f.blocked).toBe(f.failures[0]?.blocked);
     // The summary as text too, for whoever reads the log.
     expect(r.stderr).toContain('1 task failed:');
     expect(r.stderr).toContain('✗ discover:Python (invalid-input):');
-    expect(r.stderr).toContain('blocked 5 tasks · retry: stackflow run discover:Python');
+    expect(r.stderr).toContain(
+      `blocked ${String(f.blocked)} tasks · retry: stackflow run discover:Python`,
+    );
 
     // Fixed: the next run does only what is left, Python's tasks.
     rmSync(join(rig.dir, 'hf/data/Python/train-00001-of-00002.parquet'));
     const again = await rig.run(['run']);
     expect(again.code, again.stderr).toBe(0);
-    expect(new Set(started(again).map((t) => /:(.*?)(\/|$)/.exec(t)?.[1]))).toEqual(
-      new Set(['Python']),
-    );
+    // Only Python's tasks, and the once-stages over every language (their input changed).
+    const lang = (t: string) => /^[^:]+:([^/]+)/.exec(t)?.[1];
+    expect(started(again).filter((t) => lang(t) !== undefined && lang(t) !== 'Python')).toEqual([]);
+    expect(started(again).filter((t) => lang(t) === 'Python').length).toBeGreaterThanOrEqual(5);
     expect(finished(again).failures).toEqual([]);
   }, 180_000);
 
@@ -117,7 +129,7 @@ describe('keep going after a failure', () => {
     expect(packedLanguages(rig)).toEqual([...OTHERS].sort());
     const f = finished(r);
     expect(f.failures.map((x) => x.task)).toEqual(['discover:Python']);
-    expect(f.failures[0]?.blocked).toBe(5);
+    expect(f.failures[0]?.blocked).toBeGreaterThanOrEqual(5);
     expect(r.stderr).toContain('retry: stackflow run discover:Python');
   }, 180_000);
 
@@ -142,8 +154,8 @@ describe('shards and a failure in another shard', () => {
     expect(b.code, b.stderr).toBe(1);
     expect(packedLanguages(rig)).toEqual([...OTHERS].sort());
     const all = [...started(a), ...started(b)];
-    expect(all.length).toBe(35);
-    expect(new Set(all).size).toBe(35);
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.filter((t) => t.includes('Python') && !t.startsWith('discover:'))).toEqual([]);
     expect(finished(a).failures.map((x) => x.task)).toEqual(['discover:Python']);
     const elsewhere = finished(b).failures;
     expect(elsewhere).toMatchObject([{ task: 'discover:Python', elsewhere: 'shard 0/2' }]);
@@ -159,8 +171,8 @@ describe('two plain runs on one state', () => {
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
     const all = [...started(a), ...started(b)];
-    expect(all.length).toBe(40);
     expect(new Set(all).size).toBe(all.length);
+    await everythingDone(rig, all.length);
     const waited = [a, b].flatMap((x) => x.events.filter((e) => e.type === 'state-locked'));
     expect(waited.length).toBe(1);
     expect(waited[0]).toMatchObject({ host: hostname() });
@@ -236,8 +248,9 @@ describe('shards in a Slurm array started at 1', () => {
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
     const all = [...started(a), ...started(b)];
-    expect(all.length).toBe(40);
-    expect(new Set(all).size).toBe(40);
+    expect(new Set(all).size).toBe(all.length);
+    rig.env = {};
+    await everythingDone(rig, all.length);
     expect(started(a).length).toBeGreaterThan(0);
     expect(started(b).length).toBeGreaterThan(0);
   }, 180_000);
