@@ -327,7 +327,7 @@ describe('HfHub against the loopback Hub', () => {
     });
     const r = await offline.listLanguages('main');
     if (!r.ok) failures.push(r.error);
-    expect(failure(r)).toMatchObject({ reason: 'transient' });
+    expect(failure(r)).toMatchObject({ reason: 'network-unreachable' });
     expect(failure(r).message).toContain('ECONNREFUSED');
     expect(failures.length).toBeGreaterThanOrEqual(6);
     expect(retries.length).toBeGreaterThan(0);

@@ -1,5 +1,6 @@
 /** Fixture builders for the pure modules (changesets' FakeFullState shape). */
 import type { KindIdentity } from '../../lib/fingerprint.js';
+import { sha256Hex } from '../../lib/fingerprint.js';
 import type { Manifest, Pipeline, StageConfig, TaskKind } from '../../lib/model.js';
 import { stageName, TASK_KINDS } from '../../lib/model.js';
 
@@ -66,7 +67,8 @@ export function manifest(language: string, shards: number, salt = ''): Manifest 
         path: `data/${language}/${stem}.parquet`,
         stem,
         size: 1000 + i,
-        sha256: `${salt}${language}${i}`.padEnd(64, '0'),
+        // A real sha256 (hex): manifests are checked when read (lib/io/state-checks.ts).
+        sha256: sha256Hex(`${salt}${language}${String(i)}`),
       };
     }),
   };
