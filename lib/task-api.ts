@@ -23,6 +23,7 @@ export type { Manifest, ManifestEntry, TaskInstance } from './model.js';
 export { objectKey } from './model.js';
 export type { ObjectStore, ObjectInfo } from './io/object-store.js';
 export type { OutputRecord, PartRecord } from './io/markers.js';
+export type { LanguageStats } from './report-html/types.js';
 export {
   cmdKey,
   errorsKeyFor,

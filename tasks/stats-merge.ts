@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { defineTask, err, objectKey, ok, publishFile, statsSummaryKey } from '../lib/task-api.js';
-import type { LanguageStats } from './stats.js';
+import type { LanguageStats } from '../lib/task-api.js';
 
 const add = (into: Record<string, number>, from: Record<string, number>): void => {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;

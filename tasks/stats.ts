@@ -17,7 +17,7 @@
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { OutputRecord } from '../lib/task-api.js';
+import type { LanguageStats, OutputRecord } from '../lib/task-api.js';
 import {
   defineTask,
   err,
@@ -30,21 +30,6 @@ import {
 
 const require = createRequire(import.meta.url);
 const duckdbVersion = (require('@duckdb/node-api/package.json') as { version: string }).version;
-
-/** The per-language statistics (report-html's `LanguageStats` mirrors it). */
-export interface LanguageStats {
-  language: string;
-  rows: number;
-  content_bytes: number;
-  lines: number;
-  length: { p50: number; p90: number; p99: number; max: number };
-  generated_share: number;
-  vendor_share: number;
-  license_type: Record<string, number>;
-  src_encoding: Record<string, number>;
-  top_extensions: Record<string, number>;
-  not_packed: Record<string, number>;
-}
 
 /** A local path as a DuckDB string literal (quotes doubled; glob characters as classes). */
 const literal = (path: string): string =>

@@ -128,6 +128,7 @@ export interface StatsView {
   languages: Record<string, LanguageStats>;
 }
 
+/** The per-language statistics file a `stats` task writes (`stats/<Language>.json`); its one home. */
 export interface LanguageStats {
   language: string;
   rows: number;
