@@ -6,8 +6,8 @@
  * local files reads them through the `read` function it is given (the worker's blocking reads), so
  * a batch gives the same bytes in any worker.
  */
-import { decodeBlob } from '../../lib/io/decode.js';
-import type { DecodeError } from '../../lib/io/decode.js';
+import { decodeBlob } from './decode.js';
+import type { DecodeError } from './decode.js';
 
 /** Where a batch's gzip bytes are. */
 export type BatchBlobs =

@@ -23,7 +23,7 @@
 import { open } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { streamParquetRows } from '../../lib/io/duckdb.js';
-import { ZstdFrameWriter } from '../../lib/io/zstd-writer.js';
+import { ZstdFrameWriter } from './zstd-writer.js';
 import { flatten, orderedMap } from '../../lib/util/ordered.js';
 import type { Failure, Result } from '../../lib/task-api.js';
 import { err, ok } from '../../lib/task-api.js';

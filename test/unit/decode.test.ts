@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
-import { decodeBlob, decodeText, resolveEncoding } from '../../lib/io/decode.js';
+import { decodeBlob, decodeText, resolveEncoding } from '../../tasks/pack/decode.js';
 
 type IconvEncoding = Parameters<typeof iconv.encode>[1];
 

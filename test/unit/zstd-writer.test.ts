@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decompress } from '@mongodb-js/zstd';
 import { describe, expect, it } from 'vitest';
-import { ZstdFrameWriter } from '../../lib/io/zstd-writer.js';
+import { ZstdFrameWriter } from '../../tasks/pack/zstd-writer.js';
 
 const hasZstdCli = spawnSync('zstd', ['--version']).status === 0;
 

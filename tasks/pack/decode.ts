@@ -31,7 +31,7 @@
 import { TextDecoder } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import iconv from 'iconv-lite';
-import { err, ok, unreachable, type Result } from '../errors.js';
+import { err, ok, unreachable, type Result } from '../../lib/errors.js';
 
 /** Why a blob could not be turned into text. */
 export interface DecodeError {
