@@ -138,6 +138,95 @@ describe('synthetic SWH model', () => {
     expect(got.delayMs).toBeGreaterThan(0);
   });
 
+  it('decide: fault shares and the missing share over many requests, each within its bounds', () => {
+    const c = applyPatch(DEFAULT_CONFIG, {
+      missingRate: 0.05,
+      fault500Rate: 0.02,
+      fault503Rate: 0.03,
+    });
+    const b = new TokenBucket(c.rateLimit, 0);
+    const rng = new Rng(11);
+    const n = 60_000;
+    const count: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      const o = decide(c, b, rng, hexId(i), i).outcome;
+      count[o] = (count[o] ?? 0) + 1;
+    }
+    const share = (o: string) => (count[o] ?? 0) / n;
+    // Binomial: 5 standard deviations of each share is < 0.005 here; deterministic seed anyway.
+    expect(share('internal-error')).toBeGreaterThan(0.015);
+    expect(share('internal-error')).toBeLessThan(0.025);
+    expect(share('unavailable')).toBeGreaterThan(0.024);
+    expect(share('unavailable')).toBeLessThan(0.036);
+    // Missing is drawn per id, faults per request: 5% of what the faults left.
+    expect(share('missing')).toBeGreaterThan(0.95 * 0.05 - 0.006);
+    expect(share('missing')).toBeLessThan(0.95 * 0.05 + 0.006);
+    expect(share('slow-down')).toBe(0);
+    expect(share('ok') + share('missing') + share('internal-error') + share('unavailable')).toBe(1);
+  });
+
+  it('decide: a missing id answers 404 on every request, a fault on some requests only', () => {
+    const c = applyPatch(DEFAULT_CONFIG, { missingRate: 0.3, fault500Rate: 0.5 });
+    const b = new TokenBucket(c.rateLimit, 0);
+    const rng = new Rng(2);
+    let id = 0;
+    while (planBlob(c, hexId(id)).kind !== 'missing') id++;
+    const outcomes = new Set(
+      Array.from({ length: 200 }, (_, t) => decide(c, b, rng, hexId(id), t).outcome),
+    );
+    expect([...outcomes].sort()).toEqual(['internal-error', 'missing']);
+  });
+
+  it('decide: delays follow the latency model (median, p99, no straggler beyond its bound)', () => {
+    const c = applyPatch(DEFAULT_CONFIG, {
+      latency: { medianMs: 5, p99Ms: 37.5, stragglerRate: 0.002 },
+    });
+    const b = new TokenBucket(c.rateLimit, 0);
+    const rng = new Rng(4);
+    const xs = Array.from({ length: 40_000 }, (_, i) => decide(c, b, rng, hexId(i), i).delayMs);
+    const ordinary = xs.filter((x) => x < c.latency.stragglerMinMs);
+    expect(quantile(ordinary, 0.5)).toBeGreaterThan(4.7);
+    expect(quantile(ordinary, 0.5)).toBeLessThan(5.3);
+    expect(quantile(ordinary, 0.99)).toBeGreaterThan(33);
+    expect(quantile(ordinary, 0.99)).toBeLessThan(42);
+    expect(Math.min(...xs)).toBeGreaterThan(0);
+    expect(Math.max(...xs)).toBeLessThanOrEqual(c.latency.stragglerMaxMs);
+    const stragglers = xs.length - ordinary.length;
+    expect(stragglers).toBeGreaterThan(40);
+    expect(stragglers).toBeLessThan(130);
+  });
+
+  it('token bucket: bursty arrivals above the rate are admitted at the rate, SlowDown for the rest', () => {
+    // 60 requests every 100 ms (600/s) against 400/s with a depth of 100, for 20 s.
+    const b = new TokenBucket({ perSecond: 400, burst: 100 }, 0);
+    let admitted = 0;
+    let refused = 0;
+    for (let t = 0; t < 20_000; t += 100) {
+      for (let k = 0; k < 60; k++) {
+        if (b.take(t)) admitted++;
+        else refused++;
+      }
+    }
+    // 400/s × 19.9 s of refill plus the initial depth, within a request.
+    expect(admitted).toBeGreaterThanOrEqual(400 * 19.9 + 100 - 1);
+    expect(admitted).toBeLessThanOrEqual(400 * 19.9 + 100 + 1);
+    expect(admitted + refused).toBe(12_000);
+  });
+
+  it('token bucket: a lowered limit cuts what the bucket holds to the new depth', () => {
+    const b = new TokenBucket({ perSecond: 1000, burst: 500 }, 0);
+    b.setLimit({ perSecond: 100, burst: 10 }, 0);
+    let admitted = 0;
+    while (b.take(0)) admitted++;
+    expect(admitted).toBe(10);
+    // From an unlimited bucket, a limit starts full at its depth.
+    const u = new TokenBucket({ perSecond: null }, 0);
+    u.setLimit({ perSecond: 40 }, 5);
+    admitted = 0;
+    while (u.take(5)) admitted++;
+    expect(admitted).toBe(10);
+  });
+
   it('checkConfig lists every error', () => {
     const bad = applyPatch(DEFAULT_CONFIG, {
       missingRate: 2,

@@ -11,16 +11,15 @@
  *       await s3.stop();
  *     }
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { startServerChild } from '../child.js';
+import type { ServerChild } from '../child.js';
 import { ADMIN_PREFIX, CREDENTIALS } from './protocol.js';
 import type { FaultConfig, Features, ServerStats } from './protocol.js';
 
@@ -83,27 +82,21 @@ export async function startS3Server(
   // Only to demonstrate s3rver's defects: S3_TEST_SERVER_STOCK=1 serves stock s3rver (no fixes,
   // no faults) behind the same admin API, e.g. to see which harness tests it fails.
   if (process.env.S3_TEST_SERVER_STOCK === '1') args.push('--stock');
-  const child = spawn(process.execPath, args, {
-    cwd: REPO,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const stderr: string[] = [];
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    stderr.push(line);
-    if (stderr.length > 200) stderr.shift();
-    // The server writes to stderr only for errors it did not expect: show them in the test log.
-    process.stderr.write(`[s3-test-server] ${line}\n`);
-  });
-  let port: number;
+  let server: ServerChild;
   try {
-    port = await readPort(child, stderr);
+    server = await startServerChild({
+      name: 's3-test-server',
+      command: process.execPath,
+      args,
+      cwd: REPO,
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      startTimeoutMs: START_TIMEOUT_MS,
+    });
   } catch (err) {
-    child.kill('SIGKILL');
     if (ownDir) await rm(dir, { recursive: true, force: true });
     throw err;
   }
-  const endpoint = `http://127.0.0.1:${String(port)}`;
+  const endpoint = server.endpoint;
 
   const admin = async (method: string, path: string, body?: unknown): Promise<unknown> => {
     const res = await fetch(`${endpoint}${ADMIN_PREFIX}${path}`, {
@@ -177,7 +170,7 @@ export async function startS3Server(
     },
     stop() {
       stopped ??= (async () => {
-        await stopChild(child);
+        await server.stop();
         if (ownDir) await rm(dir, { recursive: true, force: true });
       })();
       return stopped;
@@ -197,52 +190,6 @@ function scratchBase(): string {
   } catch {
     return tmpdir();
   }
-}
-
-/** Waits for the server's one stdout line, `{"port":N}`; fails with its stderr if it exits. */
-function readPort(child: ChildProcess, stderr: string[]): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      reject(new Error(`S3 test server did not start: ${why}\n${stderr.join('\n')}`));
-    };
-    const timer = setTimeout(() => {
-      fail(`no port after ${String(START_TIMEOUT_MS)} ms`);
-    }, START_TIMEOUT_MS);
-    child.once('exit', (code, signal) => {
-      fail(`exited (${String(code ?? signal)})`);
-    });
-    child.once('error', (err) => {
-      fail(err.message);
-    });
-    if (child.stdout === null) {
-      fail('no stdout');
-      return;
-    }
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      const port = (JSON.parse(line) as { port?: unknown }).port;
-      if (typeof port !== 'number') {
-        fail(`unexpected first line ${line}`);
-        return;
-      }
-      clearTimeout(timer);
-      resolvePort(port);
-    });
-  });
-}
-
-/** SIGTERM, then SIGKILL after 5 s; resolves once the process has exited. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((res) => {
-    child.once('exit', () => {
-      res();
-    });
-  });
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function listFiles(dir: string): Promise<string[]> {

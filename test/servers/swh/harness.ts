@@ -12,13 +12,11 @@
  *       await swh.stop();
  *     }
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { startServerChild } from '../child.js';
 import type { SwhConfig, SwhConfigPatch } from './model.js';
 import type { SwhStats } from './protocol.js';
 import { CONTROL_PREFIX } from './protocol.js';
@@ -75,21 +73,14 @@ export async function startSwhServer(
     opts.cpus === undefined
       ? [process.execPath, nodeArgs]
       : ['taskset', ['-c', opts.cpus, process.execPath, ...nodeArgs]];
-  const child = spawn(cmd, args, { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
-  const stderr: string[] = [];
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    stderr.push(line);
-    if (stderr.length > 200) stderr.shift();
-    process.stderr.write(`[swh-test-server] ${line}\n`);
+  const server = await startServerChild({
+    name: 'swh-test-server',
+    command: cmd,
+    args,
+    cwd: REPO,
+    startTimeoutMs: START_TIMEOUT_MS,
   });
-  let port: number;
-  try {
-    port = await readPort(child, stderr);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
-  const endpoint = `http://127.0.0.1:${String(port)}`;
+  const endpoint = server.endpoint;
   const control = async (method: string, path: string, body?: unknown): Promise<unknown> => {
     const res = await fetch(`${endpoint}${CONTROL_PREFIX}${path}`, {
       method,
@@ -100,13 +91,18 @@ export async function startSwhServer(
       throw new Error(`swh test server ${method} ${path}: ${String(res.status)} ${text}`);
     return JSON.parse(text) as unknown;
   };
-  const current = (await control('GET', 'config')) as SwhConfig;
-  let stopped: Promise<void> | undefined;
+  let current: SwhConfig;
+  try {
+    current = (await control('GET', 'config')) as SwhConfig;
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
   return {
     endpoint,
     bucket: current.bucket,
     contentUrl: `s3://${current.bucket}/${current.prefix.replace(/\/$/, '')}`,
-    pid: child.pid ?? -1,
+    pid: server.pid,
     client(config = {}) {
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       return new S3Client({
@@ -125,53 +121,6 @@ export async function startSwhServer(
       await control('POST', 'stats/reset');
     },
     warm: async () => (await control('POST', 'pool/warm')) as { bodies: number; gzBytes: number },
-    stop() {
-      stopped ??= stopChild(child);
-      return stopped;
-    },
+    stop: () => server.stop(),
   };
-}
-
-function readPort(child: ChildProcess, stderr: string[]): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      reject(new Error(`swh test server did not start: ${why}\n${stderr.join('\n')}`));
-    };
-    const timer = setTimeout(() => {
-      fail(`no port after ${String(START_TIMEOUT_MS)} ms`);
-    }, START_TIMEOUT_MS);
-    child.once('exit', (code, signal) => {
-      fail(`exited (${String(code ?? signal)})`);
-    });
-    child.once('error', (e) => {
-      fail(e.message);
-    });
-    if (child.stdout === null) {
-      fail('no stdout');
-      return;
-    }
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      const port = (JSON.parse(line) as { port?: unknown }).port;
-      if (typeof port !== 'number') {
-        fail(`unexpected first line ${line}`);
-        return;
-      }
-      clearTimeout(timer);
-      resolvePort(port);
-    });
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((res) => {
-    child.once('exit', () => {
-      res();
-    });
-  });
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
 }
