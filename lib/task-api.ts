@@ -13,6 +13,7 @@ import type { ObjectStore } from './io/object-store.js';
 import type { Shell } from './io/shell.js';
 import type { S3BucketSettings } from './io/s3-location.js';
 import type { Manifest, ManifestEntry, TaskId, TaskInstance, TaskKind } from './model.js';
+import { createRequire } from 'node:module';
 import { objectKey } from './model.js';
 import { localCopy } from './io/files.js';
 import { workParquetKey } from './layout.js';
@@ -116,6 +117,12 @@ export interface TaskDefinition {
 }
 
 export const defineTask = (d: TaskDefinition): TaskDefinition => d;
+
+const requireHere = createRequire(import.meta.url);
+
+/** An npm package's version (for a kind's `tools`: the libraries that shape its output bytes). */
+export const packageVersion = (pkg: string): string =>
+  (requireHere(`${pkg}/package.json`) as { version: string }).version;
 export { publishFile, holdsSame, localCopy, writeHashed } from './io/files.js';
 export { ensureDir } from './io/mkdirs.js';
 

@@ -20,7 +20,7 @@ import { makeShell } from '../../lib/io/shell.js';
 import { objectKey } from '../../lib/model.js';
 import type { FetchBlob, LocalFile } from '../../tasks/pack/fetchers.js';
 import { makeFetcher } from '../../tasks/pack/fetchers.js';
-import { packParams } from '../../tasks/pack/index.js';
+import { packParams } from '../../tasks/pack/run.js';
 import type { PartCounts, RowError } from '../../tasks/pack/part.js';
 import { packPart } from '../../tasks/pack/part.js';
 import { SAMPLE } from '../helpers/rig.js';

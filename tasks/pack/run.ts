@@ -1,0 +1,248 @@
+/**
+ * pack (per parquet): splits the parquet's rows into parts of `rows_per_part`, packs each part
+ * (see part.ts) and publishes it to the bucket as
+ * `<prefix><Language>/<Language>-<NNNNN>-<part:06d>-of-<total:06d>.jsonl.zst` (+ `.errors.jsonl`
+ * when some rows could not be packed). Each part gets its own record, so an interrupted pack
+ * resumes at the first unfinished part.
+ */
+import { join } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
+import {
+  err,
+  errorsKeyFor,
+  holdsSame,
+  listAll,
+  localParquet,
+  objectKey,
+  ok,
+  packFamilyPrefix,
+  packPartKey,
+  parsePartKey,
+  publishFile,
+  shardOf,
+  sharedFetchWindow,
+} from '../../lib/task-api.js';
+import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
+import type { ContentFetcher, FetcherOptions } from './fetchers.js';
+import type { PackParams } from './part.js';
+
+const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
+
+export function packParams(
+  p: Record<string, unknown>,
+): PackParams & FetcherOptions & { prefix: string } {
+  return {
+    rowsPerPart: num(p.rows_per_part, 16384),
+    contentField: typeof p.content_field === 'string' ? p.content_field : 'content',
+    maxMissingRate: num(p.max_missing_rate, 0.01),
+    concurrency: num(p.concurrency, 64),
+    // The CLI sets it from the host (lib/sizing.ts); 1 for callers that do not (tests, benches).
+    lineWorkers: num(p.line_workers, 1),
+    zstdLevel: num(p.zstd_level, 3),
+    frameBytes: num(p.frame_bytes, 8 << 20),
+    prefix: typeof p.prefix === 'string' ? p.prefix : 'packed/',
+    fetcher: p.fetcher === 's5cmd' ? 's5cmd' : 'sdk',
+    window: p.window === 'fixed' ? 'fixed' : 'adaptive',
+    s5cmdPath: typeof p.s5cmd_path === 'string' ? p.s5cmd_path : 's5cmd',
+    s5cmdWorkers: num(p.s5cmd_workers, 256),
+  };
+}
+
+export async function run(
+  ctx: TaskContext,
+): Promise<Result<{ outputs: OutputRecord[]; counts: Record<string, number> }>> {
+  const { file, language } = ctx.task;
+  if (file === undefined || language === undefined)
+    throw new Error('Internal error: pack without a file');
+  const params = packParams(ctx.task.params);
+  // Loaded on first use: DuckDB and the fetchers cost a fifth of a second at every CLI start,
+  // which planning (`--dry-run`, status) never needs.
+  const { makeFetcher } = await import('./fetchers.js');
+  // The process's fetch window, shared with the other packs running here; this pack's
+  // `concurrency` adds to its ceiling while it runs.
+  const window =
+    params.fetcher === 'sdk' && params.window === 'adaptive' ? sharedFetchWindow() : undefined;
+  const fetcher = makeFetcher(params, window === undefined ? ctx : { ...ctx, window });
+  if (!fetcher.ok) return fetcher;
+  const leave = window?.join(params.concurrency);
+  try {
+    return await packFile(ctx, params, fetcher.value);
+  } finally {
+    leave?.();
+  }
+}
+
+async function packFile(
+  ctx: TaskContext,
+  params: ReturnType<typeof packParams>,
+  fetcher: ContentFetcher,
+): Promise<Result<{ outputs: OutputRecord[]; counts: Record<string, number> }>> {
+  const { file, language } = ctx.task;
+  if (file === undefined || language === undefined)
+    throw new Error('Internal error: pack without a file');
+  const [{ parquetRowCount, withDuckDB }, { packPart }] = await Promise.all([
+    import('../../lib/io/duckdb.js'),
+    import('./part.js'),
+  ]);
+  const local = await localParquet(ctx, file);
+  if (!local.ok) return local;
+  const cleared = await ctx.parts.clearOthers();
+  if (!cleared.ok) return cleared;
+  const done = await ctx.parts.load();
+  if (!done.ok) return done;
+  const shard = shardOf(file.stem);
+  const totals: Record<string, number> = { parts: 0, resumed_parts: 0 };
+  const outputs: OutputRecord[] = [];
+  let ready = false;
+  return withDuckDB(async (conn) => {
+    const rows = await parquetRowCount(conn, local.value);
+    const total = Math.max(1, Math.ceil(rows / params.rowsPerPart));
+    for (let part = 0; part < total; part++) {
+      if (ctx.signal.aborted) return err({ reason: 'aborted', message: 'interrupted' });
+      const key = packPartKey(params.prefix, language, shard, part, total);
+      const prior = done.value.get(part);
+      const intact = prior === undefined ? ok(false) : await stillThere(ctx, prior, total);
+      if (!intact.ok) return intact;
+      if (prior !== undefined && intact.value) {
+        outputs.push(...prior.outputs);
+        add(totals, prior.counts);
+        totals.resumed_parts = (totals.resumed_parts ?? 0) + 1;
+        totals.parts = (totals.parts ?? 0) + 1;
+        ctx.progress({ rows: prior.counts.rows ?? 0 });
+        continue;
+      }
+      if (!ready) {
+        // Checked here, not up front: a pack whose parts are all done needs no fetcher.
+        const r = await fetcher.ready();
+        if (!r.ok) return r;
+        ready = true;
+      }
+      const from = part * params.rowsPerPart;
+      const to = Math.min(rows, from + params.rowsPerPart);
+      const outPath = join(ctx.scratch, `part-${part}.jsonl.zst`);
+      const errPath = join(ctx.scratch, `part-${part}.errors.jsonl`);
+      // A part's scratch files go as soon as it is published (or failed), not when the task
+      // ends: a killed pack leaves at most the part it was writing, never the whole parquet.
+      const dropScratch = () =>
+        Promise.all([outPath, errPath].map((p) => rm(p, { force: true }))).then(() => undefined);
+      const blobs = await fetcher.open({ conn, parquet: local.value, part, from, to });
+      if (!blobs.ok) {
+        return err({ ...blobs.error, message: `${key}: ${blobs.error.message}` });
+      }
+      let packed: Awaited<ReturnType<typeof packPart>>;
+      try {
+        packed = await packPart({
+          conn,
+          contentKey: JSON.stringify(params.contentField),
+          parquet: local.value,
+          from,
+          to,
+          fetch: blobs.value.fetch,
+          localFile: blobs.value.localFile,
+          params,
+          outPath,
+          signal: ctx.signal,
+          onRows: (n, bytes) => {
+            ctx.progress({ rows: n, bytes });
+          },
+        });
+      } finally {
+        await blobs.value.close();
+      }
+      if (!packed.ok) {
+        await dropScratch();
+        return err({ ...packed.error, message: `${key}: ${packed.error.message}` });
+      }
+      const rec: PartRecord = { part, total, outputs: [], counts: { ...packed.value.counts } };
+      if (packed.value.errors.length > 0) {
+        await writeFile(errPath, packed.value.errors.map((e) => JSON.stringify(e) + '\n').join(''));
+        const pubErr = await publishFile(ctx.stores.bucket, 'bucket', errorsKeyFor(key), errPath);
+        if (!pubErr.ok) {
+          await dropScratch();
+          return pubErr;
+        }
+        rec.outputs.push(pubErr.value);
+      }
+      const pub = await publishFile(ctx.stores.bucket, 'bucket', key, outPath);
+      await dropScratch();
+      if (!pub.ok) return pub;
+      rec.outputs.push(pub.value);
+      // The part record is written after its outputs: a part without a record is redone.
+      const recorded = await ctx.parts.record(rec);
+      if (!recorded.ok) return recorded;
+      outputs.push(...rec.outputs);
+      add(totals, rec.counts);
+      totals.parts = (totals.parts ?? 0) + 1;
+    }
+    // Parts of an earlier layout (another rows_per_part) or a stale errors sidecar would sit next
+    // to the new parts and duplicate rows for readers of the bucket: remove them before the
+    // marker says this family is complete.
+    const removed = await removeStale(
+      ctx,
+      packFamilyPrefix(params.prefix, language, shard),
+      outputs,
+    );
+    if (!removed.ok) return removed;
+    totals.stale_removed = removed.value;
+    const kinds: [string, number][] = [
+      ['missing', totals.missing ?? 0],
+      ['corrupt gzip', totals.corrupt_gzip ?? 0],
+      ['undecodable', totals.undecodable ?? 0],
+      ['bad rows', totals.bad_rows ?? 0],
+    ];
+    const bad = kinds.reduce((n, [, k]) => n + k, 0);
+    if (bad > 0) {
+      const which = kinds.filter(([, k]) => k > 0).map(([what, k]) => `${String(k)} ${what}`);
+      ctx.note(
+        `${ctx.task.id}: ${bad} of ${totals.rows ?? 0} rows not packed (${which.join(', ')}); see the parts' .errors.jsonl`,
+      );
+    }
+    return ok({ outputs, counts: totals });
+  });
+}
+
+async function removeStale(
+  ctx: TaskContext,
+  family: string,
+  keep: readonly OutputRecord[],
+): Promise<Result<number>> {
+  const wanted = new Set(keep.map((o) => o.key));
+  const stale: string[] = [];
+  for await (const o of listAll(ctx.stores.bucket, family)) {
+    const name = o.key.replace(/\.errors\.jsonl$/, '.jsonl.zst');
+    if (!wanted.has(o.key) && parsePartKey(name) !== undefined) stale.push(o.key);
+  }
+  for (const key of stale) {
+    const d = await ctx.stores.bucket.delete(objectKey(key));
+    if (!d.ok) return d;
+  }
+  return ok(stale.length);
+}
+
+/**
+ * Whether a recorded part can be resumed: same layout, and every output it lists holds exactly
+ * the recorded bytes (size, then sha256: the store's checksum metadata where it keeps one, else
+ * the object hashed). A part that is gone or damaged is redone, never trusted.
+ */
+async function stillThere(
+  ctx: TaskContext,
+  rec: PartRecord,
+  total: number,
+): Promise<Result<boolean>> {
+  if (rec.total !== total) return ok(false);
+  for (const o of rec.outputs) {
+    const same = await holdsSame(ctx.stores.bucket, o.key, o.size, o.sha256);
+    if (!same.ok) return same;
+    if (!same.value) {
+      ctx.note(
+        `${o.key} does not hold what part ${String(rec.part)}'s record says: the part is redone`,
+      );
+      return ok(false);
+    }
+  }
+  return ok(true);
+}
+
+function add(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}
