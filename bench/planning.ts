@@ -36,7 +36,7 @@ import {
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { openStore } from '../lib/io/store-url.js';
+import { openStore } from '../lib/io/stores/store-url.js';
 import { startS3Server } from '../test/servers/s3/harness.js';
 import type { ProfileSummary } from './lib/cpu-profile.js';
 import { startRecordingProxy } from './lib/fleet-proxy.js';

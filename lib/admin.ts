@@ -12,7 +12,7 @@ import {
   listPartRecords,
   snapshotMarkers,
   taskIdFromPath,
-} from './io/markers.js';
+} from './io/state/markers.js';
 import { listLeases } from './leases.js';
 import { objectKey } from './model.js';
 import type { TaskId } from './model.js';

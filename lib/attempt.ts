@@ -9,7 +9,7 @@
  */
 import type { Failure, Result } from './errors.js';
 import { convertExceptionToFailure, err, isTransient } from './errors.js';
-import type { Shell } from './io/shell.js';
+import type { Shell } from './io/process/shell.js';
 import type { TaskContext, TaskDefinition, TaskResult } from './task-api.js';
 import { formatDuration } from './util/duration.js';
 import { withRetry } from './util/retry.js';

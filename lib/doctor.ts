@@ -1,7 +1,7 @@
 /**
  * `stackflow doctor <store-url>`: what a store enforces, and so how hosts can share a graph on it.
  *
- * Opens the store, probes it afresh (lib/io/probe.ts; the fresh report also refreshes the probe
+ * Opens the store, probes it afresh (lib/io/stores/probe.ts; the fresh report also refreshes the probe
  * cache that runs reuse), and renders a short table plus a verdict. Returns the text and the
  * exit code instead of printing, so that the CLI owns stdout and exit codes and tests read both:
  *
@@ -10,12 +10,12 @@
  *   2  the URL is invalid, or the store cannot be used (unreachable, access denied, no bucket)
  */
 import type { Failure } from './errors.js';
-import { cachedProbe, leaseSupport, probeStore } from './io/probe.js';
-import type { LeaseSupport, ProbeReport } from './io/probe.js';
-import type { S3BucketSettings } from './io/s3-location.js';
-import { S3Store } from './io/s3-store.js';
-import type { S3StoreOptions } from './io/s3-store.js';
-import { openStore } from './io/store-url.js';
+import { cachedProbe, leaseSupport, probeStore } from './io/stores/probe.js';
+import type { LeaseSupport, ProbeReport } from './io/stores/probe.js';
+import type { S3BucketSettings } from './io/stores/s3-location.js';
+import { S3Store } from './io/stores/s3-store.js';
+import type { S3StoreOptions } from './io/stores/s3-store.js';
+import { openStore } from './io/stores/store-url.js';
 
 export interface DoctorOptions {
   /** pipeline.yaml's `s3:` block: endpoint, region, path style per bucket. */

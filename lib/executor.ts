@@ -11,9 +11,9 @@ import type { Emit } from './events.js';
 import type { Fingerprint } from './fingerprint.js';
 import { redactSecrets, sha256Hex, stageKeyedParams } from './fingerprint.js';
 import type { Graph } from './graph.js';
-import { digestObject } from './io/files.js';
-import type { HubSource } from './io/hub.js';
-import type { MarkerBody, OutputRecord, StoreName } from './io/markers.js';
+import { digestObject } from './io/fs/files.js';
+import type { HubSource } from './io/hub/hub.js';
+import type { MarkerBody, OutputRecord, StoreName } from './io/state/markers.js';
 import {
   archiveParams,
   deleteKeys,
@@ -22,8 +22,8 @@ import {
   PartLedger,
   workerId,
   writeMarker,
-} from './io/markers.js';
-import type { ObjectInfo, ObjectStore } from './io/object-store.js';
+} from './io/state/markers.js';
+import type { ObjectInfo, ObjectStore } from './io/stores/object-store.js';
 import type {
   Manifest,
   Pipeline,
@@ -369,7 +369,7 @@ async function runOne(
     env.emit({ type: 'note', task: task.id, message });
   });
   try {
-    const shell = await import('./io/shell.js');
+    const shell = await import('./io/process/shell.js');
     // Forced: nothing of an earlier attempt is resumed.
     if (step.reason === 'forced') {
       const cleared = await parts.clear({ always: true });

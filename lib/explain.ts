@@ -7,7 +7,7 @@ import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import { canonicalJson, freshMarker } from './fingerprint.js';
 import type { FingerprintData } from './fingerprint.js';
-import { readMarker } from './io/markers.js';
+import { readMarker } from './io/state/markers.js';
 import type { TaskId } from './model.js';
 import type { Session } from './session.js';
 import { resolveLanguages, snapshot } from './session.js';

@@ -98,7 +98,7 @@ export function resolveTemplates(
 /**
  * A value as a literal part of a fast-glob pattern: `Graphviz_(DOT)` must not be a group. `+` and
  * `@` stay bare (picomatch reads `\+` as something else; with `(` escaped they start no extglob).
- * Names never hold a backslash (lib/io/hub.ts), which no escape here could express.
+ * Names never hold a backslash (lib/io/hub/hub.ts), which no escape here could express.
  */
 export const globLiteral = (v: string): string => v.replace(/[\\*?[\]{}()!|]/g, '\\$&');
 

@@ -5,7 +5,7 @@
  */
 import type { InputDigest } from './fingerprint.js';
 import type { Graph } from './graph.js';
-import { sha256File } from './io/files.js';
+import { sha256File } from './io/fs/files.js';
 import type { TaskId, TaskKind } from './model.js';
 import type { TaskDefinition } from './task-api.js';
 import { canonicalJson } from './fingerprint.js';

@@ -5,7 +5,7 @@
  * instances (a stage expanded over languages × parquet files) and the `Plan`.
  */
 import type { Location } from './errors.js';
-import type { S3BucketSettings } from './io/s3-location.js';
+import type { S3BucketSettings } from './io/stores/s3-location.js';
 
 declare const brand: unique symbol;
 type Brand<T, B extends string> = T & { readonly [brand]: B };
@@ -90,7 +90,7 @@ export interface Pipeline {
   state: string;
   /** Where fetched parquets and cmd files live (`file://` under the cache dir by default). */
   work: string;
-  /** Connection settings per S3 bucket name (see lib/io/s3-location.ts). */
+  /** Connection settings per S3 bucket name (see lib/io/stores/s3-location.ts). */
   s3: Readonly<Record<string, S3BucketSettings>>;
   /** Stages in declaration order. */
   stages: StageConfig[];

@@ -16,7 +16,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { isMap, isScalar, LineCounter, parse, parseDocument } from 'yaml';
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
-import { isCommitSha } from './io/hub.js';
+import { isCommitSha } from './io/hub/hub.js';
 import type { PinnedRevision } from './revision.js';
 
 /** What the pinned line's comment says. */

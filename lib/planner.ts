@@ -12,7 +12,7 @@ import type { Graph } from './graph.js';
 import type { Plan, PlanStep, StageName, TaskId } from './model.js';
 import type { OutputsSummary } from './outputs.js';
 
-/** What a marker's key says about it (see lib/io/markers.ts for the key shape). */
+/** What a marker's key says about it (see lib/io/state/markers.ts for the key shape). */
 export interface MarkerRef {
   /** The marker's key in the state store. */
   key: string;

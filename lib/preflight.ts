@@ -20,7 +20,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { Locator, renderDiagnostics } from './config/diagnostics.js';
 import type { PathSegment } from './config/diagnostics.js';
 import type { Diagnostic } from './errors.js';
-import { ensureDir } from './io/mkdirs.js';
+import { ensureDir } from './io/fs/mkdirs.js';
 import type { Pipeline } from './model.js';
 
 /** One problem: with a place in pipeline.yaml when a value written there caused it. */

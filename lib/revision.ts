@@ -29,9 +29,9 @@
  */
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
-import { isCommitSha } from './io/hub.js';
-import type { HubSource } from './io/hub.js';
-import type { ObjectStore } from './io/object-store.js';
+import { isCommitSha } from './io/hub/hub.js';
+import type { HubSource } from './io/hub/hub.js';
+import type { ObjectStore } from './io/stores/object-store.js';
 import { revisionKey } from './layout.js';
 import { objectKey } from './model.js';
 import type { Pipeline } from './model.js';

@@ -20,7 +20,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Result } from './errors.js';
 import { ok } from './errors.js';
-import type { ObjectStore } from './io/object-store.js';
+import type { ObjectStore } from './io/stores/object-store.js';
 import { isStale, StoreClock } from './leases.js';
 import { objectKey } from './model.js';
 

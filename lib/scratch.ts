@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ensureDir } from './io/mkdirs.js';
+import { ensureDir } from './io/fs/mkdirs.js';
 
 /** Who made a scratch dir. */
 export interface ScratchOwner {

@@ -15,8 +15,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Failure, Result } from './errors.js';
 import { err, ok } from './errors.js';
-import type { Shell } from './io/shell.js';
-import { ensureDir } from './io/mkdirs.js';
+import type { Shell } from './io/process/shell.js';
+import { ensureDir } from './io/fs/mkdirs.js';
 
 /** Everything the sbatch script depends on; paths must be absolute (the job may start anywhere). */
 export interface SlurmScriptOptions {
@@ -208,7 +208,7 @@ export async function submitSlurm(
   }
   const $ =
     input.$ ??
-    (await import('./io/shell.js')).makeShell({
+    (await import('./io/process/shell.js')).makeShell({
       cwd: process.cwd(),
       signal: new AbortController().signal,
     });

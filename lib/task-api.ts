@@ -7,23 +7,23 @@
  */
 import type { Failure, Result } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
-import type { HubSource } from './io/hub.js';
-import type { OutputRecord, PartLedger } from './io/markers.js';
-import type { ObjectStore } from './io/object-store.js';
-import type { Shell } from './io/shell.js';
-import type { S3BucketSettings } from './io/s3-location.js';
+import type { HubSource } from './io/hub/hub.js';
+import type { OutputRecord, PartLedger } from './io/state/markers.js';
+import type { ObjectStore } from './io/stores/object-store.js';
+import type { Shell } from './io/process/shell.js';
+import type { S3BucketSettings } from './io/stores/s3-location.js';
 import type { Manifest, ManifestEntry, TaskId, TaskInstance, TaskKind } from './model.js';
 import { createRequire } from 'node:module';
 import { objectKey } from './model.js';
-import { localCopy } from './io/files.js';
+import { localCopy } from './io/fs/files.js';
 import { workParquetKey } from './layout.js';
 
 export type { Failure, Result } from './errors.js';
 export { err, ok } from './errors.js';
 export type { Manifest, ManifestEntry, TaskInstance } from './model.js';
 export { objectKey } from './model.js';
-export type { ObjectStore, ObjectInfo } from './io/object-store.js';
-export type { OutputRecord, PartRecord } from './io/markers.js';
+export type { ObjectStore, ObjectInfo } from './io/stores/object-store.js';
+export type { OutputRecord, PartRecord } from './io/state/markers.js';
 export type { LanguageStats } from './report-html/types.js';
 export {
   cmdKey,
@@ -35,14 +35,14 @@ export {
   statsSummaryKey,
   workParquetKey,
 } from './layout.js';
-export { listAll } from './io/object-store.js';
+export { listAll } from './io/stores/object-store.js';
 export { shardOf, templateVars } from './graph.js';
 export { shellScript } from './shell-command.js';
 export { copyLine } from './io/s5cmd.js';
 export type { FetchWindow, FetchWindowStats } from './util/fetch-window.js';
 export { sharedFetchWindow } from './util/fetch-window.js';
-export type { S3BucketSettings, S3Location } from './io/s3-location.js';
-export { resolveS3Location } from './io/s3-location.js';
+export type { S3BucketSettings, S3Location } from './io/stores/s3-location.js';
+export { resolveS3Location } from './io/stores/s3-location.js';
 
 /** Progress a task reports while it runs (deltas). */
 export interface ProgressDelta {
@@ -123,8 +123,8 @@ const requireHere = createRequire(import.meta.url);
 /** An npm package's version (for a kind's `tools`: the libraries that shape its output bytes). */
 export const packageVersion = (pkg: string): string =>
   (requireHere(`${pkg}/package.json`) as { version: string }).version;
-export { publishFile, holdsSame, localCopy, writeHashed } from './io/files.js';
-export { ensureDir } from './io/mkdirs.js';
+export { publishFile, holdsSame, localCopy, writeHashed } from './io/fs/files.js';
+export { ensureDir } from './io/fs/mkdirs.js';
 
 /** A local path of the parquet that fetch put in the work store (in place, or a scratch copy). */
 export function localParquet(

@@ -7,8 +7,8 @@ import type { Result } from './errors.js';
 import { ok } from './errors.js';
 import type { ExecEnv } from './executor.js';
 import { freshMarker } from './fingerprint.js';
-import type { MarkerBody, OutputRecord } from './io/markers.js';
-import { markerKey, readMarkerState } from './io/markers.js';
+import type { MarkerBody, OutputRecord } from './io/state/markers.js';
+import { markerKey, readMarkerState } from './io/state/markers.js';
 import type { TaskId, TaskInstance, TaskKind } from './model.js';
 import { objectKey } from './model.js';
 

@@ -19,7 +19,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import type { Graph } from '../graph.js';
-import { readMarker } from '../io/markers.js';
+import { readMarker } from '../io/state/markers.js';
 import type { ManifestEntry, Plan, TaskId } from '../model.js';
 import type { MarkerRef } from '../planner.js';
 import { plan } from '../planner.js';

@@ -12,7 +12,7 @@
  *
  * Either way, shell commands still running are killed with their process group first.
  */
-import { killAllGroups } from '../io/process-groups.js';
+import { killAllGroups } from '../io/process/process-groups.js';
 import { EXIT, say } from './common.js';
 
 export interface Interrupts {

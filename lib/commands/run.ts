@@ -18,7 +18,7 @@ import type { SizingDecision } from '../sizing.js';
 import { sizeForHost } from '../host.js';
 import type { Session } from '../session.js';
 import { resolveLanguages, snapshot } from '../session.js';
-import { cachedProbe, leaseSupport } from '../io/probe.js';
+import { cachedProbe, leaseSupport } from '../io/stores/probe.js';
 import type { RunLock } from '../run-lock.js';
 import { acquireRunLock } from '../run-lock.js';
 import type { Common } from './common.js';

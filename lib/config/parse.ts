@@ -19,7 +19,7 @@ import type { Diagnostic, Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import { stageName, TASK_KINDS } from '../model.js';
 import type { Foreach, Pipeline, StageConfig, TaskKind } from '../model.js';
-import type { S3BucketSettings } from '../io/s3-location.js';
+import type { S3BucketSettings } from '../io/stores/s3-location.js';
 import { dig, isRecord, keyText, Locator, pathLabel, quote } from './diagnostics.js';
 import { schemaDiagnostics, sortDiagnostics } from './diagnostics.js';
 import type { PathSegment } from './diagnostics.js';

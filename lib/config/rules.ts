@@ -200,7 +200,7 @@ const edges = (ctx: RuleContext, s: RawStage): { to: RawStage; index: number }[]
 
 /**
  * Why a language name cannot be a folder under data/, or undefined when it can: the same rules
- * as for names a listing returns (lib/io/hub.ts `checkRemoteName`). Shell metacharacters are
+ * as for names a listing returns (lib/io/hub/hub.ts `checkRemoteName`). Shell metacharacters are
  * fine (`Ren'Py`): names are never code.
  */
 export function languageProblem(name: string): string | undefined {

@@ -28,7 +28,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Result } from '../errors.js';
 import { err, ok, unreachable } from '../errors.js';
-import type { Shell } from './shell.js';
+import type { Shell } from './process/shell.js';
 
 /** Where users get s5cmd. */
 export const S5CMD_RELEASES = 'https://github.com/peak/s5cmd/releases';

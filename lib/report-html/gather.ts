@@ -12,10 +12,10 @@
 import type { Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import { parseTaskId } from '../graph.js';
-import type { MarkerBody, PartRecord } from '../io/markers.js';
-import { failureKey, taskIdFromPath } from '../io/markers.js';
-import type { ObjectStore } from '../io/object-store.js';
-import { listAll, StoreError } from '../io/object-store.js';
+import type { MarkerBody, PartRecord } from '../io/state/markers.js';
+import { failureKey, taskIdFromPath } from '../io/state/markers.js';
+import type { ObjectStore } from '../io/stores/object-store.js';
+import { listAll, StoreError } from '../io/stores/object-store.js';
 import type { TaskId } from '../model.js';
 import type { Session } from '../session.js';
 import { resolveLanguages, snapshot } from '../session.js';

@@ -10,7 +10,7 @@
 import type { Graph } from '../graph.js';
 import type { TaskId, TaskKind } from '../model.js';
 import type { MarkerRef } from '../planner.js';
-import type { OutputRecord } from '../io/markers.js';
+import type { OutputRecord } from '../io/state/markers.js';
 import type {
   Counters,
   DagView,

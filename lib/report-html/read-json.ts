@@ -1,5 +1,5 @@
 /** EFFECTS. A small JSON object from a store, where a missing or damaged one is no error. */
-import type { ObjectStore } from '../io/object-store.js';
+import type { ObjectStore } from '../io/stores/object-store.js';
 import { objectKey } from '../model.js';
 
 /** A JSON object from the store, or undefined when missing or unreadable. */

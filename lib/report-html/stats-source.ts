@@ -4,7 +4,7 @@
  * markers' outputs, so a custom prefix is found). Absent or unreadable: no statistics section.
  */
 import type { Graph } from '../graph.js';
-import type { OutputRecord } from '../io/markers.js';
+import type { OutputRecord } from '../io/state/markers.js';
 import type { TaskId } from '../model.js';
 import type { MarkerRef } from '../planner.js';
 import type { Session } from '../session.js';

@@ -4,7 +4,7 @@
  */
 import { err, ok } from '../../lib/task-api.js';
 import type { Result, TaskContext, TaskResult } from '../../lib/task-api.js';
-import { writeManifest } from '../../lib/io/markers.js';
+import { writeManifest } from '../../lib/io/state/markers.js';
 
 export async function run(ctx: TaskContext): Promise<Result<TaskResult>> {
   const language = ctx.task.language;

@@ -256,7 +256,7 @@ async function fetchBlob(row: RowMeta, job: PartJob): Promise<Exclude<Fetched, F
   const got = await job.fetch(blobId);
   if (!got.ok) {
     if (got.error.reason === 'not-found') return bad(index, blobId, 'missing', 'no such blob');
-    // A valid id the store will not read (lib/io/fs-store.ts: a symlink out of its root) is
+    // A valid id the store will not read (lib/io/stores/fs-store.ts: a symlink out of its root) is
     // this row's problem, not the part's.
     if (got.error.reason === 'unsafe-path') {
       return bad(index, blobId, 'refused', got.error.message);

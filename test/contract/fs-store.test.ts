@@ -16,13 +16,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FsStore } from '../../lib/io/fs-store.js';
+import { FsStore } from '../../lib/io/stores/fs-store.js';
 import type { ObjectKey } from '../../lib/model.js';
 import { objectKey as k } from '../../lib/model.js';
 import { testObjectStore } from './object-store.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const fsStoreModule = pathToFileURL(join(repoRoot, 'lib/io/fs-store.ts')).href;
+const fsStoreModule = pathToFileURL(join(repoRoot, 'lib/io/stores/fs-store.ts')).href;
 const hashKey = (key: string) => createHash('sha256').update(key).digest('hex').slice(0, 40);
 
 async function freshDir(): Promise<string> {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MirrorHub } from '../../lib/io/hub-mirror.js';
+import { MirrorHub } from '../../lib/io/hub/hub-mirror.js';
 import { testHubSource } from './hub.js';
 
 const sample = fileURLToPath(new URL('../../examples/sample/hf', import.meta.url));

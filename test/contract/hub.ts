@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Failure, Result } from '../../lib/errors.js';
 import { cmp } from '../../lib/fingerprint.js';
-import type { HubSource } from '../../lib/io/hub.js';
+import type { HubSource } from '../../lib/io/hub/hub.js';
 import type { ManifestEntry } from '../../lib/model.js';
 
 export interface HubFixture {

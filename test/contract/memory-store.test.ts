@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { FsStore } from '../../lib/io/fs-store.js';
-import { MemoryStore } from '../../lib/io/memory-store.js';
-import { openStore } from '../../lib/io/store-url.js';
-import { S3Store } from '../../lib/io/s3-store.js';
+import { FsStore } from '../../lib/io/stores/fs-store.js';
+import { MemoryStore } from '../../lib/io/stores/memory-store.js';
+import { openStore } from '../../lib/io/stores/store-url.js';
+import { S3Store } from '../../lib/io/stores/s3-store.js';
 import { objectKey } from '../../lib/model.js';
 import { testObjectStore } from './object-store.js';
 

@@ -9,8 +9,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Failure, Result } from '../../lib/errors.js';
-import type { ListOptions, ObjectStore } from '../../lib/io/object-store.js';
-import { CLOCK_PREFIX, listAllKeys, readStoreClock, storeNow } from '../../lib/io/object-store.js';
+import type { ListOptions, ObjectStore } from '../../lib/io/stores/object-store.js';
+import {
+  CLOCK_PREFIX,
+  listAllKeys,
+  readStoreClock,
+  storeNow,
+} from '../../lib/io/stores/object-store.js';
 import { objectKey as k } from '../../lib/model.js';
 
 /** Builds a fresh store for one test, and what removes it afterwards. */

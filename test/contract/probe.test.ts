@@ -9,12 +9,17 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { doctor } from '../../lib/doctor.js';
 import type { Result } from '../../lib/errors.js';
-import { FsStore } from '../../lib/io/fs-store.js';
-import { MemoryStore } from '../../lib/io/memory-store.js';
-import type { ObjectStore } from '../../lib/io/object-store.js';
-import { cachedProbe, leaseSupport, probeCachePath, probeStore } from '../../lib/io/probe.js';
-import type { ProbeReport } from '../../lib/io/probe.js';
-import { S3Store } from '../../lib/io/s3-store.js';
+import { FsStore } from '../../lib/io/stores/fs-store.js';
+import { MemoryStore } from '../../lib/io/stores/memory-store.js';
+import type { ObjectStore } from '../../lib/io/stores/object-store.js';
+import {
+  cachedProbe,
+  leaseSupport,
+  probeCachePath,
+  probeStore,
+} from '../../lib/io/stores/probe.js';
+import type { ProbeReport } from '../../lib/io/stores/probe.js';
+import { S3Store } from '../../lib/io/stores/s3-store.js';
 import { startS3Server } from '../servers/s3/harness.js';
 import type { Features, S3TestServer } from '../servers/s3/harness.js';
 

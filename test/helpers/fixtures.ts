@@ -67,7 +67,7 @@ export function manifest(language: string, shards: number, salt = ''): Manifest 
         path: `data/${language}/${stem}.parquet`,
         stem,
         size: 1000 + i,
-        // A real sha256 (hex): manifests are checked when read (lib/io/state-checks.ts).
+        // A real sha256 (hex): manifests are checked when read (lib/io/state/state-checks.ts).
         sha256: sha256Hex(`${salt}${language}${String(i)}`),
       };
     }),

@@ -12,7 +12,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeFingerprint } from '../../lib/fingerprint.js';
 import { LeaseClaims } from '../../lib/leases.js';
-import { S3Store } from '../../lib/io/s3-store.js';
+import { S3Store } from '../../lib/io/stores/s3-store.js';
 import { stageName } from '../../lib/model.js';
 import type { TaskId, TaskInstance } from '../../lib/model.js';
 import { BIN, collect, Rig, SAMPLE } from '../helpers/rig.js';

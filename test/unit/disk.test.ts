@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import type { StatFs } from '../../lib/io/disk.js';
-import { SpaceReservations, checkFreeSpace, formatGB } from '../../lib/io/disk.js';
+import type { StatFs } from '../../lib/io/fs/disk.js';
+import { SpaceReservations, checkFreeSpace, formatGB } from '../../lib/io/fs/disk.js';
 
 const disk =
   (free: number): StatFs =>

@@ -10,7 +10,7 @@ import {
   taskId,
 } from '../../lib/graph.js';
 import type { Graph } from '../../lib/graph.js';
-import { markerKey, parseMarkerKey } from '../../lib/io/markers.js';
+import { markerKey, parseMarkerKey } from '../../lib/io/state/markers.js';
 import type { Manifest, Pipeline, TaskId } from '../../lib/model.js';
 import { bucketPrefixes, indexListing, missingOutputs, outputsSummary } from '../../lib/outputs.js';
 import type { MarkerRef } from '../../lib/planner.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ReadText } from '../../lib/io/hf-auth.js';
-import { resolveHfAuth } from '../../lib/io/hf-auth.js';
+import type { ReadText } from '../../lib/io/hub/hf-auth.js';
+import { resolveHfAuth } from '../../lib/io/hub/hf-auth.js';
 
 /** A file reader over an in-memory map, recording what was read. */
 function files(map: Record<string, string>): ReadText & { reads: string[] } {

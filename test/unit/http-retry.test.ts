@@ -2,13 +2,13 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RetryInfo } from '../../lib/io/http-retry.js';
+import type { RetryInfo } from '../../lib/io/hub/http-retry.js';
 import {
   isRetryableNetworkError,
   redactUrl,
   retryingFetch,
   serverWaitMs,
-} from '../../lib/io/http-retry.js';
+} from '../../lib/io/hub/http-retry.js';
 
 /** A loopback server answering each request with the next scripted behaviour (the last repeats). */
 type Step = (req: IncomingMessage, res: ServerResponse) => void;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkRemoteName, checkRepoPath, parseParquetPath } from '../../lib/io/hub.js';
+import { checkRemoteName, checkRepoPath, parseParquetPath } from '../../lib/io/hub/hub.js';
 
 const reason = (r: { ok: boolean; error?: { reason: string } }) => (r.ok ? 'ok' : r.error?.reason);
 

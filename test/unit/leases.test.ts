@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Fingerprint } from '../../lib/fingerprint.js';
 import { computeFingerprint } from '../../lib/fingerprint.js';
-import { markerKey } from '../../lib/io/markers.js';
-import { MemoryStore } from '../../lib/io/memory-store.js';
+import { markerKey } from '../../lib/io/state/markers.js';
+import { MemoryStore } from '../../lib/io/stores/memory-store.js';
 import type { ClaimOutcome } from '../../lib/leases.js';
 import { heldKey, LeaseClaims } from '../../lib/leases.js';
 import type { TaskInstance } from '../../lib/model.js';

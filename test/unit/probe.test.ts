@@ -7,10 +7,15 @@ import { describe, expect, it } from 'vitest';
 import { renderReport } from '../../lib/doctor.js';
 import { err } from '../../lib/errors.js';
 import type { Result } from '../../lib/errors.js';
-import { MemoryStore } from '../../lib/io/memory-store.js';
-import type { Body, DeleteOptions, ObjectInfo, PutOptions } from '../../lib/io/object-store.js';
-import { leaseSupport, probeStore } from '../../lib/io/probe.js';
-import type { ProbeReport } from '../../lib/io/probe.js';
+import { MemoryStore } from '../../lib/io/stores/memory-store.js';
+import type {
+  Body,
+  DeleteOptions,
+  ObjectInfo,
+  PutOptions,
+} from '../../lib/io/stores/object-store.js';
+import { leaseSupport, probeStore } from '../../lib/io/stores/probe.js';
+import type { ProbeReport } from '../../lib/io/stores/probe.js';
 import type { ObjectKey } from '../../lib/model.js';
 
 function must<T>(r: Result<T>): T {

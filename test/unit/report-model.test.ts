@@ -6,11 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../tasks/index.js';
 import type { Fingerprint } from '../../lib/fingerprint.js';
-import { MirrorHub } from '../../lib/io/hub-mirror.js';
-import type { MarkerBody, OutputRecord } from '../../lib/io/markers.js';
-import { failureKey, PartLedger, writeManifest, writeMarker } from '../../lib/io/markers.js';
-import { MemoryStore } from '../../lib/io/memory-store.js';
-import type { ListOptions, ListPage } from '../../lib/io/object-store.js';
+import { MirrorHub } from '../../lib/io/hub/hub-mirror.js';
+import type { MarkerBody, OutputRecord } from '../../lib/io/state/markers.js';
+import { failureKey, PartLedger, writeManifest, writeMarker } from '../../lib/io/state/markers.js';
+import { MemoryStore } from '../../lib/io/stores/memory-store.js';
+import type { ListOptions, ListPage } from '../../lib/io/stores/object-store.js';
 import type { Result } from '../../lib/errors.js';
 import { ok } from '../../lib/errors.js';
 import { taskLeasePrefix } from '../../lib/leases.js';

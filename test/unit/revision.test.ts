@@ -7,8 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Result } from '../../lib/errors.js';
 import { err, ok } from '../../lib/errors.js';
-import { MemoryStore } from '../../lib/io/memory-store.js';
-import type { Body, ObjectStore, PutOptions } from '../../lib/io/object-store.js';
+import { MemoryStore } from '../../lib/io/stores/memory-store.js';
+import type { Body, ObjectStore, PutOptions } from '../../lib/io/stores/object-store.js';
 import { revisionKey } from '../../lib/layout.js';
 import type { ObjectKey } from '../../lib/model.js';
 import { objectKey } from '../../lib/model.js';

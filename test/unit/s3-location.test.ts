@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveS3Location, splitS3Url } from '../../lib/io/s3-location.js';
+import { resolveS3Location, splitS3Url } from '../../lib/io/stores/s3-location.js';
 
 const resolve = (...a: Parameters<typeof resolveS3Location>) => {
   const r = resolveS3Location(...a);

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeShell } from '../../lib/io/shell.js';
+import { makeShell } from '../../lib/io/process/shell.js';
 import {
   addLine,
   checkS5cmd,

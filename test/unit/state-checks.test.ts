@@ -3,7 +3,11 @@
  * for the note), intact ones pass through unchanged.
  */
 import { describe, expect, it } from 'vitest';
-import { checkManifest, checkMarkerBody, checkPartRecord } from '../../lib/io/state-checks.js';
+import {
+  checkManifest,
+  checkMarkerBody,
+  checkPartRecord,
+} from '../../lib/io/state/state-checks.js';
 
 const sha = 'ab'.repeat(32);
 const out = { store: 'bucket', key: 'packed/x.jsonl.zst', size: 3, sha256: sha };

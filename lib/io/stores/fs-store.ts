@@ -47,10 +47,10 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
-import { err, ok } from '../errors.js';
-import type { Failure, Result } from '../errors.js';
-import { objectKey } from '../model.js';
-import type { ObjectKey } from '../model.js';
+import { err, ok } from '../../errors.js';
+import type { Failure, Result } from '../../errors.js';
+import { objectKey } from '../../model.js';
+import type { ObjectKey } from '../../model.js';
 import type {
   Body,
   DeleteOptions,
@@ -87,7 +87,7 @@ import {
   parseListOptions,
   subtreeWanted,
 } from './store-common.js';
-import { ensureDir } from './mkdirs.js';
+import { ensureDir } from '../fs/mkdirs.js';
 
 /** Temp files older than this are junk from a crashed writer; removed on the first write. */
 const TMP_STALE_MS = 3_600_000;

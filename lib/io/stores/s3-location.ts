@@ -10,8 +10,8 @@
  *   unsigned   true for Software Heritage's public bucket, false otherwise
  * Credentials are never part of a location: the SDK's default chain supplies them.
  */
-import type { Result } from '../errors.js';
-import { err, ok } from '../errors.js';
+import type { Result } from '../../errors.js';
+import { err, ok } from '../../errors.js';
 
 /** One bucket's entry under `s3:` in pipeline.yaml. */
 export interface S3BucketSettings {

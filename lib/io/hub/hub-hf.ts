@@ -16,12 +16,12 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import type { Failure, Result } from '../errors.js';
-import { err, ok } from '../errors.js';
-import { cmp } from '../fingerprint.js';
-import type { ManifestEntry } from '../model.js';
-import type { PartialFile, StatFs } from './disk.js';
-import { SpaceReservations, appendChunks, moveFile, resumePartial } from './disk.js';
+import type { Failure, Result } from '../../errors.js';
+import { err, ok } from '../../errors.js';
+import { cmp } from '../../fingerprint.js';
+import type { ManifestEntry } from '../../model.js';
+import type { PartialFile, StatFs } from '../fs/disk.js';
+import { SpaceReservations, appendChunks, moveFile, resumePartial } from '../fs/disk.js';
 import type { HubCaller, ReadText } from './hf-auth.js';
 import { hubFailure, hubFetch, resolveHfAuth } from './hf-auth.js';
 import type { OnRetry } from './http-retry.js';
@@ -41,7 +41,7 @@ import {
   mismatch,
   parseParquetPath,
 } from './hub.js';
-import { ensureDir } from './mkdirs.js';
+import { ensureDir } from '../fs/mkdirs.js';
 
 export interface HfHubOptions extends HubCaller {
   /** Where `<sha256>.part` files grow; keep it on the filesystem of the download destinations. */

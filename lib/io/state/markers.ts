@@ -7,17 +7,17 @@
  * planner needs: ≤ one LIST page per 1,000 tasks, never one request per task.
  */
 import { hostname } from 'node:os';
-import type { Result } from '../errors.js';
-import { err, ok } from '../errors.js';
-import type { Fingerprint, FingerprintData } from '../fingerprint.js';
-import { taskId } from '../graph.js';
-import { manifestKey, pad, paramsKey, taskPath } from '../layout.js';
-import type { Manifest, TaskId, TaskInstance } from '../model.js';
-import { objectKey } from '../model.js';
-import { outputsSummary } from '../outputs.js';
-import type { MarkerRef } from '../planner.js';
-import type { ObjectStore } from './object-store.js';
-import { listAll, listAllKeys, StoreError } from './object-store.js';
+import type { Result } from '../../errors.js';
+import { err, ok } from '../../errors.js';
+import type { Fingerprint, FingerprintData } from '../../fingerprint.js';
+import { taskId } from '../../graph.js';
+import { manifestKey, pad, paramsKey, taskPath } from '../../layout.js';
+import type { Manifest, TaskId, TaskInstance } from '../../model.js';
+import { objectKey } from '../../model.js';
+import { outputsSummary } from '../../outputs.js';
+import type { MarkerRef } from '../../planner.js';
+import type { ObjectStore } from '../stores/object-store.js';
+import { listAll, listAllKeys, StoreError } from '../stores/object-store.js';
 import { checkManifest, checkMarkerBody, checkPartRecord, parseJson } from './state-checks.js';
 
 /** Which store an output lives in. */

@@ -7,12 +7,12 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Result } from '../errors.js';
-import { err, ok } from '../errors.js';
-import type { ObjectKey } from '../model.js';
-import { objectKey } from '../model.js';
-import type { OutputRecord, StoreName } from './markers.js';
-import type { ObjectStore } from './object-store.js';
+import type { Result } from '../../errors.js';
+import { err, ok } from '../../errors.js';
+import type { ObjectKey } from '../../model.js';
+import { objectKey } from '../../model.js';
+import type { OutputRecord, StoreName } from '../state/markers.js';
+import type { ObjectStore } from '../stores/object-store.js';
 
 export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');

@@ -9,11 +9,11 @@ import { link, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { err } from '../errors.js';
-import type { Result } from '../errors.js';
+import { err } from '../../errors.js';
+import type { Result } from '../../errors.js';
 import { LOCKS, TMP, hashKey, succeeds } from './fs-paths.js';
 import { errnoCode } from './store-common.js';
-import { ensureDir } from './mkdirs.js';
+import { ensureDir } from '../fs/mkdirs.js';
 
 /** A lock older than this is from a crashed writer (locks are held for one rename). */
 export const LOCK_STALE_MS = 30_000;

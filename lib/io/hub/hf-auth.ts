@@ -12,8 +12,8 @@
  * refusal into one how-to message.
  */
 import { readFileSync } from 'node:fs';
-import type { Failure, Result } from '../errors.js';
-import { err, ok } from '../errors.js';
+import type { Failure, Result } from '../../errors.js';
+import { err, ok } from '../../errors.js';
 
 /** Reads a text file; `undefined` when it does not exist. Other errors throw. */
 export type ReadText = (path: string) => string | undefined;

@@ -13,8 +13,8 @@
  * there) or user info.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Failure } from '../errors.js';
-import { errnoFailure } from '../errors.js';
+import type { Failure } from '../../errors.js';
+import { errnoFailure } from '../../errors.js';
 
 /** One retry about to happen. */
 export interface RetryInfo {

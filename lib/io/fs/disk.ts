@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { copyFile, open, rename, rm, stat, statfs } from 'node:fs/promises';
-import type { Result } from '../errors.js';
-import { err, ok } from '../errors.js';
+import type { Result } from '../../errors.js';
+import { err, ok } from '../../errors.js';
 
 /** The part of `statfs` the check reads; injectable so tests can fake a full disk. */
 export type StatFs = (dir: string) => Promise<{ bavail: number; bsize: number }>;

@@ -18,13 +18,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ok } from '../errors.js';
-import type { Result } from '../errors.js';
-import { objectKey } from '../model.js';
-import type { ObjectKey } from '../model.js';
+import { ok } from '../../errors.js';
+import type { Result } from '../../errors.js';
+import { objectKey } from '../../model.js';
+import type { ObjectKey } from '../../model.js';
 import { readStoreClock } from './object-store.js';
 import type { ObjectStore } from './object-store.js';
-import { ensureDir } from './mkdirs.js';
+import { ensureDir } from '../fs/mkdirs.js';
 
 /** What a probe found. Stored as JSON in the probe cache, so every field is plain data. */
 export interface ProbeReport {

@@ -7,10 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { err, ok } from '../errors.js';
-import type { Failure, Result } from '../errors.js';
-import { objectKey } from '../model.js';
-import type { ObjectKey } from '../model.js';
+import { err, ok } from '../../errors.js';
+import type { Failure, Result } from '../../errors.js';
+import { objectKey } from '../../model.js';
+import type { ObjectKey } from '../../model.js';
 import type {
   Body,
   DeleteOptions,

@@ -26,11 +26,11 @@ import { Agent as HttpsAgent } from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PutObjectCommandInput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import type { Failure, Result } from '../errors.js';
-import { err, errnoFailure, ok } from '../errors.js';
-import type { ObjectKey } from '../model.js';
-import { objectKey } from '../model.js';
-import { withRetry } from '../util/retry.js';
+import type { Failure, Result } from '../../errors.js';
+import { err, errnoFailure, ok } from '../../errors.js';
+import type { ObjectKey } from '../../model.js';
+import { objectKey } from '../../model.js';
+import { withRetry } from '../../util/retry.js';
 import type {
   Body,
   DeleteOptions,

@@ -20,16 +20,16 @@
  *
  * Not every store enforces every condition: Ceph radosgw ignores If-Match on DELETE, and some
  * S3-compatible servers ignore all conditions. A store that ignores one still answers "ok", so
- * what a store really enforces is measured by running the operations (lib/io/probe.ts,
+ * what a store really enforces is measured by running the operations (lib/io/stores/probe.ts,
  * `stackflow doctor`), never assumed from its URL.
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { err, FailureError, ok } from '../errors.js';
-import type { Failure, Result } from '../errors.js';
-import { objectKey } from '../model.js';
-import type { ObjectKey } from '../model.js';
+import { err, FailureError, ok } from '../../errors.js';
+import type { Failure, Result } from '../../errors.js';
+import { objectKey } from '../../model.js';
+import type { ObjectKey } from '../../model.js';
 
 /** What a store knows about one object. */
 export interface ObjectInfo {

@@ -1,5 +1,5 @@
 /**
- * The process groups of shell commands still running (lib/io/shell.ts starts each command as a
+ * The process groups of shell commands still running (lib/io/process/shell.ts starts each command as a
  * group leader), so that a process about to exit can take them along. Kept apart from shell.ts
  * so that the signal handlers need not load zx.
  */

@@ -5,8 +5,8 @@
  */
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { err, errnoFailure, ok } from '../errors.js';
-import type { Failure, Result } from '../errors.js';
+import { err, errnoFailure, ok } from '../../errors.js';
+import type { Failure, Result } from '../../errors.js';
 import type {
   Body,
   GetOptions,

@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import type { Failure, Result } from '../errors.js';
-import { convertExceptionToFailure, err, errnoFailure, ok } from '../errors.js';
-import { cmp } from '../fingerprint.js';
-import type { ManifestEntry } from '../model.js';
-import { RootGuard } from './fs-paths.js';
+import type { Failure, Result } from '../../errors.js';
+import { convertExceptionToFailure, err, errnoFailure, ok } from '../../errors.js';
+import { cmp } from '../../fingerprint.js';
+import type { ManifestEntry } from '../../model.js';
+import { RootGuard } from '../stores/fs-paths.js';
 import type { DownloadOptions, HubSource } from './hub.js';
 import { checkRemoteName, checkRepoPath, mismatch } from './hub.js';
 

@@ -7,8 +7,8 @@
  *                     block and the environment (s3-location.ts); credentials from the SDK chain
  */
 import { fileURLToPath } from 'node:url';
-import { err, ok } from '../errors.js';
-import type { Failure, Result } from '../errors.js';
+import { err, ok } from '../../errors.js';
+import type { Failure, Result } from '../../errors.js';
 import { FsStore } from './fs-store.js';
 import { MemoryStore } from './memory-store.js';
 import type { ObjectStore } from './object-store.js';

@@ -7,9 +7,9 @@
  * Also owns the rules for remote names. Listings are data from outside: every name and path in
  * them is checked before it is joined onto a local directory.
  */
-import type { Failure, Result } from '../errors.js';
-import { err, ok } from '../errors.js';
-import type { ManifestEntry } from '../model.js';
+import type { Failure, Result } from '../../errors.js';
+import { err, ok } from '../../errors.js';
+import type { ManifestEntry } from '../../model.js';
 
 /** Options of one download. */
 export interface DownloadOptions {

@@ -5,9 +5,9 @@
  * never trusted and never a permanent failure. Each check returns what is wrong, so the note that
  * reports the damage can say it.
  */
-import type { Result } from '../errors.js';
-import { err, ok } from '../errors.js';
-import type { Manifest } from '../model.js';
+import type { Result } from '../../errors.js';
+import { err, ok } from '../../errors.js';
+import type { Manifest } from '../../model.js';
 import type { MarkerBody, OutputRecord, PartRecord } from './markers.js';
 
 type Obj = Record<string, unknown>;
