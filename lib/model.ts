@@ -144,7 +144,7 @@ export type RunReason =
   | 'code-changed'
   | 'output-missing'
   | 'forced'
-  /** Its marker turned out damaged or gone when a dependent read it (see executor.ts). */
+  /** Its marker turned out damaged or gone when a dependent read it (see lib/scheduler.ts). */
   | 'state-damaged';
 
 export type PlanStep =

@@ -1,0 +1,297 @@
+/**
+ * The scheduler alone: no stores, no timers, no tasks. A plan is built from a few lines of
+ * fixture, the test plays the events ("finished ok", "failed", "claim lost", ...) and checks
+ * what the scheduler lets start.
+ */
+import { describe, expect, it } from 'vitest';
+import type { PlanStep, StageName, TaskId } from '../../lib/model.js';
+import type { ReadyOrder, SchedTask, SchedulerOptions, TaskOutcome } from '../../lib/scheduler.js';
+import { planOrder, Scheduler, workerSpread } from '../../lib/scheduler.js';
+
+const id = (s: string): TaskId => s as TaskId;
+const ids = (xs: readonly { task: TaskId }[]): string[] => xs.map((x) => x.task);
+
+/**
+ * A graph from `task: stage <- dep dep` lines (stage order: first appearance), every task
+ * planned to run unless listed in `fresh`.
+ */
+function fixture(
+  lines: string[],
+  o: Partial<SchedulerOptions> & { fresh?: string[] } = {},
+): SchedulerOptions {
+  const tasks = new Map<TaskId, SchedTask>();
+  const stageOrder: StageName[] = [];
+  const steps: PlanStep[] = [];
+  for (const line of lines) {
+    const [head = '', deps = ''] = line.split('<-');
+    const [name = '', stage = ''] = head.split(':').map((x) => x.trim());
+    const st = stage as StageName;
+    if (!stageOrder.includes(st)) stageOrder.push(st);
+    tasks.set(id(name), { stage: st, deps: deps.trim() ? deps.trim().split(/\s+/).map(id) : [] });
+    steps.push(
+      o.fresh?.includes(name) === true
+        ? { action: 'skip', task: id(name), stage: st, reason: 'fresh' }
+        : { action: 'run', task: id(name), stage: st, reason: 'missing' },
+    );
+  }
+  return { steps, tasks, stageOrder, limits: new Map(), jobs: 1, ...o };
+}
+
+/**
+ * Plays a whole run: starts what may start, then finishes the earliest started task with
+ * `outcome(task)` (default: succeeded), until nothing runs. Returns the start order and the
+ * tasks blocked, as `task<because`.
+ */
+function drain(
+  s: Scheduler,
+  outcome: (task: string) => TaskOutcome = () => ({ type: 'succeeded' }),
+): { started: string[]; blocked: string[]; maxRunning: number } {
+  const started: string[] = [];
+  const blocked: string[] = [];
+  const running: string[] = [];
+  let maxRunning = 0;
+  for (let guard = 0; guard < 1000; guard++) {
+    for (const st of s.startNow()) {
+      started.push(st.task);
+      running.push(st.task);
+    }
+    maxRunning = Math.max(maxRunning, s.running);
+    const next = running.shift();
+    if (next === undefined) break;
+    for (const b of s.finish(id(next), outcome(next))) blocked.push(`${b.task}<${b.because}`);
+  }
+  return { started, blocked, maxRunning };
+}
+
+describe('scheduler', () => {
+  it('an empty plan starts nothing and is done at once', () => {
+    const s = new Scheduler(fixture([]));
+    expect(s.startNow()).toEqual([]);
+    expect(s.running).toBe(0);
+    expect(s.stopped).toBe(false);
+  });
+
+  it('a plan where everything is up to date starts nothing', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: y <- a'], { fresh: ['a', 'b'], jobs: 4 }));
+    expect(s.startNow()).toEqual([]);
+    expect(drain(s).started).toEqual([]);
+    expect(s.succeeded.size).toBe(0);
+  });
+
+  it('does not wait for a dependency that is up to date', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: y <- a'], { fresh: ['a'] }));
+    expect(ids(s.startNow())).toEqual(['b']);
+  });
+
+  it('runs dependencies first and a task only when all of its dependencies succeeded', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: x', 'c: y <- a b'], { jobs: 4 }));
+    expect(ids(s.startNow())).toEqual(['a', 'b']);
+    s.finish(id('a'), { type: 'succeeded' });
+    expect(s.startNow()).toEqual([]);
+    s.finish(id('b'), { type: 'succeeded' });
+    expect(s.startNow()).toEqual([{ action: 'run', task: id('c'), stage: 'y', reason: 'missing' }]);
+  });
+
+  it('never has more than `jobs` tasks running', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: x', 'c: x', 'd: x', 'e: x'], { jobs: 2 }));
+    expect(ids(s.startNow())).toEqual(['a', 'b']);
+    expect(s.startNow()).toEqual([]);
+    s.finish(id('a'), { type: 'succeeded' });
+    expect(ids(s.startNow())).toEqual(['c']);
+    expect(s.running).toBe(2);
+    s.finish(id('b'), { type: 'succeeded' });
+    s.finish(id('c'), { type: 'succeeded' });
+    expect(drain(s).maxRunning).toBe(2);
+    expect(s.succeeded.size).toBe(5);
+  });
+
+  it('tries deeper stages first, then plan order', () => {
+    // Two parquets through fetch → pack: the first one's pack goes before the second fetch.
+    const s = new Scheduler(
+      fixture(['f1: fetch', 'f2: fetch', 'f3: fetch', 'p1: pack <- f1', 'p2: pack <- f2'], {
+        jobs: 1,
+      }),
+    );
+    expect(drain(s).started).toEqual(['f1', 'p1', 'f2', 'p2', 'f3']);
+  });
+
+  it('keeps ready tasks of the same key in the order they became ready', () => {
+    const s = new Scheduler(
+      fixture(['a: x', 'b: x', 'c: y <- b', 'd: y <- a'], {
+        jobs: 2,
+        order: { key: (t) => [-t.depth] },
+      }),
+    );
+    expect(ids(s.startNow())).toEqual(['a', 'b']);
+    s.finish(id('b'), { type: 'succeeded' });
+    s.finish(id('a'), { type: 'succeeded' });
+    expect(s.ready).toEqual(['c', 'd']);
+  });
+
+  it('honours each stage limit separately, skipping a limited stage without dropping it', () => {
+    const s = new Scheduler(
+      fixture(['a1: a', 'a2: a', 'a3: a', 'b1: b', 'b2: b', 'c1: c'], {
+        jobs: 5,
+        limits: new Map([
+          ['a' as StageName, 1],
+          ['b' as StageName, 2],
+        ]),
+      }),
+    );
+    expect(ids(s.startNow())).toEqual(['c1', 'b1', 'b2', 'a1']);
+    s.finish(id('b1'), { type: 'succeeded' });
+    expect(s.startNow()).toEqual([]);
+    s.finish(id('a1'), { type: 'succeeded' });
+    expect(ids(s.startNow())).toEqual(['a2']);
+    let maxA = 0;
+    const running = new Set<string>(['a2', 'b2', 'c1']);
+    for (const t of ['b2', 'c1', 'a2', 'a3']) {
+      running.delete(t);
+      s.finish(id(t), { type: 'succeeded' });
+      for (const st of s.startNow()) running.add(st.task);
+      maxA = Math.max(maxA, [...running].filter((r) => r.startsWith('a')).length);
+    }
+    expect(maxA).toBe(1);
+    expect(s.succeeded.size).toBe(6);
+  });
+
+  it('blocks everything downstream of a failure and keeps going with the rest', () => {
+    const s = new Scheduler(
+      fixture(['a: x', 'b: y <- a', 'c: z <- b', 'd: z <- a', 'e: x', 'f: y <- e'], { jobs: 1 }),
+    );
+    const run = drain(s, (t) => (t === 'a' ? { type: 'failed' } : { type: 'succeeded' }));
+    expect(run.started).toEqual(['a', 'e', 'f']);
+    expect(run.blocked).toEqual(['b<a', 'c<b', 'd<a']);
+    expect([...s.failed]).toEqual(['a']);
+    expect(s.blocked).toEqual(new Set(['b', 'c', 'd']));
+    expect(s.succeeded).toEqual(new Set(['e', 'f']));
+    expect(s.stopped).toBe(false);
+  });
+
+  it('reports a task blocked by two failures once', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: x', 'c: y <- a b'], { jobs: 2 }));
+    s.startNow();
+    expect(s.finish(id('a'), { type: 'failed' })).toEqual([
+      { task: 'c', stage: 'y', because: 'a' },
+    ]);
+    expect(s.finish(id('b'), { type: 'failed' })).toEqual([]);
+  });
+
+  it('with fail-fast starts nothing after the first failure, while running tasks finish', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: x', 'c: x', 'd: x'], { jobs: 2, failFast: true }));
+    expect(ids(s.startNow())).toEqual(['a', 'b']);
+    s.finish(id('a'), { type: 'failed' });
+    expect(s.stopped).toBe(true);
+    expect(s.startNow()).toEqual([]);
+    expect(s.running).toBe(1);
+    s.finish(id('b'), { type: 'succeeded' });
+    expect(s.startNow()).toEqual([]);
+    expect(s.running).toBe(0);
+    expect([...s.succeeded]).toEqual(['b']);
+  });
+
+  it('an interrupt stops starting tasks', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: x', 'c: x'], { jobs: 1 }));
+    expect(ids(s.startNow())).toEqual(['a']);
+    s.interrupt();
+    s.finish(id('a'), { type: 'succeeded' });
+    expect(s.startNow()).toEqual([]);
+    expect(s.stopped).toBe(true);
+  });
+
+  it('a lost claim leaves the task to another worker and its dependents waiting', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: y <- a', 'c: x'], { jobs: 1, staleAfter: 4 }));
+    const run = drain(s, (t) => (t === 'a' ? { type: 'claim-lost' } : { type: 'succeeded' }));
+    expect(run.started).toEqual(['a', 'c']);
+    expect(run.blocked).toEqual([]);
+    expect(s.deferred).toEqual(new Set(['a']));
+    expect(s.blocked.size).toBe(0);
+    expect(s.failed.size).toBe(0);
+    expect(s.ready).toEqual([]);
+  });
+
+  it('stops after `staleAfter` claims lost in a row; a success resets the count', () => {
+    const lines = ['a: x', 'b: x', 'c: x', 'd: x', 'e: x', 'f: x'];
+    const s = new Scheduler(fixture(lines, { jobs: 1, staleAfter: 2 }));
+    const outcomes: Record<string, TaskOutcome['type']> = {
+      a: 'claim-lost',
+      b: 'succeeded',
+      c: 'claim-lost',
+      d: 'held-elsewhere', // costs no request: does not count
+      e: 'claim-lost',
+    };
+    const run = drain(s, (t) => ({ type: outcomes[t] ?? 'succeeded' }) as TaskOutcome);
+    expect(run.started).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(s.stopped).toBe(true);
+    expect(s.deferred).toEqual(new Set(['a', 'c', 'd', 'e']));
+  });
+
+  it('without `staleAfter` lost claims never stop it', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: x', 'c: x', 'd: x', 'e: x'], { jobs: 1 }));
+    expect(drain(s, () => ({ type: 'claim-lost' })).started).toHaveLength(5);
+    expect(s.stopped).toBe(false);
+  });
+
+  it('redoes a dependency whose marker was damaged, then the task that found it', () => {
+    // a was planned as up to date; b finds its marker damaged.
+    const s = new Scheduler(fixture(['a: x', 'b: y <- a', 'c: z <- b'], { fresh: ['a'] }));
+    expect(ids(s.startNow())).toEqual(['b']);
+    expect(s.finish(id('b'), { type: 'needs-redo', deps: [id('a')] })).toEqual([]);
+    expect(s.startNow()).toEqual([
+      { action: 'run', task: id('a'), stage: 'x', reason: 'state-damaged' },
+    ]);
+    s.finish(id('a'), { type: 'succeeded' });
+    expect(ids(s.startNow())).toEqual(['b']);
+    s.finish(id('b'), { type: 'succeeded' });
+    expect(ids(s.startNow())).toEqual(['c']);
+  });
+
+  it('a redo of a dependency that failed blocks the task that asked for it', () => {
+    const s = new Scheduler(fixture(['a: x', 'b: y', 'c: z <- b'], { jobs: 2, fresh: ['b'] }));
+    expect(ids(s.startNow())).toEqual(['c', 'a']);
+    s.finish(id('a'), { type: 'failed' });
+    expect(s.finish(id('c'), { type: 'needs-redo', deps: [id('a')] })).toEqual([
+      { task: 'c', stage: 'z', because: 'a' },
+    ]);
+    expect(s.startNow()).toEqual([]);
+  });
+
+  it('tries ready tasks in the order an injected policy gives', () => {
+    const reverse: ReadyOrder = { key: (t) => [-t.planIndex] };
+    const s = new Scheduler(fixture(['a: x', 'b: x', 'c: x'], { order: reverse }));
+    expect(drain(s).started).toEqual(['c', 'b', 'a']);
+    expect(
+      planOrder.key({
+        task: id('a'),
+        stage: 'x' as StageName,
+        depth: 2,
+        planIndex: 7,
+        anchor: id('a'),
+      }),
+    ).toEqual([-2, 7]);
+  });
+
+  it('workers spread over a stage in orders of their own, deeper stages still first', () => {
+    const lines = [
+      ...Array.from({ length: 20 }, (_, i) => `f${i}: fetch`),
+      'p0: pack <- f0',
+      'p1: pack <- f1',
+    ];
+    const firsts = ['w1', 'w2', 'w3', 'w4'].map((w) => {
+      const s = new Scheduler(fixture(lines, { jobs: 1, order: workerSpread(w) }));
+      return s.ready[0];
+    });
+    expect(new Set(firsts).size).toBeGreaterThan(1);
+    // Same worker, same order.
+    const again = new Scheduler(fixture(lines, { jobs: 1, order: workerSpread('w1') }));
+    expect(again.ready[0]).toBe(firsts[0]);
+    // A pack, once ready, goes before any fetch.
+    const s = new Scheduler(fixture(lines, { jobs: 1, fresh: ['f0'], order: workerSpread('w1') }));
+    expect(s.ready[0]).toBe('p0');
+  });
+
+  it('finishing a task that was never started is an internal error', () => {
+    const s = new Scheduler(fixture(['a: x']));
+    expect(() => s.finish(id('zz'), { type: 'succeeded' })).toThrow(/Internal error/);
+  });
+});
