@@ -6,8 +6,11 @@
  *
  * Threads: this module (the main thread) reads rows, fetches blobs and feeds the zstd writer, whose
  * frames compress in the libuv pool; gunzip, decoding and the JSON of each line run in a small
- * worker pool (line-pool.ts), a batch of rows at a time. Order is kept by awaiting batches in
- * order; memory is bounded by the fetch window and the batches in flight, not by the row count.
+ * worker pool (line-pool.ts), a batch of rows at a time. Blobs are fetched out of order (a GET's
+ * slot is freed when it answers) and put back in row order by a reorder buffer bounded in bytes
+ * (reorder.ts), so a slow GET at the head does not empty the fetch window; batches are built and
+ * awaited in order. Memory is bounded by the window, the reorder buffer and the batches in
+ * flight, not by the row count.
  *
  * Blobs that are files of a local store (`job.localFile`) are not fetched here: a batch carries
  * their paths, and the worker reads them (BATCH_GZ_BYTES at a time, like the batches of fetched
@@ -25,6 +28,8 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { streamParquetRows } from '../../lib/io/duckdb.js';
 import { ZstdFrameWriter } from './zstd-writer.js';
 import { flatten, orderedMap } from '../../lib/util/ordered.js';
+import type { ReorderStats } from './reorder.js';
+import { reorderMap } from './reorder.js';
 import type { Failure, Result } from '../../lib/task-api.js';
 import { err, ok } from '../../lib/task-api.js';
 import type { FetchBlob, LocalFile } from './fetchers.js';
@@ -85,6 +90,10 @@ export interface PartJob {
   outPath: string;
   signal: AbortSignal;
   onRows: (rows: number, bytes: number) => void;
+  /** Updated with what the part's reorder buffer did (see reorder.ts). */
+  reorder?: ReorderStats;
+  /** Told of every change of the bytes the part's reorder buffer holds. */
+  onHeld?: (deltaBytes: number) => void;
 }
 
 export async function packPart(
@@ -118,10 +127,21 @@ export async function packPart(
     const numbered = (async function* () {
       for await (const r of rows) yield { index: row++, values: r };
     })();
-    // rows -> fetched blobs or their paths (job.params.concurrency at once, in row order) ->
-    // batches -> lines built in the workers (inFlightBatches at once, in batch order) -> the
-    // writer, here.
-    const fetched = orderedMap(numbered, job.params.concurrency, (r) => fetchRow(r, job));
+    // rows -> fetched blobs or their paths (job.params.concurrency at once, out of order, back
+    // in row order through a reorder buffer of reorderBytes) -> batches -> lines built in the
+    // workers (inFlightBatches at once, in batch order) -> the writer, here.
+    const fetched = reorderMap(
+      numbered,
+      {
+        concurrency: job.params.concurrency,
+        maxBytes: reorderBytes(job.params.concurrency),
+        bytesOf: heldBytes,
+        signal: job.signal,
+        ...(job.onHeld ? { onHeld: job.onHeld } : {}),
+      },
+      (r) => fetchRow(r, job),
+      job.reorder,
+    );
     const built = orderedMap(batches(fetched), inFlight, (b) => buildBatch(b, job, pool));
     // The writer gets the same pushes as when lines were strings joined here: a push is cut once
     // the pending lines reach 2^20 UTF-16 units. Frames end at push boundaries, so this keeps the
@@ -138,33 +158,39 @@ export async function packPart(
       else if (e.reason === 'bad-row' || e.reason === 'refused') counts.bad_rows++;
       else counts.undecodable++;
     };
-    for await (const b of built) {
-      for (const it of b) {
-        if (job.signal.aborted) return err({ reason: 'aborted', message: 'interrupted' });
-        if (it.kind === 'fatal') return err(it.failure);
-        counts.rows++;
-        batchRows++;
-        if (it.kind === 'error') {
-          fail(it.error);
-        } else {
-          counts.written++;
-          pending.push(it.line);
-          pendingChars += it.chars;
-          pendingBytes += it.line.byteLength;
-          batchBytes += it.chars;
-          if (pendingChars >= 1 << 20) {
-            await writer.push(Buffer.concat(pending, pendingBytes));
-            pending = [];
-            pendingChars = 0;
-            pendingBytes = 0;
+    try {
+      for await (const b of built) {
+        for (const it of b) {
+          if (job.signal.aborted) return err({ reason: 'aborted', message: 'interrupted' });
+          if (it.kind === 'fatal') return err(it.failure);
+          counts.rows++;
+          batchRows++;
+          if (it.kind === 'error') {
+            fail(it.error);
+          } else {
+            counts.written++;
+            pending.push(it.line);
+            pendingChars += it.chars;
+            pendingBytes += it.line.byteLength;
+            batchBytes += it.chars;
+            if (pendingChars >= 1 << 20) {
+              await writer.push(Buffer.concat(pending, pendingBytes));
+              pending = [];
+              pendingChars = 0;
+              pendingBytes = 0;
+            }
+          }
+          if (batchRows >= 2048) {
+            job.onRows(batchRows, batchBytes);
+            batchRows = 0;
+            batchBytes = 0;
           }
         }
-        if (batchRows >= 2048) {
-          job.onRows(batchRows, batchBytes);
-          batchRows = 0;
-          batchBytes = 0;
-        }
       }
+    } catch (e) {
+      // The reorder map's answer to an abort (reorder.ts).
+      if (job.signal.aborted) return err({ reason: 'aborted', message: 'interrupted' });
+      throw e;
     }
     if (pendingBytes > 0) await writer.push(Buffer.concat(pending, pendingBytes));
     const stats = await writer.end();
@@ -190,6 +216,24 @@ export async function packPart(
  * consumed. (How many line workers a part gets is the host's sizing decision: lib/sizing.ts.)
  */
 const inFlightBatches = (lineWorkers: number): number => 2 * Math.max(1, lineWorkers) + 1;
+/**
+ * Bytes a part's fetched rows may hold while they wait for their turn (a slow GET at the head):
+ * 256 KiB per GET of the part's window (~40 rows of a median blob and its metadata, a few round
+ * trips' worth), at least 16 MiB and at most 64 MiB, within the pack's memory (lib/sizing.ts
+ * SIZING.packBytes). Fetching pauses while it is full, and resumes when the head arrives.
+ */
+export const reorderBytes = (concurrency: number): number =>
+  Math.min(64 << 20, Math.max(16 << 20, concurrency * (256 << 10)));
+/** What a fetched row holds besides its blob: its metadata JSON (UTF-16) and the objects. */
+const heldBytes = (f: Fetched): number =>
+  256 +
+  (f.kind === 'blob'
+    ? f.gz.byteLength + 2 * f.head.length
+    : f.kind === 'file'
+      ? 2 * (f.head.length + f.path.length)
+      : f.kind === 'error'
+        ? 2 * f.error.detail.length
+        : 0);
 /** A batch ends at this many rows or gzip bytes, whichever comes first (bounds its memory). */
 const BATCH_ROWS = 256;
 const BATCH_GZ_BYTES = 4 << 20;
