@@ -14,6 +14,8 @@ const pureFiles = [
   'lib/config/diagnostics.ts',
   'lib/outputs.ts',
   'lib/layout.ts',
+  'lib/io/state/keys.ts',
+  'lib/io/state/state-checks.ts',
   'lib/sizing.ts',
   'lib/report-html/model.ts',
   'lib/shell-command.ts',

@@ -6,19 +6,14 @@
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import { globMatcher, parseTaskId } from './graph.js';
-import {
-  deleteKeys,
-  failureKey,
-  listPartRecords,
-  snapshotMarkers,
-  taskIdFromPath,
-} from './io/state/markers.js';
+import { deleteKeys, listPartRecords, snapshotMarkers } from './io/state/markers.js';
 import { listLeases } from './leases.js';
 import { objectKey } from './model.js';
 import type { TaskId } from './model.js';
 import type { Session } from './session.js';
 import type { RunningTask } from './status.js';
 import { leaseHolders } from './status.js';
+import { failureKey, taskIdFromPath } from './io/state/keys.js';
 
 /**
  * Deletes every stale lease (judged by the store's clock); live ones are never touched, nor the

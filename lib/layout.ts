@@ -1,6 +1,7 @@
 /**
- * PURE. Where every output lives: the one module that knows key shapes in the work store, the
- * bucket and the state store. Tasks, the planner's output check and the markers all use it.
+ * PURE. Where every output lives: the one module that knows key shapes in the work store and the
+ * bucket. Tasks and the planner's output check use it. Keys in the state store (markers, part
+ * records, params, manifests, revisions, leases, the run lock) are lib/io/state/keys.ts's.
  *
  *   work store   data/<Language>/<stem>.parquet           (fetch; mirrors the Hub layout)
  *                cmds/<Language>/<stem>.cmd.txt           (cmds)
@@ -10,11 +11,6 @@
  *                … same name with .errors.jsonl            (pack, only when a part has bad rows)
  *                <stats prefix><Language>.json             (stats)
  *                <stats-merge prefix>summary.json          (stats-merge)
- *   state        markers/<task path>@<fingerprint>.c<code>.p<params>.i<inputs>[.w<worker>].json
- *                parts/<stage>/<task path>/<fingerprint>/<part:06d>.json
- *                params/<stage>/<params component>.json
- *                manifests/<Language>/<discover fingerprint>.json
- *                revisions/<owner>/<name>/<ref>.json       (the commit a branch or tag was pinned to)
  */
 import type { ManifestEntry } from './model.js';
 
@@ -52,31 +48,4 @@ export function parsePartKey(key: string): { part: number; total: number } | und
   const m = /-(\d{6})-of-(\d{6})\.jsonl\.zst$/.exec(key);
   if (m?.[1] === undefined || m[2] === undefined) return undefined;
   return { part: Number(m[1]), total: Number(m[2]) };
-}
-
-/** Encodes one path segment of a state key (languages may contain `+`, `(`, `.`). */
-export const seg = (s: string): string => encodeURIComponent(s);
-
-/** `<stage>/<lang>/<stem>` (segments URI-encoded, `@` for no language): a task in state keys. */
-export function taskPath(stage: string, language?: string, stem?: string): string {
-  const parts = [seg(stage), language === undefined ? '@' : seg(language)];
-  if (stem !== undefined) parts.push(seg(stem));
-  return parts.join('/');
-}
-
-export const manifestKey = (language: string, fingerprint: string): string =>
-  `manifests/${seg(language)}/${fingerprint}.json`;
-
-export const paramsKey = (stage: string, paramsComponent: string): string =>
-  `params/${seg(stage)}/${paramsComponent}.json`;
-
-/**
- * `revisions/<owner>/<name>/<ref>.json`: the commit a symbolic revision (branch, tag) of a Hub
- * dataset was first resolved to on this state, which every later run on it uses
- * (lib/revision.ts). The ref is one encoded segment, so `refs/pr/1` stays one object.
- */
-export function revisionKey(repo: string, ref: string): string {
-  // `.` and `..` are not path segments a store should ever see.
-  const part = (s: string): string => (/^\.+$/.test(s) ? s.replaceAll('.', '%2E') : seg(s));
-  return `revisions/${repo.split('/').map(part).join('/')}/${part(ref)}.json`;
 }

@@ -39,12 +39,20 @@ import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import { sha256Hex } from './fingerprint.js';
-import { markerPrefix, taskIdFromPath } from './io/state/markers.js';
 import type { ObjectInfo, ObjectStore } from './io/stores/object-store.js';
 import { listAll, storeNow, StoreError } from './io/stores/object-store.js';
-import { taskPath } from './layout.js';
 import type { TaskId, TaskInstance } from './model.js';
 import { objectKey } from './model.js';
+import {
+  epochName,
+  LEASE_FP_DIGITS,
+  leaseDir,
+  leaseDirId,
+  LEASES_PREFIX,
+  markerPrefix,
+  parseLeaseKey,
+  taskIdFromPath,
+} from './io/state/keys.js';
 
 /** A claim that was won: run the task under `signal`, `confirm()` before the marker, `release()`. */
 export interface HeldClaim {
@@ -80,20 +88,15 @@ export interface Claims {
   held?(): Promise<Result<Set<string>>>;
 }
 
-const LEASES = 'leases/';
-
-/** Hex digits of the fingerprint in a lease's key. */
-const FP_DIGITS = 16;
-
 /** The `held()` key of a task at a fingerprint (full hash or its 16-digit prefix). */
 export const heldKey = (task: TaskId | string, fingerprint: string): string =>
-  `${task}@${fingerprint.slice(0, FP_DIGITS)}`;
+  `${task}@${fingerprint.slice(0, LEASE_FP_DIGITS)}`;
 
 /** One lease object as a listing shows it. */
 export interface LeaseEntry {
   /** The task's path (layout.ts `taskPath`). */
   task: string;
-  /** The first FP_DIGITS hex digits of the fingerprint the lease was claimed at. */
+  /** The first LEASE_FP_DIGITS hex digits of the fingerprint the lease was claimed at. */
   fingerprint: string;
   key: string;
   epoch: number;
@@ -101,26 +104,10 @@ export interface LeaseEntry {
   modified: number | undefined;
 }
 
-/** Where a task's leases live, at every fingerprint (what `reset` drops). */
-export const taskLeasePrefix = (t: { stage: string; language?: string; stem?: string }): string =>
-  `${LEASES}${taskPath(t.stage, t.language, t.stem)}/`;
-
-const leaseDir = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>, fp: Fingerprint): string =>
-  `${taskLeasePrefix({ stage: t.stage, language: t.language, stem: t.file?.stem })}${fp.hash.slice(0, FP_DIGITS)}/`;
-
-const leaseName = (epoch: number): string => `e${String(epoch).padStart(8, '0')}.json`;
-
-/** Parses `leases/<task path>/<fingerprint:16>/e<epoch>.json`. */
-export function parseLeaseKey(info: ObjectInfo): LeaseEntry | undefined {
-  const m = /^leases\/(.+)\/([0-9a-f]{16})\/e(\d{8})\.json$/.exec(info.key);
-  if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined) return undefined;
-  return {
-    task: m[1],
-    fingerprint: m[2],
-    key: info.key,
-    epoch: Number(m[3]),
-    modified: info.modified,
-  };
+/** A listed lease object as a LeaseEntry (keys.ts parses the key); undefined for other keys. */
+export function leaseEntry(info: ObjectInfo): LeaseEntry | undefined {
+  const l = parseLeaseKey(info.key);
+  return l === undefined ? undefined : { ...l, key: info.key, modified: info.modified };
 }
 
 /** The holder's TTL from a lease body (the reader's own as a fallback for unreadable bodies). */
@@ -188,8 +175,8 @@ export const isStale = (l: LeaseEntry, storeNowMs: number, ttlMs: number): boole
 export async function listLeases(state: ObjectStore): Promise<Result<Map<string, LeaseEntry[]>>> {
   const out = new Map<string, LeaseEntry[]>();
   try {
-    for await (const o of listAll(state, LEASES)) {
-      const l = parseLeaseKey(o);
+    for await (const o of listAll(state, LEASES_PREFIX)) {
+      const l = leaseEntry(o);
       if (l === undefined) continue;
       const group = `${l.task}/${l.fingerprint}`;
       const list = out.get(group);
@@ -242,7 +229,7 @@ export class LeaseClaims implements Claims {
   async claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>> {
     const dir = leaseDir(task, fp);
     const seen = this.recent();
-    const known = seen?.get(dir.slice(LEASES.length, -1))?.at(-1);
+    const known = seen?.get(leaseDirId(dir))?.at(-1);
     if (known !== undefined) {
       const now = await this.clock.now();
       if (!now.ok) return now;
@@ -294,7 +281,7 @@ export class LeaseClaims implements Claims {
     epoch: number,
     older: string[],
   ): Promise<Result<ClaimOutcome | undefined>> {
-    const key = objectKey(dir + leaseName(epoch));
+    const key = objectKey(dir + epochName(epoch));
     const body: LeaseBody = {
       task: task.id,
       fingerprint: fp.hash,
@@ -376,7 +363,7 @@ export class LeaseClaims implements Claims {
   private async entries(dir: string): Promise<Result<LeaseEntry[]>> {
     const page = await this.state.list(dir);
     if (!page.ok) return page;
-    const list = page.value.objects.flatMap((o) => parseLeaseKey(o) ?? []);
+    const list = page.value.objects.flatMap((o) => leaseEntry(o) ?? []);
     return ok(list.sort((a, b) => a.epoch - b.epoch));
   }
 }
@@ -463,7 +450,7 @@ class Lease implements HeldClaim {
   private async laterEpoch(): Promise<Result<boolean>> {
     const page = await this.state.list(this.dir);
     if (!page.ok) return page;
-    return ok(page.value.objects.some((o) => (parseLeaseKey(o)?.epoch ?? -1) > this.body.epoch));
+    return ok(page.value.objects.some((o) => (leaseEntry(o)?.epoch ?? -1) > this.body.epoch));
   }
 
   private lose(why: string): void {

@@ -32,10 +32,10 @@ import { err, ok } from './errors.js';
 import { isCommitSha } from './io/hub/hub.js';
 import type { HubSource } from './io/hub/hub.js';
 import type { ObjectStore } from './io/stores/object-store.js';
-import { revisionKey } from './layout.js';
 import { objectKey } from './model.js';
 import type { Pipeline } from './model.js';
 import type { Session } from './session.js';
+import { revisionKey } from './io/state/keys.js';
 
 /** The JSON body of a revision record. */
 export interface RevisionRecord {

@@ -23,8 +23,7 @@ import { ok } from './errors.js';
 import type { ObjectStore } from './io/stores/object-store.js';
 import { isStale, StoreClock } from './leases.js';
 import { objectKey } from './model.js';
-
-const DIR = 'locks/run/';
+import { parseRunLockKey, RUN_LOCK_PREFIX, runLockKey } from './io/state/keys.js';
 
 /** Who holds the state: the body of a lock epoch (never anything secret). */
 export interface LockHolder {
@@ -57,11 +56,7 @@ export interface LockOptions {
   onEvent: (message: string) => void;
 }
 
-const epochOf = (key: string): number | undefined => {
-  const m = /^locks\/run\/e(\d{8})\.json$/.exec(key);
-  return m?.[1] === undefined ? undefined : Number(m[1]);
-};
-const epochKey = (e: number) => objectKey(`${DIR}e${String(e).padStart(8, '0')}.json`);
+const epochKey = (e: number) => objectKey(runLockKey(e));
 
 /** Whether `pid` is a live process on this host (EPERM: alive, someone else's). */
 function alive(pid: number): boolean {
@@ -86,11 +81,11 @@ export async function acquireRunLock(
   let lastHolder = '';
   for (;;) {
     if (o.signal.aborted) return ok(undefined);
-    const page = await state.list(DIR);
+    const page = await state.list(RUN_LOCK_PREFIX);
     if (!page.ok) return page;
     const epochs = page.value.objects
       .flatMap((x) => {
-        const e = epochOf(x.key);
+        const e = parseRunLockKey(x.key);
         return e === undefined ? [] : [{ epoch: e, key: x.key, modified: x.modified }];
       })
       .sort((a, b) => a.epoch - b.epoch);
@@ -236,8 +231,8 @@ class HeldLock implements RunLock {
       const sent = performance.now();
       const put = await this.state.put(this.key, JSON.stringify(this.body) + '\n');
       if (put.ok) this.lastSent = sent;
-      const page = await this.state.list(DIR);
-      if (page.ok && page.value.objects.some((x) => (epochOf(x.key) ?? -1) > this.epoch)) {
+      const page = await this.state.list(RUN_LOCK_PREFIX);
+      if (page.ok && page.value.objects.some((x) => (parseRunLockKey(x.key) ?? -1) > this.epoch)) {
         this.lose('another run took it over');
       }
     } finally {
@@ -246,7 +241,7 @@ class HeldLock implements RunLock {
   }
 
   private get epoch(): number {
-    return epochOf(this.key) ?? 0;
+    return parseRunLockKey(this.key) ?? 0;
   }
 
   private lose(why: string): void {

@@ -11,12 +11,12 @@ import { freshMarker } from './fingerprint.js';
 import { parseTaskId } from './graph.js';
 import type { TaskId } from './model.js';
 import { objectKey } from './model.js';
-import { failureKey, taskIdFromPath } from './io/state/markers.js';
 import type { LeaseBody } from './leases.js';
 import type { MarkerRef } from './planner.js';
 import { isStale, listLeases, StoreClock } from './leases.js';
 import type { Session } from './session.js';
 import { resolveLanguages, snapshot } from './session.js';
+import { failureKey, taskIdFromPath } from './io/state/keys.js';
 
 export interface StageStatus {
   stage: string;

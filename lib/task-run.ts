@@ -15,7 +15,6 @@ import type { MarkerBody, OutputRecord, StoreName } from './io/state/markers.js'
 import {
   archiveParams,
   deleteKeys,
-  taskFailureKey,
   hostName,
   PartLedger,
   workerId,
@@ -32,6 +31,7 @@ import type { RunStep } from './scheduler.js';
 import { dropScratch, makeScratch } from './scratch.js';
 import { STACKFLOW_VERSION } from './version.js';
 import { upstreamOutputs } from './upstream.js';
+import { taskFailureKey } from './io/state/keys.js';
 
 /** What one task's run needs. */
 export interface TaskRun {

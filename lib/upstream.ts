@@ -8,9 +8,10 @@ import { ok } from './errors.js';
 import type { ExecEnv } from './executor.js';
 import { freshMarker } from './fingerprint.js';
 import type { MarkerBody, OutputRecord } from './io/state/markers.js';
-import { markerKey, readMarkerState } from './io/state/markers.js';
+import { readMarkerState } from './io/state/markers.js';
 import type { TaskId, TaskInstance, TaskKind } from './model.js';
 import { objectKey } from './model.js';
+import { markerKey } from './io/state/keys.js';
 
 type UpstreamEnv = Pick<ExecEnv, 'graph' | 'fingerprints' | 'markers' | 'emit'> & {
   stores: Pick<ExecEnv['stores'], 'state'>;

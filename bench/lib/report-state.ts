@@ -13,11 +13,11 @@ import { registry } from '../../tasks/index.js';
 import { parsePipeline } from '../../lib/config/parse.js';
 import type { Fingerprint } from '../../lib/fingerprint.js';
 import type { MarkerBody } from '../../lib/io/state/markers.js';
-import { failureKey, PartLedger, writeManifest, writeMarker } from '../../lib/io/state/markers.js';
-import { taskLeasePrefix } from '../../lib/leases.js';
+import { PartLedger, writeManifest, writeMarker } from '../../lib/io/state/markers.js';
 import type { Manifest, TaskId, TaskInstance } from '../../lib/model.js';
 import { objectKey } from '../../lib/model.js';
 import { openSession, snapshot } from '../../lib/session.js';
+import { epochName, failureKey, leaseDir } from '../../lib/io/state/keys.js';
 
 export interface SyntheticRun {
   dir: string;
@@ -173,9 +173,8 @@ ${extraStages}`;
     } else if (x < 0.905) {
       const w = freeWorkers.pop();
       if (w === undefined) continue;
-      const prefix = taskLeasePrefix({ stage: t.stage, language: t.language, stem: t.file?.stem });
       await state.put(
-        objectKey(`${prefix}${fp.hash.slice(0, 16)}/e00000000.json`),
+        objectKey(leaseDir(t, fp) + epochName(0)),
         JSON.stringify({
           task: t.id,
           fingerprint: fp.hash,

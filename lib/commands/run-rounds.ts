@@ -16,7 +16,6 @@ import { execute } from '../executor.js';
 import type { FailureLedger, ForeignFailure } from '../keep-going.js';
 import { ForeignFailures } from '../keep-going.js';
 import { shardOfTask } from '../leases.js';
-import { taskFailureKey } from '../io/state/markers.js';
 import { objectKey } from '../model.js';
 import type { ManifestEntry, Pipeline, Plan, StageName, TaskId } from '../model.js';
 import { plan } from '../planner.js';
@@ -24,6 +23,7 @@ import type { Printer } from '../report.js';
 import type { Session } from '../session.js';
 import { snapshot } from '../session.js';
 import { EXIT, exitFor, failureLine, say, unknownTargets } from './common.js';
+import { taskFailureKey } from '../io/state/keys.js';
 
 export interface RoundsInput {
   session: Session;

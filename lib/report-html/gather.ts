@@ -13,7 +13,6 @@ import type { Result } from '../errors.js';
 import { err, ok } from '../errors.js';
 import { parseTaskId } from '../graph.js';
 import type { MarkerBody, PartRecord } from '../io/state/markers.js';
-import { failureKey, taskIdFromPath } from '../io/state/markers.js';
 import type { ObjectStore } from '../io/stores/object-store.js';
 import { listAll, StoreError } from '../io/stores/object-store.js';
 import type { TaskId } from '../model.js';
@@ -26,6 +25,7 @@ import { buildReport } from './model.js';
 import type { ReportModel } from './types.js';
 import { readJson } from './read-json.js';
 import { readStats } from './stats-source.js';
+import { failureKey, PARTS_PREFIX, parsePartRecordKey } from '../io/state/keys.js';
 
 /** Reads in flight against the state store. */
 const READS = 32;
@@ -145,12 +145,11 @@ async function runningParts(
   if (running.size === 0) return ok(out);
   const keys: { id: TaskId; key: string }[] = [];
   try {
-    for await (const o of listAll(state, 'parts/')) {
-      const m = /^parts\/(.+)\/([0-9a-f]{64})\/\d+\.json$/.exec(o.key);
-      if (m?.[1] === undefined) continue;
-      const id = taskIdFromPath(m[1]);
-      if (id === undefined || !running.has(id) || fingerprints.get(id) !== m[2]) continue;
-      keys.push({ id, key: o.key });
+    for await (const o of listAll(state, PARTS_PREFIX)) {
+      const p = parsePartRecordKey(o.key);
+      if (p?.part === undefined) continue;
+      if (!running.has(p.task) || fingerprints.get(p.task) !== p.fingerprint) continue;
+      keys.push({ id: p.task, key: o.key });
     }
   } catch (e) {
     if (e instanceof StoreError) return err(e.failure);

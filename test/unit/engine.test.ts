@@ -10,12 +10,12 @@ import {
   taskId,
 } from '../../lib/graph.js';
 import type { Graph } from '../../lib/graph.js';
-import { markerKey, parseMarkerKey } from '../../lib/io/state/markers.js';
 import type { Manifest, Pipeline, TaskId } from '../../lib/model.js';
 import { bucketPrefixes, indexListing, missingOutputs, outputsSummary } from '../../lib/outputs.js';
 import type { MarkerRef } from '../../lib/planner.js';
 import { plan } from '../../lib/planner.js';
 import { manifest, pipeline, stage, uniformKinds } from '../helpers/fixtures.js';
+import { markerKey, parseMarkerKey } from '../../lib/io/state/keys.js';
 
 const manifests = (...ms: Manifest[]): Map<string, Manifest> =>
   new Map(ms.map((m) => [m.language, m]));

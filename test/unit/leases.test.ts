@@ -7,13 +7,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Fingerprint } from '../../lib/fingerprint.js';
 import { computeFingerprint } from '../../lib/fingerprint.js';
-import { markerKey } from '../../lib/io/state/markers.js';
 import { MemoryStore } from '../../lib/io/stores/memory-store.js';
 import type { ClaimOutcome } from '../../lib/leases.js';
 import { heldKey, LeaseClaims } from '../../lib/leases.js';
 import type { TaskInstance } from '../../lib/model.js';
 import { objectKey } from '../../lib/model.js';
 import type { Result } from '../../lib/errors.js';
+import { markerKey } from '../../lib/io/state/keys.js';
 
 const task = {
   id: 'pack:Go/train-00000-of-00001',

@@ -8,12 +8,11 @@ import { registry } from '../../tasks/index.js';
 import type { Fingerprint } from '../../lib/fingerprint.js';
 import { MirrorHub } from '../../lib/io/hub/hub-mirror.js';
 import type { MarkerBody, OutputRecord } from '../../lib/io/state/markers.js';
-import { failureKey, PartLedger, writeManifest, writeMarker } from '../../lib/io/state/markers.js';
+import { PartLedger, writeManifest, writeMarker } from '../../lib/io/state/markers.js';
 import { MemoryStore } from '../../lib/io/stores/memory-store.js';
 import type { ListOptions, ListPage } from '../../lib/io/stores/object-store.js';
 import type { Result } from '../../lib/errors.js';
 import { ok } from '../../lib/errors.js';
-import { taskLeasePrefix } from '../../lib/leases.js';
 import type { TaskId, TaskInstance } from '../../lib/model.js';
 import { objectKey } from '../../lib/model.js';
 import type { Session } from '../../lib/session.js';
@@ -24,6 +23,7 @@ import { assignSlots, buildReport, throughput } from '../../lib/report-html/mode
 import { renderHtml, scriptJson } from '../../lib/report-html/render.js';
 import type { Lane, TaskView } from '../../lib/report-html/types.js';
 import { manifest, pipeline } from '../helpers/fixtures.js';
+import { epochName, failureKey, leaseDir } from '../../lib/io/state/keys.js';
 
 /** A state store whose listing shows some keys as last written ten minutes ago (stale leases). */
 class AgingStore extends MemoryStore {
@@ -207,9 +207,7 @@ async function partialRun() {
   );
   // The takeover: epoch 0 by w1 went silent, w2 took epoch 1 and finished.
   const lease = (t: TaskInstance, fp: Fingerprint, epoch: number) =>
-    objectKey(
-      `${taskLeasePrefix({ stage: t.stage, language: t.language, stem: t.file?.stem })}${fp.hash.slice(0, 16)}/e${String(epoch).padStart(8, '0')}.json`,
-    );
+    objectKey(leaseDir(t, fp) + epochName(epoch));
   must(await state.put(lease(p0.t, p0.fp, 0), leaseBody(p0.t.id, 'w1', 'h1', 0, 4000)));
   must(await state.put(lease(p0.t, p0.fp, 1), leaseBody(p0.t.id, 'w2', 'h2', 1, 5000)));
   // Running: pack 1, a live lease and one finished part of three.

@@ -9,12 +9,12 @@ import type { Result } from '../../lib/errors.js';
 import { err, ok } from '../../lib/errors.js';
 import { MemoryStore } from '../../lib/io/stores/memory-store.js';
 import type { Body, ObjectStore, PutOptions } from '../../lib/io/stores/object-store.js';
-import { revisionKey } from '../../lib/layout.js';
 import type { ObjectKey } from '../../lib/model.js';
 import { objectKey } from '../../lib/model.js';
 import { spliceRevision } from '../../lib/pin.js';
 import type { PinnedRevision, PinRevisionInput } from '../../lib/revision.js';
 import { pinRevision } from '../../lib/revision.js';
+import { revisionKey } from '../../lib/io/state/keys.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);

@@ -10,14 +10,25 @@ import { hostname } from 'node:os';
 import type { Result } from '../../errors.js';
 import { err, ok } from '../../errors.js';
 import type { Fingerprint, FingerprintData } from '../../fingerprint.js';
-import { taskId } from '../../graph.js';
-import { manifestKey, pad, paramsKey, taskPath } from '../../layout.js';
 import type { Manifest, TaskId, TaskInstance } from '../../model.js';
 import { objectKey } from '../../model.js';
-import { outputsSummary } from '../../outputs.js';
 import type { MarkerRef } from '../../planner.js';
 import type { ObjectStore } from '../stores/object-store.js';
 import { listAll, listAllKeys, StoreError } from '../stores/object-store.js';
+import {
+  isFailureKey,
+  manifestKey,
+  MARKERS_PREFIX,
+  markerKey,
+  paramsKey,
+  parseFailureKey,
+  parseMarkerKey,
+  partRecordKey,
+  partRecordsPrefix,
+  partsPrefix,
+  PARTS_PREFIX,
+  parsePartRecordKey,
+} from './keys.js';
 import { checkManifest, checkMarkerBody, checkPartRecord, parseJson } from './state-checks.js';
 
 /** Which store an output lives in. */
@@ -51,108 +62,6 @@ export interface MarkerBody {
   stackflowVersion: string;
 }
 
-const MARKERS = 'markers/';
-
-const instancePath = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
-  taskPath(t.stage, t.language, t.file?.stem);
-
-/**
- * `markers/<task path>@<fingerprint>.c<code>.p<params>.i<inputs>[.o<n>-<digest>][.w<worker>].json`:
- * `o` summarizes the outputs the body lists (their count and a digest of store, key and size, see
- * outputs.ts), so the planner checks every output by size against its listings without reading
- * the body. The worker that completed the task is in the key too, so `status` counts work per
- * worker from the listing.
- * The task path's segments are URI-encoded, so `@` only ever separates it from the fingerprint.
- * One folder holds the markers of a stage's tasks in one language: on a filesystem store the
- * snapshot is one directory read per stage and language, not one per task.
- */
-export function markerKey(
-  t: TaskInstance,
-  fp: Fingerprint,
-  worker?: string,
-  outputs?: readonly OutputRecord[],
-): string {
-  const o = outputs === undefined ? undefined : outputsSummary(outputs);
-  return (
-    `${markerPrefix(t, fp)}c${fp.components.code}.p${fp.components.params}.i${fp.components.inputs}` +
-    (o === undefined ? '' : `.o${String(o.count)}-${o.digest}`) +
-    (worker === undefined ? '' : `.w${encodeURIComponent(worker)}`) +
-    '.json'
-  );
-}
-
-/** What every marker of this task at this fingerprint starts with, whoever wrote it. */
-export const markerPrefix = (t: TaskInstance, fp: Fingerprint): string =>
-  `${MARKERS}${instancePath(t)}@${fp.hash}.`;
-
-/** A marker key after `markers/`: the task path, then what markerKey puts after it. */
-const MARKER_FILE =
-  /^(.+)@([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.o(\d+)-([0-9a-f]{8}))?(?:\.w([^/]+))?\.json$/;
-/** The layout before markers were grouped per stage and language (`<task path>/<fp>.…`), still read. */
-const LEGACY_MARKER_FILE =
-  /^(.+)\/([0-9a-f]{64})\.c([0-9a-f]{8})\.p([0-9a-f]{8})\.i([0-9a-f]{8})(?:\.w([^/]+))?\.json$/;
-
-/** Inverse of markerKey: the task id and what the key says, or undefined for foreign keys. */
-export function parseMarkerKey(key: string): { task: TaskId; ref: MarkerRef } | undefined {
-  if (!key.startsWith(MARKERS)) return undefined;
-  const rest = key.slice(MARKERS.length);
-  const cur = MARKER_FILE.exec(rest);
-  const m = cur ?? LEGACY_MARKER_FILE.exec(rest);
-  if (m?.[1] === undefined) return undefined;
-  const task = taskIdFromPath(m[1]);
-  if (task === undefined) return undefined;
-  const [count, digest, worker] = cur ? [m[6], m[7], m[8]] : [undefined, undefined, m[6]];
-  return {
-    task,
-    ref: {
-      key,
-      fingerprint: m[2] ?? '',
-      code: m[3] ?? '',
-      params: m[4] ?? '',
-      inputs: m[5] ?? '',
-      ...(count !== undefined && digest !== undefined
-        ? { outputs: { count: Number(count), digest } }
-        : {}),
-      ...(worker !== undefined ? { worker: safeDecode(worker) } : {}),
-    },
-  };
-}
-
-const safeDecode = (s: string): string => {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-};
-
-/** `stage/lang/stem` (as in store keys) → task id. */
-export function taskIdFromPath(path: string): TaskId | undefined {
-  const segs = path.split('/').map((x) => {
-    try {
-      return decodeURIComponent(x);
-    } catch {
-      return x;
-    }
-  });
-  const [stage, lang, stem] = segs;
-  if (stage === undefined || lang === undefined || segs.length > 3) return undefined;
-  return lang === '@' ? taskId(stage) : taskId(stage, lang, stem);
-}
-
-/**
- * The record of a task's last failure (for `status`), beside its markers so that one listing
- * finds both: `markers/<task path>@failed.json`.
- */
-export const failureKey = (t: { stage: string; language?: string; stem?: string }): string =>
-  `${MARKERS}${taskPath(t.stage, t.language, t.stem)}${FAILED}`;
-
-const FAILED = '@failed.json';
-
-/** `failureKey` of a task instance. */
-export const taskFailureKey = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
-  failureKey({ stage: t.stage, language: t.language, stem: t.file?.stem });
-
 /** Every marker, and every task with a failure record, from one paginated listing. */
 export async function snapshotState(
   state: ObjectStore,
@@ -160,9 +69,9 @@ export async function snapshotState(
   const markers = new Map<TaskId, MarkerRef[]>();
   const failures = new Set<TaskId>();
   try {
-    for await (const key of listAllKeys(state, MARKERS)) {
-      if (key.endsWith(FAILED)) {
-        const id = taskIdFromPath(key.slice(MARKERS.length, -FAILED.length));
+    for await (const key of listAllKeys(state, MARKERS_PREFIX)) {
+      if (isFailureKey(key)) {
+        const id = parseFailureKey(key);
         if (id !== undefined) failures.add(id);
         continue;
       }
@@ -338,15 +247,17 @@ export interface PartRecord {
  */
 export class PartLedger {
   private readonly prefix: string;
+  private readonly key: (part: number) => string;
   /** Set once the task used its part records: only then can there be any to clear. */
   private used = false;
   constructor(
     private readonly state: ObjectStore,
-    t: Pick<TaskInstance, 'stage' | 'language' | 'file'>,
+    private readonly task: Pick<TaskInstance, 'stage' | 'language' | 'file'>,
     fp: Pick<Fingerprint, 'hash'>,
     private readonly onDamaged: (message: string) => void = () => undefined,
   ) {
-    this.prefix = `${partsPrefix(t)}${fp.hash}/`;
+    this.prefix = partRecordsPrefix(task, fp);
+    this.key = (part) => partRecordKey(task, fp, part);
   }
 
   /** All intact recorded parts (one listing, then a read per recorded part). */
@@ -360,8 +271,8 @@ export class PartLedger {
           if (r.error.reason === 'not-found') continue;
           return r;
         }
-        const m = /(\d+)\.json$/.exec(o.key);
-        const rec = checkPartRecord(r.value.toString('utf8'), m ? Number(m[1]) : -1);
+        const part = parsePartRecordKey(o.key)?.part ?? -1;
+        const rec = checkPartRecord(r.value.toString('utf8'), part);
         if (rec.ok) {
           out.set(rec.value.part, rec.value);
           continue;
@@ -379,21 +290,18 @@ export class PartLedger {
 
   async record(rec: PartRecord): Promise<Result<void>> {
     this.used = true;
-    const r = await this.state.put(
-      objectKey(`${this.prefix}${pad(rec.part, 6)}.json`),
-      JSON.stringify(rec) + '\n',
-    );
+    const r = await this.state.put(objectKey(this.key(rec.part)), JSON.stringify(rec) + '\n');
     return r.ok ? ok(undefined) : r;
   }
 
   /** Drops a record whose part turned out damaged or gone, so no later run trusts it. */
   async forget(part: number): Promise<Result<void>> {
-    return this.state.delete(objectKey(`${this.prefix}${pad(part, 6)}.json`));
+    return this.state.delete(objectKey(this.key(part)));
   }
 
   /** Drops part records of this task left by other fingerprints (an older configuration). */
   async clearOthers(): Promise<Result<number>> {
-    const taskPrefix = this.prefix.replace(/[^/]+\/$/, '');
+    const taskPrefix = partsPrefix(this.task);
     const keys: string[] = [];
     try {
       for await (const o of listAll(this.state, taskPrefix)) {
@@ -421,20 +329,12 @@ export class PartLedger {
   }
 }
 
-/** Where a task's part records live, at every fingerprint (what `reset` drops). */
-export const partsPrefix = (t: Pick<TaskInstance, 'stage' | 'language' | 'file'>): string =>
-  `${PARTS}${instancePath(t)}/`;
-
-const PARTS = 'parts/';
-
 /** Every task with part records, and their keys, from one listing of `parts/`. */
 export async function listPartRecords(state: ObjectStore): Promise<Result<Map<TaskId, string[]>>> {
   const out = new Map<TaskId, string[]>();
   try {
-    for await (const key of listAllKeys(state, PARTS)) {
-      // parts/<task path>/<fingerprint>/<part>.json
-      const m = /^parts\/(.+)\/[0-9a-f]{64}\/[^/]+$/.exec(key);
-      const id = m?.[1] === undefined ? undefined : taskIdFromPath(m[1]);
+    for await (const key of listAllKeys(state, PARTS_PREFIX)) {
+      const id = parsePartRecordKey(key)?.task;
       if (id === undefined) continue;
       const keys = out.get(id);
       if (keys === undefined) out.set(id, [key]);
