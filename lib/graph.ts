@@ -9,6 +9,7 @@
  *
  * Also: selecting a subgraph for targets / --only, and rendering mermaid or dot.
  */
+import { kindOf } from './kinds.js';
 import { cmp } from './fingerprint.js';
 import type {
   Foreach,
@@ -103,21 +104,16 @@ export function resolveTemplates(
 export const globLiteral = (v: string): string => v.replace(/[\\*?[\]{}()!|]/g, '\\$&');
 
 /**
- * Params whose values need more than plain text substitution, per kind. A shell `command` is
- * left as written: the task fills it with references, never with values (lib/shell-command.ts).
- * Shell `inputs` are globs: values go in as literals.
+ * A stage's params resolved for one instance: templates substituted, except where its kind's
+ * `templateFields` say otherwise (a shell `command` is left as written: the task fills it with
+ * references, never with values; shell `inputs` are globs: values go in as literals).
  */
-const TEMPLATE_FIELDS: { readonly [K in TaskKind]?: Readonly<Record<string, 'task' | 'glob'>> } = {
-  shell: { command: 'task', inputs: 'glob' },
-};
-
-/** A stage's params resolved for one instance (see TEMPLATE_FIELDS). */
 export function resolveParams(
   kind: TaskKind,
   params: Readonly<Record<string, unknown>>,
   vars: Readonly<Record<string, string>>,
 ): Record<string, unknown> {
-  const fields = TEMPLATE_FIELDS[kind] ?? {};
+  const fields = kindOf(kind).templateFields ?? {};
   return Object.fromEntries(
     Object.entries(params).map(([k, v]) => {
       const how = fields[k];

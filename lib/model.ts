@@ -6,6 +6,7 @@
  */
 import type { Location } from './errors.js';
 import type { S3BucketSettings } from './io/stores/s3-location.js';
+import type { registry } from '../tasks/index.js';
 
 declare const brand: unique symbol;
 type Brand<T, B extends string> = T & { readonly [brand]: B };
@@ -25,18 +26,11 @@ export const objectKey = (s: string): ObjectKey => {
   return s as ObjectKey;
 };
 
-/** The kinds of task stackflow knows. Adding one is a compile error until every table handles it. */
-export const TASK_KINDS = [
-  'discover',
-  'fetch',
-  'cmds',
-  'sync',
-  'pack',
-  'stats',
-  'stats-merge',
-  'shell',
-] as const;
-export type TaskKind = (typeof TASK_KINDS)[number];
+/**
+ * The kinds of task stackflow knows: the keys of the registry (tasks/index.ts), one folder each.
+ * Adding one there is a compile error until every table over TaskKind handles it.
+ */
+export type TaskKind = keyof typeof registry;
 
 /** What a stage is expanded over. */
 export type Foreach = 'language' | 'parquet' | 'once';

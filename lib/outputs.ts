@@ -2,17 +2,9 @@
  * PURE. What each task leaves behind, checked against one listing of the work store and one of
  * the bucket (never one request per task). Used by the planner's `output-missing` reason.
  */
-import { unreachable } from './errors.js';
 import type { Graph } from './graph.js';
-import { shardOf } from './graph.js';
-import {
-  cmdKey,
-  packFamilyPrefix,
-  parsePartKey,
-  statsKey,
-  statsSummaryKey,
-  workParquetKey,
-} from './layout.js';
+import { kindOf } from './kinds.js';
+import { parsePartKey } from './layout.js';
 import type { Pipeline, TaskInstance } from './model.js';
 import { cmp, sha256Hex } from './fingerprint.js';
 
@@ -87,28 +79,9 @@ export function indexListing(
   return { work, bucket, packFamilies };
 }
 
-const str = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : fallback);
-const strs = (v: unknown): string[] =>
-  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-
-/** Keys a task writes into the work store (statically known kinds only). */
+/** Keys a task writes into the work store (its kind's `outputs.work`). */
 export function workOutputsOf(task: TaskInstance): string[] {
-  switch (task.kind) {
-    case 'fetch':
-      return task.file ? [workParquetKey(task.file)] : [];
-    case 'cmds':
-      return task.file && task.language ? [cmdKey(task.language, task.file.stem)] : [];
-    case 'shell':
-      return strs(task.params.outputs);
-    case 'discover':
-    case 'sync':
-    case 'pack':
-    case 'stats':
-    case 'stats-merge':
-      return [];
-    default:
-      return unreachable(task.kind);
-  }
+  return kindOf(task.kind).outputs?.work?.(task, task.params) ?? [];
 }
 
 /**
@@ -123,9 +96,9 @@ export function missingOutputs(
   expected?: OutputsSummary,
 ): string[] {
   const missing = missingNames(task, graph, listing);
-  if (missing.length > 0 || expected === undefined || task.kind !== 'pack') return missing;
-  const family = packFamilyOf(task);
-  const objects = family === undefined ? [] : (listing.packFamilies.get(family)?.objects ?? []);
+  const family = kindOf(task.kind).outputs?.partFamily?.(task, task.params);
+  if (missing.length > 0 || expected === undefined || family === undefined) return missing;
+  const objects = listing.packFamilies.get(family)?.objects ?? [];
   const found: { store: string; key: string; size: number }[] = [];
   for (const o of objects) {
     // A listing without sizes cannot tell: the names check above is all there is.
@@ -136,52 +109,33 @@ export function missingOutputs(
   if (have.digest === expected.digest && have.count === expected.count) return [];
   return [
     have.count === expected.count
-      ? `${family ?? ''}*: a size differs from what the marker lists`
-      : `${family ?? ''}*: the marker lists ${String(expected.count)} objects, ${String(have.count)} found`,
+      ? `${family}*: a size differs from what the marker lists`
+      : `${family}*: the marker lists ${String(expected.count)} objects, ${String(have.count)} found`,
   ];
 }
 
-const syncKeys = (task: TaskInstance, graph: Graph): string[] => {
-  const prefix = str(task.params.prefix);
-  return task.deps.flatMap((d) => {
-    const dep = graph.tasks.get(d);
-    return dep ? workOutputsOf(dep).map((k) => prefix + k) : [];
-  });
-};
-
-const packFamilyOf = (task: TaskInstance): string | undefined =>
-  task.file === undefined || task.language === undefined
-    ? undefined
-    : packFamilyPrefix(str(task.params.prefix, 'packed/'), task.language, shardOf(task.file.stem));
-
+/**
+ * What the listings lack of a task's outputs: its work-store keys, its bucket keys (given its
+ * dependencies' work-store keys: sync copies them) and the parts of its part family.
+ */
 function missingNames(task: TaskInstance, graph: Graph, listing: OutputListing): string[] {
-  switch (task.kind) {
-    case 'discover':
-      return [];
-    case 'fetch':
-    case 'cmds':
-    case 'shell':
-      return workOutputsOf(task).filter((k) => !listing.work.has(k));
-    case 'sync':
-      return syncKeys(task, graph).filter((k) => !listing.bucket.has(k));
-    case 'pack': {
-      const family = packFamilyOf(task);
-      if (family === undefined) return [];
-      return missingParts(family, listing.packFamilies.get(family)?.parts ?? []);
-    }
-    case 'stats':
-      return task.language === undefined
-        ? []
-        : [statsKey(str(task.params.prefix, 'stats/'), task.language)].filter(
-            (k) => !listing.bucket.has(k),
-          );
-    case 'stats-merge':
-      return [statsSummaryKey(str(task.params.prefix, 'stats/'))].filter(
-        (k) => !listing.bucket.has(k),
-      );
-    default:
-      return unreachable(task.kind);
-  }
+  const outputs = kindOf(task.kind).outputs;
+  if (outputs === undefined) return [];
+  const upstreamWork = (): string[] =>
+    task.deps.flatMap((d) => {
+      const dep = graph.tasks.get(d);
+      return dep ? workOutputsOf(dep) : [];
+    });
+  const family = outputs.partFamily?.(task, task.params);
+  return [
+    ...(outputs.work?.(task, task.params) ?? []).filter((k) => !listing.work.has(k)),
+    ...(outputs.bucket?.(task, task.params, upstreamWork()) ?? []).filter(
+      (k) => !listing.bucket.has(k),
+    ),
+    ...(family === undefined
+      ? []
+      : missingParts(family, listing.packFamilies.get(family)?.parts ?? [])),
+  ];
 }
 
 /** A pack family is complete when parts 0..total-1 all exist with one consistent total. */
@@ -195,17 +149,16 @@ function missingParts(family: string, parts: readonly { part: number; total: num
 }
 
 /**
- * The bucket prefixes our stages write under (sync, pack and stats `prefix`), without nesting: a user's
- * bucket may hold much else, and only these need listing. `''` (list all) when a sync writes at
- * the root.
+ * The bucket prefixes our stages write under (their kinds' `outputs.bucketPrefix`), without
+ * nesting: a user's bucket may hold much else, and only these need listing. `''` (list all) when
+ * a sync writes at the root.
  */
 export function bucketPrefixes(p: Pipeline): string[] {
   const all = p.stages
-    .filter(
-      (st) =>
-        st.kind !== 'discover' && st.kind !== 'fetch' && st.kind !== 'cmds' && st.kind !== 'shell',
-    )
-    .map((st) => (typeof st.params.prefix === 'string' ? st.params.prefix : ''))
+    .flatMap((st) => {
+      const outputs = kindOf(st.kind).outputs;
+      return outputs?.bucketPrefix === undefined ? [] : [outputs.bucketPrefix(st.params)];
+    })
     .sort(cmp);
   return all.filter((x, i) => !all.slice(0, i).some((y) => x.startsWith(y)));
 }

@@ -5,6 +5,10 @@
  * `ctx` and returns its outputs (already published) as a Result; the executor then verifies them
  * and writes the completion marker. Bumping `version` reruns every task of the kind.
  */
+// First: what tasks/<kind>/index.ts call while loading (defineTask, NO_PARAMS, packageVersion).
+// lib/graph.ts reaches the registry (lib/kinds.ts), so these must not wait for the rest.
+export { defineTask, NO_PARAMS } from './kind.js';
+export { packageVersion } from './util/package-version.js';
 import type { Failure, Result } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import type { HubSource } from './io/hub/hub.js';
@@ -13,12 +17,22 @@ import type { ObjectStore } from './io/stores/object-store.js';
 import type { Shell } from './io/process/shell.js';
 import type { S3BucketSettings } from './io/stores/s3-location.js';
 import type { Manifest, ManifestEntry, TaskId, TaskInstance, TaskKind } from './model.js';
-import { createRequire } from 'node:module';
+import type {
+  KindMetrics,
+  KindOutputs,
+  KindTraits,
+  ParamsOf,
+  ParamsSchema,
+  RawParams,
+} from './kind.js';
 import { objectKey } from './model.js';
 import { localCopy } from './io/fs/files.js';
 import { workParquetKey } from './layout.js';
 
 export type { Failure, Result } from './errors.js';
+export type { Field, KindMetrics, ParamsOf, ParamsSchema, RawParams } from './kind.js';
+export { count, fields, maybeCount, noMetrics, prefixProblem } from './kind.js';
+export { quote } from './config/diagnostics.js';
 export { err, ok } from './errors.js';
 export type { Manifest, ManifestEntry, TaskInstance } from './model.js';
 export { objectKey } from './model.js';
@@ -51,8 +65,10 @@ export interface ProgressDelta {
 }
 
 /** Everything a task may touch. */
-export interface TaskContext {
+export interface TaskContext<P = RawParams> {
   task: TaskInstance;
+  /** The task's params (`task.params`), typed by its kind's schema: validated and defaulted. */
+  params: P;
   fingerprint: Fingerprint;
   pipeline: {
     /** Directory of pipeline.yaml: relative globs resolve against it. */
@@ -93,8 +109,12 @@ export interface TaskResult {
   manifest?: Manifest;
 }
 
-export interface TaskDefinition {
-  kind: TaskKind;
+/**
+ * What the executor needs of a task kind: its identity in fingerprints and its run. Declared,
+ * with the rest of the kind (`KindDefinition`), in `tasks/<kind>/index.ts`.
+ */
+export interface TaskDefinition<K extends string = TaskKind, P = RawParams> {
+  kind: K;
   /** Implementation version: part of every fingerprint of this kind. */
   version: string;
   /** Library versions that shape the output bytes. */
@@ -109,20 +129,42 @@ export interface TaskDefinition {
    * globs), as absolute paths under the pipeline's directory. Their digests enter its
    * fingerprint (lib/inputs.ts gathers them; lib/fingerprint.ts fingerprintGraph keys them).
    */
-  localInputFiles?(
-    params: Readonly<Record<string, unknown>>,
-    pipelineDir: string,
-  ): Promise<string[]>;
-  run(ctx: TaskContext): Promise<Result<TaskResult>>;
+  localInputFiles?(params: P, pipelineDir: string): Promise<string[]>;
+  /** Runs one task; gets everything through `ctx`, its params typed and defaulted. */
+  run(ctx: TaskContext<P>): Promise<Result<TaskResult>>;
 }
 
-export const defineTask = (d: TaskDefinition): TaskDefinition => d;
+/**
+ * A task kind as lib/ reads it: its run, and everything the planner side knows about it (the
+ * traits in lib/kind.ts). One per folder `tasks/<kind>/`, listed once in tasks/index.ts.
+ */
+export interface KindDefinition<K extends string = TaskKind, P = RawParams>
+  extends TaskDefinition<K, P>, KindTraits {
+  /**
+   * The schema of its `params:` in pipeline.yaml (lib/kind.ts): validation, defaults, their
+   * canonical key order, and the params type its hooks and `run` get. The pipeline's JSON Schema
+   * is assembled from these (lib/config/schema.ts).
+   */
+  params: ParamsSchema;
+  /** Where it writes, for the planner's check of a finished task's outputs. */
+  outputs?: KindOutputs<P>;
+  /** What its counts mean for the report's totals and throughput; default: nothing. */
+  metrics?(counts: Readonly<Record<string, number>>): KindMetrics;
+}
 
-const requireHere = createRequire(import.meta.url);
+/**
+ * A definition as a kind's folder writes it: `S` is its params schema (read `as const`), and the
+ * params its hooks and `run` get are of the type the schema describes, validated and defaulted
+ * when pipeline.yaml was read.
+ */
+export interface TypedKindDefinition<
+  K extends string,
+  S extends ParamsSchema,
+> extends KindDefinition<K, ParamsOf<S>> {
+  params: S;
+  runtimeParams?: readonly (keyof S['properties'] & string)[];
+}
 
-/** An npm package's version (for a kind's `tools`: the libraries that shape its output bytes). */
-export const packageVersion = (pkg: string): string =>
-  (requireHere(`${pkg}/package.json`) as { version: string }).version;
 export { publishFile, holdsSame, localCopy, writeHashed } from './io/fs/files.js';
 export { ensureDir } from './io/fs/mkdirs.js';
 

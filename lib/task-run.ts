@@ -178,6 +178,7 @@ async function runAndMark(
     }
     const ctx: TaskContext = {
       task,
+      params: task.params,
       fingerprint: fp,
       pipeline: {
         dir: join(env.pipeline.file, '..'),

@@ -1,10 +1,9 @@
 /**
- * The static registry of task kinds: one line per kind, each a folder `tasks/<kind>/` whose
- * index.ts says what the kind is and whose run.ts (loaded on first use) runs it. A mapped type
- * over TaskKind: adding a kind to lib/model.ts is a compile error here until it has a folder.
+ * The registry of task kinds: one line per kind, each a folder `tasks/<kind>/` whose index.ts says
+ * what the kind is (params schema, expansion, outputs, limits, version) and whose run.ts (loaded on
+ * first use) runs it. Its keys are `TaskKind` (lib/model.ts) and their order is the order kinds
+ * are listed in (the schema's `kind` enum, messages).
  */
-import type { TaskKind } from '../lib/model.js';
-import type { TaskDefinition } from '../lib/task-api.js';
 import cmds from './cmds/index.js';
 import discover from './discover/index.js';
 import fetch from './fetch/index.js';
@@ -14,13 +13,15 @@ import stats from './stats/index.js';
 import statsMerge from './stats-merge/index.js';
 import sync from './sync/index.js';
 
-export const registry: { [K in TaskKind]: TaskDefinition & { kind: K } } = {
-  discover: discover as TaskDefinition & { kind: 'discover' },
-  fetch: fetch as TaskDefinition & { kind: 'fetch' },
-  cmds: cmds as TaskDefinition & { kind: 'cmds' },
-  sync: sync as TaskDefinition & { kind: 'sync' },
-  pack: pack as TaskDefinition & { kind: 'pack' },
-  stats: stats as TaskDefinition & { kind: 'stats' },
-  'stats-merge': statsMerge as TaskDefinition & { kind: 'stats-merge' },
-  shell: shell as TaskDefinition & { kind: 'shell' },
-};
+// Getters, so that loading this module never reads a kind before it is loaded: a kind's module
+// imports lib/task-api.ts, whose imports reach this registry (lib/kinds.ts) while it loads.
+export const registry = {
+  get discover() { return discover; },
+  get fetch() { return fetch; },
+  get cmds() { return cmds; },
+  get sync() { return sync; },
+  get pack() { return pack; },
+  get stats() { return stats; },
+  get 'stats-merge'() { return statsMerge; },
+  get shell() { return shell; },
+}; // prettier-ignore

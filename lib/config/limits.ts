@@ -7,6 +7,7 @@
  * Pure: no I/O.
  */
 import type { TaskKind } from '../model.js';
+import { kindOf } from '../kinds.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
 import { pathLabel, quote } from './diagnostics.js';
 import type { Rule } from './rules.js';
@@ -18,25 +19,12 @@ export interface TimeLimits {
 }
 
 /**
- * Defaults per kind. discover lists a folder, cmds reads one column, fetch and sync move one
- * parquet (≤ ~2 GB): hours mean something is wrong. pack has no default timeout: a part's blobs
- * may take as long as the content store needs, and the stall watchdog catches a pack that stops
- * moving. discover reports no progress while it lists, and a shell command's output is up to its
- * author, so neither has a default stall timeout. stats scans every part of a language in one
- * query (hours for the largest languages) and reports no progress until it ends: no defaults;
- * stats-merge reads one small file per language.
+ * A kind's default limits, as its folder declares them (`limits`): hours for the kinds that move
+ * one parquet, none where a task may legitimately take long or stay silent (tasks/<kind>/index.ts
+ * says why for each).
  */
-export const DEFAULT_LIMITS: { readonly [K in TaskKind]: { timeout?: string; stall?: string } } = {
-  discover: { timeout: '1h' },
-  fetch: { timeout: '2h', stall: '15m' },
-  cmds: { timeout: '1h', stall: '15m' },
-  // sync reports progress per object put (a parquet is up to ~2 GB): 30m is < 1.2 MB/s.
-  sync: { timeout: '2h', stall: '30m' },
-  pack: { stall: '15m' },
-  stats: {},
-  'stats-merge': { timeout: '1h' },
-  shell: {},
-};
+export const defaultLimits = (kind: TaskKind): { timeout?: string; stall?: string } =>
+  kindOf(kind).limits ?? {};
 
 const FIELDS = [
   ['timeout', 'timeout'],
@@ -54,7 +42,7 @@ export function stageLimits(
   const out: TimeLimits = {};
   for (const [field, which] of FIELDS) {
     const given = declared[field];
-    const text = typeof given === 'string' ? given : DEFAULT_LIMITS[kind][which];
+    const text = typeof given === 'string' ? given : defaultLimits(kind)[which];
     if (text === undefined || isOff(text)) continue;
     const ms = parseDuration(text);
     if (!ms.ok) continue;

@@ -1,7 +1,7 @@
 /**
  * pipeline.yaml text -> normalized `Pipeline`, or every problem with a location.
  *
- *     text --yaml--> Document (+LineCounter) --toJS--> data --ajv(schema.json)--> schema errors
+ *     text --yaml--> Document (+LineCounter) --toJS--> data --ajv(schema.ts)--> schema errors
  *                                                       \--lenient view--> rules.ts --> rule errors
  *                                                        \--URLs resolved--> URL errors
  *     no errors --> normalize (defaults, absolute file:// URLs) --> Pipeline
@@ -13,20 +13,22 @@
  */
 import * as path from 'node:path';
 import { Ajv } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { isNode, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, YAMLError } from 'yaml';
 import type { Diagnostic, Result } from '../errors.js';
 import { err, ok } from '../errors.js';
-import { stageName, TASK_KINDS } from '../model.js';
+import { stageName } from '../model.js';
+import { kindNamed, kindOf, kinds } from '../kinds.js';
 import type { Foreach, Pipeline, StageConfig, TaskKind } from '../model.js';
 import type { S3BucketSettings } from '../io/stores/s3-location.js';
 import { dig, isRecord, keyText, Locator, pathLabel, quote } from './diagnostics.js';
 import { schemaDiagnostics, sortDiagnostics } from './diagnostics.js';
 import type { PathSegment } from './diagnostics.js';
-import { KIND_TRAITS, RULES } from './rules.js';
+import { RULES } from './rules.js';
 import { stageLimits } from './limits.js';
 import type { RawStage, RuleContext } from './rules.js';
-import schema from './schema.json' with { type: 'json' };
+import { pipelineSchema, STAGE_RETRIES_DEFAULT } from './schema.js';
 
 /** How to read one pipeline file. */
 export interface ParseOptions {
@@ -38,26 +40,17 @@ export interface ParseOptions {
   cacheDir: string;
 }
 
-const validate = new Ajv({ allErrors: true, strict: true, verbose: true }).compile(schema);
+/** The compiled schema, made on first use (the kinds' registry may not be loaded before). */
+let compiled: ValidateFunction | undefined;
+const validator = (): ValidateFunction =>
+  (compiled ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(
+    pipelineSchema(kinds()),
+  ));
 
-/** The params schema of each kind: the source of param defaults and of their key order. */
-const PARAM_SCHEMAS: {
-  readonly [K in TaskKind]: { properties: Readonly<Record<string, object>> };
-} = {
-  discover: schema.$defs.noParams,
-  fetch: schema.$defs.noParams,
-  cmds: schema.$defs.cmdsParams,
-  sync: schema.$defs.syncParams,
-  pack: schema.$defs.packParams,
-  stats: schema.$defs.statsParams,
-  'stats-merge': schema.$defs.statsMergeParams,
-  shell: schema.$defs.shellParams,
-};
-
-/** The `default`s that schema.json declares for a kind's params, in schema order. */
+/** The `default`s that a kind's params schema declares, in schema order. */
 export function paramDefaults(kind: TaskKind): Record<string, unknown> {
   const defaults: Record<string, unknown> = {};
-  for (const [key, property] of Object.entries(PARAM_SCHEMAS[kind].properties)) {
+  for (const [key, property] of Object.entries(kindOf(kind).params.properties)) {
     if ('default' in property) defaults[key] = structuredClone(property.default);
   }
   return defaults;
@@ -88,6 +81,7 @@ export function parsePipeline(text: string, opts: ParseOptions): Result<Pipeline
     // Only alias expansion limits get here (syntax and alias problems were reported above).
     return err([error(`YAML could not be read: ${String(e)}`, at.root())]);
   }
+  const validate = validator();
   const diags = validate(data) ? [] : schemaDiagnostics(validate.errors ?? [], data, at);
   if (isRecord(data)) {
     const stages = lenientStages(data);
@@ -217,7 +211,8 @@ function lenientStages(data: Readonly<Record<string, unknown>>): RawStage[] {
   if (!isRecord(tasks)) return [];
   return Object.entries(tasks).flatMap(([name, declared]): RawStage[] => {
     if (!isRecord(declared)) return [];
-    const kind = TASK_KINDS.find((k) => k === declared['kind']);
+    const kind = kindNamed(declared['kind']);
+    const traits = kind === undefined ? undefined : kindOf(kind);
     const chosen = FOREACHES.find((f) => f === declared['foreach']);
     const needs = Array.isArray(declared['needs']) ? (declared['needs'] as unknown[]) : [];
     const given = isRecord(declared['params']) ? declared['params'] : {};
@@ -225,8 +220,8 @@ function lenientStages(data: Readonly<Record<string, unknown>>): RawStage[] {
       {
         name,
         kind,
-        // Only shell chooses; for the others a declared foreach is an error, not a choice.
-        foreach: kind === 'shell' ? (chosen ?? 'once') : kind && KIND_TRAITS[kind].foreach,
+        // Only a kind that chooses (shell) may; for the others a declared foreach is an error.
+        foreach: traits?.chooseForeach === true ? (chosen ?? traits.foreach) : traits?.foreach,
         needs: needs.flatMap((n, index) => (typeof n === 'string' ? [{ name: n, index }] : [])),
         params: kind === undefined ? given : { ...paramDefaults(kind), ...given },
         declared,
@@ -247,20 +242,21 @@ const SHAPES: { readonly [S in Scheme]: string } = {
   file: 'file://<dir>',
 };
 
-/** The URL fields and what each accepts (cmds may read blobs from elsewhere than content). */
-function urlFields(stages: readonly RawStage[]): { path: PathSegment[]; schemes: Scheme[] }[] {
+/** The URL fields and what each accepts (kinds declare their URL params, e.g. cmds's source). */
+function urlFields(
+  stages: readonly RawStage[],
+): { path: PathSegment[]; schemes: readonly Scheme[] }[] {
   return [
     { path: ['dataset', 'source'], schemes: ['hf', 'file'] },
     { path: ['content', 'source'], schemes: ['s3', 'file'] },
     { path: ['bucket'], schemes: ['s3', 'file'] },
     { path: ['state'], schemes: ['s3', 'file'] },
     { path: ['work'], schemes: ['s3', 'file'] },
-    ...stages
-      .filter((s) => s.kind === 'cmds')
-      .map((s) => ({
-        path: ['tasks', s.name, 'params', 'source'],
-        schemes: ['s3', 'file'] as Scheme[],
-      })),
+    ...stages.flatMap((s) =>
+      Object.entries(s.kind === undefined ? {} : (kindOf(s.kind).urls ?? {})).map(
+        ([param, { schemes }]) => ({ path: ['tasks', s.name, 'params', param], schemes }),
+      ),
+    ),
   ];
 }
 
@@ -322,7 +318,7 @@ function normalize(
 ): Pipeline {
   const doc = data as unknown as PipelineDoc;
   const baseDir = path.dirname(opts.path);
-  const url = (raw: string, schemes: Scheme[]): string => {
+  const url = (raw: string, schemes: readonly Scheme[]): string => {
     const normalized = normalizeUrl(raw, schemes, baseDir);
     if (!normalized.ok) throw new Error(`Internal error: URL ${raw} passed validation`);
     return normalized.value;
@@ -347,15 +343,15 @@ function normalize(
       if (s.kind === undefined || s.foreach === undefined) {
         throw new Error(`Internal error: stage ${s.name} passed validation without a kind`);
       }
+      const kind = kindOf(s.kind);
       const params: Record<string, unknown> = {};
-      for (const key of Object.keys(PARAM_SCHEMAS[s.kind].properties)) {
+      for (const key of Object.keys(kind.params.properties)) {
         if (Object.hasOwn(s.params, key)) params[key] = structuredClone(s.params[key]);
       }
-      if (s.kind === 'cmds') {
-        params['source'] =
-          typeof params['source'] === 'string'
-            ? url(params['source'], ['s3', 'file'])
-            : contentSource;
+      for (const [key, { schemes, orContentSource }] of Object.entries(kind.urls ?? {})) {
+        const given = params[key];
+        if (typeof given === 'string') params[key] = url(given, schemes);
+        else if (orContentSource === true) params[key] = contentSource;
       }
       const { limit, retries } = s.declared;
       const limits = stageLimits(s.kind, s.declared);
@@ -366,8 +362,7 @@ function normalize(
         foreach: s.foreach,
         params,
         ...(typeof limit === 'number' ? { limit } : {}),
-        retries:
-          typeof retries === 'number' ? retries : schema.$defs.stage.properties.retries.default,
+        retries: typeof retries === 'number' ? retries : STAGE_RETRIES_DEFAULT,
         location: at.key(['tasks', s.name]),
         ...limits,
       };

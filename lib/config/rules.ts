@@ -9,8 +9,8 @@
  * Pure: no I/O. URLs are checked where they are normalized (parse.ts).
  */
 import type { Diagnostic } from '../errors.js';
-import { TASK_KINDS } from '../model.js';
 import type { Foreach, TaskKind } from '../model.js';
+import { kindNames, kindOf } from '../kinds.js';
 import type { Locator, PathSegment } from './diagnostics.js';
 import { timeLimits } from './limits.js';
 import { didYouMean, dig, isRecord, pathLabel, quote, suggestion } from './diagnostics.js';
@@ -48,123 +48,7 @@ export interface RuleContext {
 /** A semantic check: reads the context, reports through `ctx.report`. */
 export type Rule = (ctx: RuleContext) => void;
 
-/** A string inside a stage's params: where it is and its text. */
-interface Field {
-  /** Path below the stage, e.g. `['params', 'outputs', 0]`. */
-  path: PathSegment[];
-  /** The string itself (a template, or for fetch a description of what it writes). */
-  value: string;
-  /** Placeholders this field may use beyond the expansion's own. */
-  extra?: readonly string[];
-}
-
-type Params = Readonly<Record<string, unknown>>;
-
-/** The strings at `params[key]`: the value itself, or each item of a list or mapping. */
-function fields(params: Params, key: string, extra?: string[]): Field[] {
-  const value = params[key];
-  if (typeof value === 'string') return [{ path: ['params', key], value, extra }];
-  const entries = Array.isArray(value)
-    ? value.entries()
-    : isRecord(value)
-      ? Object.entries(value)
-      : [];
-  return [...entries].flatMap(([i, v]: [PathSegment, unknown]) =>
-    typeof v === 'string' ? [{ path: ['params', key, i], value: v }] : [],
-  );
-}
-
-/** The 26 columns of a the-stack-v2 parquet row; pack's `content_field` must not shadow one. */
-export const DATASET_COLUMNS: readonly string[] = [
-  'blob_id', 'directory_id', 'path', 'content_id', 'detected_licenses', 'license_type',
-  'repo_name', 'snapshot_id', 'revision_id', 'branch_name', 'visit_date', 'revision_date',
-  'committer_date', 'github_id', 'star_events_count', 'fork_events_count', 'gha_license_id',
-  'gha_event_created_at', 'gha_created_at', 'gha_language', 'src_encoding', 'language',
-  'is_vendor', 'is_generated', 'length_bytes', 'extension',
-]; // prettier-ignore
-
-/** Per kind: what it expands over, which params are templates or outputs, and their checks. */
-interface KindTraits {
-  /** The expansion when `foreach` is not given; only shell may choose another. */
-  foreach: Foreach;
-  /** Template strings, checked for placeholders. */
-  templates: (params: Params) => Field[];
-  /** Where the stage writes; two stages of a kind with one output overwrite each other. */
-  outputs: (params: Params) => Field[];
-  /** Why a given string param is wrong (undefined when it is fine), by param name. */
-  checks: Readonly<Record<string, (value: string) => string | undefined>>;
-}
-
-const prefixProblem = (v: string): string | undefined =>
-  v.startsWith('/')
-    ? 'must not start with "/" (keys are relative to the bucket)'
-    : v !== '' && !v.endsWith('/')
-      ? `must be empty or end with "/" (write ${quote(`${v}/`)})`
-      : undefined;
-
-const prefixed: KindTraits = {
-  foreach: 'parquet',
-  templates: (p) => fields(p, 'prefix'),
-  outputs: (p) => fields(p, 'prefix'),
-  checks: { prefix: prefixProblem },
-};
-
-/** The per-kind table; a new TaskKind does not compile until it has an entry here. */
-export const KIND_TRAITS: { readonly [K in TaskKind]: KindTraits } = {
-  // One discover stage only (singleDiscover), so its output needs no comparison.
-  discover: { foreach: 'language', templates: () => [], outputs: () => [], checks: {} },
-  fetch: {
-    foreach: 'parquet',
-    templates: () => [],
-    outputs: () => [{ path: ['kind'], value: 'the parquet files' }],
-    checks: {},
-  },
-  cmds: {
-    foreach: 'parquet',
-    templates: (p) => fields(p, 'dest', ['blob_id']),
-    outputs: (p) => fields(p, 'dest'),
-    checks: {
-      dest: (v) =>
-        v.includes('{blob_id}')
-          ? undefined
-          : 'must contain {blob_id}: each blob gets its own object',
-    },
-  },
-  sync: prefixed,
-  pack: {
-    ...prefixed,
-    checks: {
-      prefix: prefixProblem,
-      content_field: (v) =>
-        DATASET_COLUMNS.includes(v)
-          ? `collides with the dataset column ${quote(v)}; pick a name that is not one of the 26 columns (default "content")`
-          : undefined,
-    },
-  },
-  stats: {
-    foreach: 'language',
-    templates: (p) => fields(p, 'prefix'),
-    outputs: (p) => fields(p, 'prefix'),
-    checks: { prefix: prefixProblem },
-  },
-  'stats-merge': {
-    foreach: 'once',
-    templates: (p) => fields(p, 'prefix'),
-    outputs: (p) => fields(p, 'prefix'),
-    checks: { prefix: prefixProblem },
-  },
-  shell: {
-    foreach: 'once',
-    templates: (p) => [
-      ...fields(p, 'command', ['inputs', 'outputs']),
-      ...['inputs', 'outputs', 'env'].flatMap((key) => fields(p, key)),
-    ],
-    outputs: (p) => fields(p, 'outputs'),
-    checks: { command: (v) => (v !== '' && v.trim() === '' ? 'must not be blank' : undefined) },
-  },
-};
-
-/** Placeholders each expansion provides (fields may add their own, see KIND_TRAITS). */
+/** Placeholders each expansion provides (a kind's template fields may add their own). */
 const PLACEHOLDERS: { readonly [F in Foreach]: readonly string[] } = {
   parquet: ['language', 'stem', 'shard', 'stage'],
   language: ['language', 'stage'],
@@ -229,16 +113,17 @@ export const languageNames: Rule = (ctx) => {
   });
 };
 
-/** `kind` is one of TASK_KINDS (parse.ts leaves the schema's enum error to this rule). */
+/** `kind` is a kind of the registry (the schema's enum error is left to this rule). */
 export const unknownKind: Rule = (ctx) => {
   for (const s of ctx.stages) {
     const declared = s.declared['kind'];
     if (declared === undefined || s.kind !== undefined) continue;
     const path = stagePath(s.name, 'kind');
     const shown = typeof declared === 'string' ? quote(declared) : ctx.at.sourceOf(path);
-    const hint = typeof declared === 'string' ? suggestion(declared, TASK_KINDS) : '';
+    const names = kindNames();
+    const hint = typeof declared === 'string' ? suggestion(declared, names) : '';
     ctx.report({
-      message: `unknown task kind ${shown ?? quote(declared)} (expected one of: ${TASK_KINDS.join(', ')}${hint})`,
+      message: `unknown task kind ${shown ?? quote(declared)} (expected one of: ${names.join(', ')}${hint})`,
       location: ctx.at.value(path),
     });
   }
@@ -248,9 +133,10 @@ export const unknownKind: Rule = (ctx) => {
 export const foreachForKind: Rule = (ctx) => {
   for (const s of ctx.stages) {
     const declared = s.declared['foreach'];
-    if (s.kind === undefined || s.kind === 'shell' || typeof declared !== 'string') continue;
+    if (s.kind === undefined || typeof declared !== 'string') continue;
+    if (kindOf(s.kind).chooseForeach === true) continue;
     if (!Object.hasOwn(PLACEHOLDERS, declared)) continue; // not a foreach at all: schema error
-    const expected = KIND_TRAITS[s.kind].foreach;
+    const expected = kindOf(s.kind).foreach;
     if (declared === expected) continue;
     const unit = expected === 'parquet' ? 'parquet file' : expected;
     ctx.report({
@@ -396,7 +282,7 @@ export const dependsOnDiscover: Rule = (ctx) => {
 export const duplicateOutputs: Rule = (ctx) => {
   const owners = new Map<string, { stage: RawStage; path: PathSegment[] }>();
   for (const s of ctx.stages) {
-    for (const out of s.kind === undefined ? [] : KIND_TRAITS[s.kind].outputs(s.params)) {
+    for (const out of s.kind === undefined ? [] : (kindOf(s.kind).writes?.(s.params) ?? [])) {
       const id = `${s.kind ?? ''}\0${out.value}`;
       const owner = owners.get(id);
       if (owner === undefined) {
@@ -404,10 +290,7 @@ export const duplicateOutputs: Rule = (ctx) => {
         continue;
       }
       const field = out.path[1] === 'outputs' ? 'output' : String(out.path[1]);
-      const what =
-        s.kind === 'fetch'
-          ? 'two fetch stages download the same parquet files'
-          : `both are ${s.kind ?? ''} stages with ${field} ${quote(out.value)}`;
+      const what = out.clash ?? `both are ${s.kind ?? ''} stages with ${field} ${quote(out.value)}`;
       ctx.report({
         message: `stage ${quote(s.name)} writes the same outputs as stage ${quote(owner.stage.name)}: ${what}`,
         location: ctx.at.value(stagePath(s.name, ...out.path)),
@@ -427,7 +310,7 @@ export const placeholders: Rule = (ctx) => {
   const everything = ['blob_id', 'inputs', 'outputs', ...PLACEHOLDERS.parquet];
   for (const s of ctx.stages) {
     if (s.kind === undefined || s.foreach === undefined) continue;
-    for (const field of KIND_TRAITS[s.kind].templates(s.params)) {
+    for (const field of kindOf(s.kind).templates?.(s.params) ?? []) {
       const allowed = [...PLACEHOLDERS[s.foreach], ...(field.extra ?? [])];
       const seen = new Set<string>();
       for (const [text, name = ''] of field.value.matchAll(PLACEHOLDER)) {
@@ -451,7 +334,7 @@ export const placeholders: Rule = (ctx) => {
 export const paramValues: Rule = (ctx) => {
   for (const s of ctx.stages) {
     const given = isRecord(s.declared['params']) ? s.declared['params'] : {};
-    for (const [key, check] of Object.entries(s.kind ? KIND_TRAITS[s.kind].checks : {})) {
+    for (const [key, check] of Object.entries(s.kind ? (kindOf(s.kind).checks ?? {}) : {})) {
       const value = given[key];
       const problem = typeof value === 'string' ? check(value) : undefined;
       if (problem === undefined) continue;
@@ -470,9 +353,8 @@ export const paramValues: Rule = (ctx) => {
  * one, the stage would run and find nothing; say so before anything runs.
  */
 export const statsInputs: Rule = (ctx) => {
-  const wants: Partial<Record<TaskKind, TaskKind>> = { stats: 'pack', 'stats-merge': 'stats' };
   for (const s of ctx.stages) {
-    const want = s.kind === undefined ? undefined : wants[s.kind];
+    const want = s.kind === undefined ? undefined : kindOf(s.kind).reads;
     if (want === undefined) continue;
     const needs = s.needs.map((n) => ctx.byName.get(n.name));
     // An unknown dependency is reported by its own rule.

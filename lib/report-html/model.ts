@@ -9,6 +9,9 @@
  */
 import type { Graph } from '../graph.js';
 import type { TaskId, TaskKind } from '../model.js';
+import type { KindMetrics } from '../kind.js';
+import { noMetrics } from '../kind.js';
+import { kindOf } from '../kinds.js';
 import type { MarkerRef } from '../planner.js';
 import type { OutputRecord } from '../io/state/markers.js';
 import type {
@@ -97,54 +100,13 @@ const TARGET_BUCKETS = 200;
 /** Reasons a row is left out of a part (tasks/pack/part.ts). */
 export const NOT_PACKED_REASONS = ['missing', 'corrupt_gzip', 'undecodable'] as const;
 
-interface Metrics {
-  rowsIn: number;
-  rowsOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  /** Rows a task read, for its tooltip and rows/s. */
-  rows: number | undefined;
-  /** Bytes a task moved, for its tooltip and MB/s. */
-  bytes: number | undefined;
-  /** Object GETs: pack fetches one content blob per row, fetch one parquet. */
-  gets: number;
-}
+type Metrics = KindMetrics;
 
 const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-const opt = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 
-/** Per kind: what its counts mean for the totals. A new kind is a compile error until listed. */
-const METRICS: { [K in TaskKind]: (c: Record<string, number>) => Metrics } = {
-  discover: () => none(),
-  fetch: (c) => ({ ...none(), bytesIn: n(c.bytes), bytes: opt(c.bytes), gets: 1 }),
-  cmds: (c) => ({ ...none(), rows: opt(c.rows) }),
-  sync: (c) => ({ ...none(), bytes: opt(c.bytes) }),
-  pack: (c) => ({
-    rowsIn: n(c.rows),
-    rowsOut: n(c.written),
-    bytesIn: 0,
-    bytesOut: n(c.zst_bytes),
-    rows: opt(c.rows),
-    bytes: opt(c.raw_bytes),
-    gets: n(c.rows),
-  }),
-  stats: (c) => ({ ...none(), rows: opt(c.rows), bytes: opt(c.content_bytes) }),
-  'stats-merge': () => none(),
-  shell: () => none(),
-};
-
-function none(): Metrics {
-  return {
-    rowsIn: 0,
-    rowsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    rows: undefined,
-    bytes: undefined,
-    gets: 0,
-  };
-}
+/** What a task's counts mean for the totals: its kind says (`metrics`), else nothing. */
+const metricsOf = (kind: TaskKind, counts: Record<string, number>): Metrics =>
+  kindOf(kind).metrics?.(counts) ?? noMetrics();
 
 export function emptyCounters(): Counters {
   return {
@@ -278,7 +240,7 @@ export function buildReport(input: ReportInput): ReportModel {
             host: body.host,
             start,
             end,
-            m: METRICS[t.kind](body.counts),
+            m: metricsOf(t.kind, body.counts),
             finished: true,
           });
         }
@@ -306,7 +268,7 @@ export function buildReport(input: ReportInput): ReportModel {
             host: live.host ?? '?',
             start: live.claimedAt,
             end: Math.max(live.claimedAt, input.now),
-            m: METRICS[t.kind](counts),
+            m: metricsOf(t.kind, counts),
             finished: false,
           });
         }
@@ -328,7 +290,7 @@ export function buildReport(input: ReportInput): ReportModel {
       failed.push(f);
     } else if (refs.length > 0) view.state = 'stale';
     if (counts !== undefined) {
-      const m = METRICS[t.kind](counts);
+      const m = metricsOf(t.kind, counts);
       if (m.rows !== undefined) view.rows = m.rows;
       if (m.bytes !== undefined) view.bytes = m.bytes;
       addMetrics(r, m, counts);

@@ -18,23 +18,20 @@ import {
   shardOf,
 } from '../../lib/task-api.js';
 import type { Result, TaskContext, TaskResult } from '../../lib/task-api.js';
+import type { CmdsParams } from './index.js';
 
 const BLOB_ID = /^[0-9a-f]{40}$/;
 
 /** `file:///a/b` → `/a/b` (s5cmd takes local paths bare); other URLs unchanged. */
 const s5cmdUrl = (url: string): string => (url.startsWith('file://') ? url.slice(7) : url);
 
-export async function run(ctx: TaskContext): Promise<Result<TaskResult>> {
+export async function run(ctx: TaskContext<CmdsParams>): Promise<Result<TaskResult>> {
   const { file, language } = ctx.task;
   if (file === undefined || language === undefined) {
     throw new Error('Internal error: cmds without a file');
   }
-  const source = s5cmdUrl(
-    typeof ctx.task.params.source === 'string'
-      ? ctx.task.params.source
-      : ctx.pipeline.contentSource,
-  ).replace(/\/+$/, '');
-  const dest = typeof ctx.task.params.dest === 'string' ? ctx.task.params.dest : '{blob_id}.gz';
+  const source = s5cmdUrl(ctx.params.source ?? ctx.pipeline.contentSource).replace(/\/+$/, '');
+  const dest = ctx.params.dest;
   const vars: Record<string, string> = { language, stem: file.stem, shard: shardOf(file.stem) };
   const line = (id: string) =>
     copyLine({

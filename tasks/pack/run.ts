@@ -25,36 +25,37 @@ import {
 import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
 import type { ContentFetcher, FetcherOptions } from './fetchers.js';
 import type { PackParams } from './part.js';
+import type { PackStageParams } from './index.js';
 
-const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
-
-export function packParams(
-  p: Record<string, unknown>,
-): PackParams & FetcherOptions & { prefix: string } {
+/**
+ * The pack options of a stage's params (validated and defaulted when pipeline.yaml was read).
+ * `concurrency` and `line_workers` are set from the host by the CLI (lib/sizing.ts); the fallbacks
+ * are for callers that do not size (tests, benches).
+ */
+export function packParams(p: PackStageParams): PackParams & FetcherOptions & { prefix: string } {
   return {
-    rowsPerPart: num(p.rows_per_part, 16384),
-    contentField: typeof p.content_field === 'string' ? p.content_field : 'content',
-    maxMissingRate: num(p.max_missing_rate, 0.01),
-    concurrency: num(p.concurrency, 64),
-    // The CLI sets it from the host (lib/sizing.ts); 1 for callers that do not (tests, benches).
-    lineWorkers: num(p.line_workers, 1),
-    zstdLevel: num(p.zstd_level, 3),
-    frameBytes: num(p.frame_bytes, 8 << 20),
-    prefix: typeof p.prefix === 'string' ? p.prefix : 'packed/',
-    fetcher: p.fetcher === 's5cmd' ? 's5cmd' : 'sdk',
-    window: p.window === 'fixed' ? 'fixed' : 'adaptive',
-    s5cmdPath: typeof p.s5cmd_path === 'string' ? p.s5cmd_path : 's5cmd',
-    s5cmdWorkers: num(p.s5cmd_workers, 256),
+    rowsPerPart: p.rows_per_part,
+    contentField: p.content_field,
+    maxMissingRate: p.max_missing_rate,
+    concurrency: p.concurrency ?? 64,
+    lineWorkers: p.line_workers ?? 1,
+    zstdLevel: p.zstd_level,
+    frameBytes: p.frame_bytes,
+    prefix: p.prefix,
+    fetcher: p.fetcher,
+    window: p.window,
+    s5cmdPath: p.s5cmd_path,
+    s5cmdWorkers: p.s5cmd_workers,
   };
 }
 
 export async function run(
-  ctx: TaskContext,
+  ctx: TaskContext<PackStageParams>,
 ): Promise<Result<{ outputs: OutputRecord[]; counts: Record<string, number> }>> {
   const { file, language } = ctx.task;
   if (file === undefined || language === undefined)
     throw new Error('Internal error: pack without a file');
-  const params = packParams(ctx.task.params);
+  const params = packParams(ctx.params);
   // Loaded on first use: DuckDB and the fetchers cost a fifth of a second at every CLI start,
   // which planning (`--dry-run`, status) never needs.
   const { makeFetcher } = await import('./fetchers.js');

@@ -17,15 +17,14 @@ import {
   templateVars,
 } from '../../lib/task-api.js';
 import type { Result, TaskContext, TaskResult } from '../../lib/task-api.js';
+import type { ShellParams } from './index.js';
 import type { OutputRecord } from '../../lib/task-api.js';
 
-import { shellInputFiles, strings } from './inputs.js';
+import { shellInputFiles } from './inputs.js';
 
-export async function run(ctx: TaskContext): Promise<Result<TaskResult>> {
-  const command = typeof ctx.task.params.command === 'string' ? ctx.task.params.command : '';
-  const outKeys = strings(ctx.task.params.outputs);
-  const env = (ctx.task.params.env ?? {}) as Record<string, string>;
-  const globbed = await shellInputFiles(ctx.pipeline.dir, strings(ctx.task.params.inputs));
+export async function run(ctx: TaskContext<ShellParams>): Promise<Result<TaskResult>> {
+  const { command, outputs: outKeys, env, inputs: globs } = ctx.params;
+  const globbed = await shellInputFiles(ctx.pipeline.dir, globs);
   const upstream: string[] = [];
   for (const u of ctx.upstream.values()) {
     for (const o of u.outputs) {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { err, objectKey, ok, publishFile, statsSummaryKey } from '../../lib/task-api.js';
 import type { Result, TaskContext, TaskResult } from '../../lib/task-api.js';
+import type { StatsMergeParams } from './index.js';
 import type { LanguageStats } from '../../lib/task-api.js';
 
 const add = (into: Record<string, number>, from: Record<string, number>): void => {
@@ -21,8 +22,8 @@ const ordered = (r: Record<string, number>, limit?: number): Record<string, numb
       .slice(0, limit),
   );
 
-export async function run(ctx: TaskContext): Promise<Result<TaskResult>> {
-  const prefix = typeof ctx.task.params.prefix === 'string' ? ctx.task.params.prefix : 'stats/';
+export async function run(ctx: TaskContext<StatsMergeParams>): Promise<Result<TaskResult>> {
+  const prefix = ctx.params.prefix;
   const inputs = [...ctx.upstream.values()]
     .filter((u) => u.kind === 'stats')
     .flatMap((u) => u.outputs)

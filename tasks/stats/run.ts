@@ -18,6 +18,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LanguageStats, OutputRecord } from '../../lib/task-api.js';
 import type { Result, TaskContext, TaskResult } from '../../lib/task-api.js';
+import type { StatsParams } from './index.js';
 import { err, localCopy, objectKey, ok, publishFile, statsKey } from '../../lib/task-api.js';
 
 /** A local path as a DuckDB string literal (quotes doubled; glob characters as classes). */
@@ -25,13 +26,10 @@ const literal = (path: string): string =>
   `'${path.replace(/[*?[]/g, (c) => `[${c}]`).replaceAll("'", "''")}'`;
 const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 
-export async function run(ctx: TaskContext): Promise<Result<TaskResult>> {
+export async function run(ctx: TaskContext<StatsParams>): Promise<Result<TaskResult>> {
   const language = ctx.task.language;
   if (language === undefined) throw new Error('Internal error: stats without a language');
-  const p = ctx.task.params;
-  const prefix = typeof p.prefix === 'string' ? p.prefix : 'stats/';
-  const topN = typeof p.top_n === 'number' ? p.top_n : 20;
-  const field = typeof p.content_field === 'string' ? p.content_field : 'content';
+  const { prefix, top_n: topN, content_field: field } = ctx.params;
   const parts: OutputRecord[] = [];
   const errorLists: OutputRecord[] = [];
   for (const up of ctx.upstream.values()) {

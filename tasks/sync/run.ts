@@ -4,10 +4,11 @@
  */
 import { holdsSame, ok, objectKey } from '../../lib/task-api.js';
 import type { Result, TaskContext, TaskResult } from '../../lib/task-api.js';
+import type { SyncParams } from './index.js';
 import type { OutputRecord } from '../../lib/task-api.js';
 
-export async function run(ctx: TaskContext): Promise<Result<TaskResult>> {
-  const prefix = typeof ctx.task.params.prefix === 'string' ? ctx.task.params.prefix : '';
+export async function run(ctx: TaskContext<SyncParams>): Promise<Result<TaskResult>> {
+  const prefix = ctx.params.prefix;
   const outputs: OutputRecord[] = [];
   const counts = { uploaded: 0, skipped: 0, bytes: 0 };
   const sources = [...ctx.upstream.values()].flatMap((u) => u.outputs);

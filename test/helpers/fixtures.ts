@@ -2,7 +2,8 @@
 import type { KindIdentity } from '../../lib/fingerprint.js';
 import { sha256Hex } from '../../lib/fingerprint.js';
 import type { Manifest, Pipeline, StageConfig, TaskKind } from '../../lib/model.js';
-import { stageName, TASK_KINDS } from '../../lib/model.js';
+import { stageName } from '../../lib/model.js';
+import { kindNames } from '../../lib/kinds.js';
 
 const loc = { file: 'pipeline.yaml', line: 1, column: 1, length: 1 };
 
@@ -76,7 +77,7 @@ export function manifest(language: string, shards: number, salt = ''): Manifest 
 
 /** Every task kind at one implementation version, no tools and no runtime params. */
 export function uniformKinds(version = '1'): { readonly [K in TaskKind]: KindIdentity } {
-  return Object.fromEntries(TASK_KINDS.map((k) => [k, { version, tools: {} }])) as {
+  return Object.fromEntries(kindNames().map((k) => [k, { version, tools: {} }])) as {
     [K in TaskKind]: KindIdentity;
   };
 }

@@ -21,6 +21,8 @@ import { objectKey } from '../../lib/model.js';
 import type { FetchBlob, LocalFile } from '../../tasks/pack/fetchers.js';
 import { makeFetcher } from '../../tasks/pack/fetchers.js';
 import { packParams } from '../../tasks/pack/run.js';
+import type { PackStageParams } from '../../tasks/pack/index.js';
+import { paramDefaults } from '../../lib/config/parse.js';
 import type { PartCounts, RowError } from '../../tasks/pack/part.js';
 import { packPart } from '../../tasks/pack/part.js';
 import { SAMPLE } from '../helpers/rig.js';
@@ -63,7 +65,11 @@ describe('pack on a local content store', () => {
     to = rows.length,
   ) {
     const signal = new AbortController().signal;
-    const params = packParams({ rows_per_part: 1_000_000, max_missing_rate: 1 });
+    const params = packParams({
+      ...(paramDefaults('pack') as PackStageParams),
+      rows_per_part: 1_000_000,
+      max_missing_rate: 1,
+    });
     const f = makeFetcher(params, {
       $: makeShell({ cwd: dir, env: {}, signal }),
       scratch: dir,

@@ -4,7 +4,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runAttempts } from '../../lib/attempt.js';
-import { DEFAULT_LIMITS, stageLimits } from '../../lib/config/limits.js';
+import { defaultLimits, stageLimits } from '../../lib/config/limits.js';
+import { kindNames } from '../../lib/kinds.js';
 import { err, ok } from '../../lib/errors.js';
 import type { Result } from '../../lib/errors.js';
 import { ensureDir } from '../../lib/io/fs/mkdirs.js';
@@ -59,7 +60,7 @@ describe('stage limits', () => {
     expect(stageLimits('pack', { timeout: '12h', stall_timeout: 'off' })).toEqual({
       timeoutMs: 43_200_000,
     });
-    for (const d of Object.values(DEFAULT_LIMITS)) {
+    for (const d of kindNames().map(defaultLimits)) {
       for (const text of [d.timeout, d.stall]) {
         if (text !== undefined) expect(parseDuration(text).ok).toBe(true);
       }
