@@ -72,6 +72,20 @@ function contentSockets(pipeline: Pipeline): number {
   );
 }
 
+/**
+ * The content store's S3 client options: `maxSockets` keep-alive sockets and one attempt per GET
+ * (pack's fetcher retries, outside its adaptive fetch window, and must see every 503 SlowDown; a
+ * retry inside the SDK would hide it from the window). bench/lib/scale-bare.ts builds its
+ * reference client from these too (with lib/io/stores/s3-store.ts s3ClientConfig), so the bench
+ * compares pack with the very client pack uses.
+ */
+export const contentStoreOptions = (
+  maxSockets: number,
+): { maxSockets: number; retries: number } => ({
+  maxSockets,
+  retries: 0,
+});
+
 export function openSession(
   pipeline: Pipeline,
   cacheDir: string,
@@ -94,12 +108,10 @@ export function openSession(
   if (!state.ok) return state;
   const work = openStore(pipeline.work, storeOpts());
   if (!work.ok) return work;
-  // One attempt per content GET: pack's fetcher retries, outside its adaptive fetch window, and
-  // must see every 503 SlowDown (a retry inside the SDK would hide it from the window).
-  const contentOpts = storeOpts(contentSockets(pipeline));
   const content = openStore(pipeline.content.source, {
-    ...contentOpts,
-    s3Store: { ...contentOpts.s3Store, retries: 0 },
+    s3: pipeline.s3,
+    env,
+    s3Store: { ...contentStoreOptions(contentSockets(pipeline)), onRetry },
   });
   if (!content.ok) return content;
   const src = pipeline.dataset.source;

@@ -1,16 +1,19 @@
 /**
  * The reference of bench/scale.ts, in its own process: a bare SDK GET loop against the synthetic
- * Software Heritage, `window` GETs in flight, for `seconds`. The client is built as stackflow
- * builds the content store's (unsigned, path style, keep-alive pool of `window` sockets, checksums
- * only when required) with the SDK's default retry strategy; no ordering, no decoding. Prints one
+ * Software Heritage, `window` GETs in flight, for `seconds`. The client is the one stackflow
+ * builds for the content store, from the same functions (lib/io/stores/s3-store.ts
+ * s3ClientConfig with lib/session.ts contentStoreOptions: unsigned, path style, keep-alive pool
+ * of `window` sockets, checksums only when required, one attempt per GET), so the two cannot
+ * drift apart; a GET's body is read as S3Store.get reads it. No ordering, no decoding. Prints one
  * JSON line (BareResult).
  *
  *   node --import tsx bench/lib/scale-bare.ts --endpoint URL --window 256 --seconds 20
  */
-import { Agent } from 'node:http';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { s3ClientConfig } from '../../lib/io/stores/s3-store.js';
+import { resolveS3Location } from '../../lib/io/stores/s3-location.js';
+import { contentStoreOptions } from '../../lib/session.js';
 import { blobIdOf } from './scale-ids.js';
 
 export interface BareResult {
@@ -35,18 +38,15 @@ const { values } = parseArgs({
   },
 });
 const window = Number(values.window);
-const client = new S3Client({
-  endpoint: values.endpoint ?? '',
-  forcePathStyle: true,
-  region: 'us-east-1',
-  signer: { sign: (request) => Promise.resolve(request) },
-  credentials: { accessKeyId: '', secretAccessKey: '' },
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-  requestHandler: new NodeHttpHandler({
-    httpAgent: new Agent({ keepAlive: true, maxSockets: window }),
-  }),
-});
+const bucket = values.bucket;
+const loc = resolveS3Location(
+  `s3://${bucket}/content`,
+  { [bucket]: { endpoint: values.endpoint ?? '' } },
+  {},
+);
+if (!loc.ok) throw new Error(loc.error.message);
+const location = loc.value;
+const client = new S3Client(await s3ClientConfig(location, contentStoreOptions(window)));
 let next = Number(values.offset);
 
 async function loop(seconds: number) {
@@ -59,7 +59,7 @@ async function loop(seconds: number) {
       while (performance.now() < until) {
         try {
           const out = await client.send(
-            new GetObjectCommand({ Bucket: values.bucket, Key: `content/${blobIdOf(next++)}` }),
+            new GetObjectCommand({ Bucket: bucket, Key: `${location.prefix}${blobIdOf(next++)}` }),
           );
           bytes += (await out.Body?.transformToByteArray())?.length ?? 0;
           gets++;

@@ -67,6 +67,47 @@ const META_SHA256 = 'sha256';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
+/**
+ * The SDK client configuration of a store at `loc`: keep-alive sockets (`maxSockets`), bounded
+ * counted retries, checksums only when an operation requires them, and for an unsigned bucket
+ * no signature and no credential lookup. One function, so that whatever measures the SDK
+ * (bench/lib/scale-bare.ts) builds the very client stackflow uses. `onRetry` gets the notices
+ * as they are (S3Store adds its url).
+ */
+export async function s3ClientConfig(
+  loc: S3Location,
+  opts: Omit<S3StoreOptions, 'onRetry'> & { onRetry?: (n: RetryNotice) => void } = {},
+): Promise<S3ClientConfig> {
+  const { NodeHttpHandler } = await import('@smithy/node-http-handler');
+  const agent = { keepAlive: true, maxSockets: opts.maxSockets ?? 64 };
+  return {
+    region: loc.region,
+    ...(loc.endpoint !== undefined ? { endpoint: loc.endpoint } : {}),
+    forcePathStyle: loc.pathStyle,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    retryStrategy: new BoundedRetryStrategy({
+      retries: opts.retries ?? 8,
+      baseMs: opts.baseMs ?? 100,
+      maxMs: 20_000,
+      ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
+    }),
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new HttpAgent(agent),
+      httpsAgent: new HttpsAgent(agent),
+      connectionTimeout: 10_000,
+      requestTimeout: opts.idleTimeoutMs ?? 120_000,
+    }),
+    // Anonymous: no signature, and no credential lookup (which would fail without any).
+    ...(loc.unsigned
+      ? {
+          signer: { sign: (request) => Promise.resolve(request) },
+          credentials: { accessKeyId: '', secretAccessKey: '' },
+        }
+      : {}),
+  };
+}
+
 export class S3Store implements ObjectStore {
   readonly url: string;
   /** The SDK and the client, loaded and built on first use (see `connect`). */
@@ -93,38 +134,13 @@ export class S3Store implements ObjectStore {
           onRetry({ ...n, store: url });
         }
       : undefined;
-    const maxSockets = opts.maxSockets ?? 64;
-    const agent = { keepAlive: true, maxSockets };
-    const retryStrategy = new BoundedRetryStrategy({
+    const { onRetry: _withoutUrl, ...rest } = opts;
+    const clientOpts = {
+      ...rest,
       retries: this.retries,
-      baseMs: opts.baseMs ?? 100,
-      maxMs: 20_000,
       ...(this.onRetry ? { onRetry: this.onRetry } : {}),
-    });
-    this.clientConfig = async () => {
-      const { NodeHttpHandler } = await import('@smithy/node-http-handler');
-      return {
-        region: loc.region,
-        ...(loc.endpoint !== undefined ? { endpoint: loc.endpoint } : {}),
-        forcePathStyle: loc.pathStyle,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        retryStrategy,
-        requestHandler: new NodeHttpHandler({
-          httpAgent: new HttpAgent(agent),
-          httpsAgent: new HttpsAgent(agent),
-          connectionTimeout: 10_000,
-          requestTimeout: opts.idleTimeoutMs ?? 120_000,
-        }),
-        // Anonymous: no signature, and no credential lookup (which would fail without any).
-        ...(loc.unsigned
-          ? {
-              signer: { sign: (request) => Promise.resolve(request) },
-              credentials: { accessKeyId: '', secretAccessKey: '' },
-            }
-          : {}),
-      };
     };
+    this.clientConfig = () => s3ClientConfig(loc, clientOpts);
   }
 
   /**
@@ -160,7 +176,9 @@ export class S3Store implements ObjectStore {
             }),
           );
           if (out.Body === undefined) return ok(Buffer.alloc(0));
-          return ok(Buffer.from(await out.Body.transformToByteArray()));
+          // A view of the SDK's bytes, not a copy (pack GETs a blob per row).
+          const bytes = await out.Body.transformToByteArray();
+          return ok(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
         } catch (e) {
           return err(this.failure(e, 'get', key));
         }
