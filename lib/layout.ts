@@ -25,14 +25,16 @@ export const pad = (n: number, width: number): string => String(n).padStart(widt
 export const packFamilyPrefix = (prefix: string, language: string, shard: string): string =>
   `${prefix}${language}/${language}-${shard}-`;
 
-export const packPartKey = (
-  prefix: string,
-  language: string,
-  shard: string,
-  part: number,
-  total: number,
-): string =>
-  `${packFamilyPrefix(prefix, language, shard)}${pad(part, 6)}-of-${pad(total, 6)}.jsonl.zst`;
+/** One parquet's pack output: pack's `prefix` param, the language and the parquet's shard. */
+export interface PackFamily {
+  prefix: string;
+  language: string;
+  shard: string;
+}
+
+/** Part `part` (0-based) of `total` of a parquet's pack output. */
+export const packPartKey = (f: PackFamily, part: number, total: number): string =>
+  `${packFamilyPrefix(f.prefix, f.language, f.shard)}${pad(part, 6)}-of-${pad(total, 6)}.jsonl.zst`;
 
 /** A stats task's output: `<prefix><Language>.json`. */
 export const statsKey = (prefix: string, language: string): string => `${prefix}${language}.json`;

@@ -264,9 +264,8 @@ export async function snapshot(
   const stageParams = new Map<StageName, unknown>(
     s.pipeline.stages.map((st) => [st.name, redactSecrets(stageKeyedParams(st, s.registry))]),
   );
-  const damagedParams: string[] = [];
-  const paramsArchive = await readParamsArchive(s.stores.state, staleParams, damagedParams);
-  for (const key of damagedParams) {
+  const archived = await readParamsArchive(s.stores.state, staleParams);
+  for (const key of archived.damaged) {
     notes.push({ message: `params archive entry ${key} was damaged: ignored` });
     // Reported once: the entry only explains old markers, and stays absent from now on.
     if (opts.heal === true) await s.stores.state.delete(objectKey(key));
@@ -284,7 +283,7 @@ export async function snapshot(
       fingerprints,
       markers: markers,
       stageParams,
-      paramsArchive,
+      paramsArchive: archived.params,
       missingOutputs: missing,
     },
   });

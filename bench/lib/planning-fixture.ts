@@ -265,7 +265,11 @@ export async function writeStackflowState(
       }
       case 'pack': {
         const prefix = typeof t.params.prefix === 'string' ? t.params.prefix : 'packed/';
-        const key = packPartKey(prefix, lang, shardOf(t.file?.stem ?? ''), 0, 1);
+        const key = packPartKey(
+          { prefix, language: lang, shard: shardOf(t.file?.stem ?? '') },
+          0,
+          1,
+        );
         outs = [await put('bucket', key, `{"bench":${JSON.stringify(id)}}\n`)];
         counts = { parts: 1, resumed_parts: 0, rows: 1 };
         break;

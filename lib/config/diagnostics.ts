@@ -294,17 +294,30 @@ export function schemaDiagnostics(
     if (e.keyword === 'required' && missing.get(e.instancePath) === undefined) return [];
     const fields = missing.get(e.instancePath) ?? [];
     if (e.keyword === 'required') missing.delete(e.instancePath);
-    const message = schemaMessage(e, toPath(e.instancePath, data), data, at, fields);
+    const message = schemaMessage(e, {
+      route: toPath(e.instancePath, data),
+      data,
+      at,
+      missing: fields,
+    });
     return message === undefined ? [] : [{ severity: 'error' as const, ...message }];
   });
 }
 
+/** Where an ajv error points, and what it needs to say so. */
+interface SchemaErrorSite {
+  /** The instance path as YAML path segments. */
+  route: PathSegment[];
+  /** The whole document (a shell stage's kind is looked up in it). */
+  data: unknown;
+  at: Locator;
+  /** For `required`: every missing field at this path, merged into one message. */
+  missing: readonly string[];
+}
+
 function schemaMessage(
   e: ErrorObject,
-  route: PathSegment[],
-  data: unknown,
-  at: Locator,
-  missing: readonly string[],
+  { route, data, at, missing }: SchemaErrorSite,
 ): { message: string; location: Location } | undefined {
   const p = e.params as Record<string, unknown>;
   const label = pathLabel(route);

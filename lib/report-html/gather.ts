@@ -81,7 +81,7 @@ export async function gatherReport(
   const parts = await runningParts(state, running, fingerprints);
   if (!parts.ok) return parts;
 
-  const stats = await readStats(s, graph, markers, fingerprints, cache);
+  const stats = await readStats(s, { graph, markers, fingerprints, bodies: cache });
   const input: ReportInput = {
     now: now(),
     pipeline: {

@@ -16,12 +16,19 @@ import type { LanguageStats, StatsView } from './types.js';
 /** Per-language files read at most, when there is no summary yet. */
 const MAX_FILES = 1000;
 
+/** What the report already gathered: which markers are current, and their bodies. */
+export interface StatsSources {
+  graph: Graph;
+  markers: ReadonlyMap<TaskId, readonly MarkerRef[]>;
+  /** The current fingerprint hash of each task: only its marker counts. */
+  fingerprints: ReadonlyMap<TaskId, string>;
+  /** Marker bodies read, by marker key. */
+  bodies: ReadonlyMap<string, MarkerFacts>;
+}
+
 export async function readStats(
   s: Session,
-  graph: Graph,
-  markers: ReadonlyMap<TaskId, readonly MarkerRef[]>,
-  fingerprints: ReadonlyMap<TaskId, string>,
-  bodies: ReadonlyMap<string, MarkerFacts>,
+  { graph, markers, fingerprints, bodies }: StatsSources,
 ): Promise<StatsView | undefined> {
   const outputsOf = (kind: string): OutputRecord[] =>
     graph.order.flatMap((id) => {

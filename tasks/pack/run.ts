@@ -100,7 +100,7 @@ async function packFile(
     const total = Math.max(1, Math.ceil(rows / params.rowsPerPart));
     for (let part = 0; part < total; part++) {
       if (ctx.signal.aborted) return err({ reason: 'aborted', message: 'interrupted' });
-      const key = packPartKey(params.prefix, language, shard, part, total);
+      const key = packPartKey({ prefix: params.prefix, language, shard }, part, total);
       const prior = done.value.get(part);
       const intact = prior === undefined ? ok(false) : await stillThere(ctx, prior, total);
       if (!intact.ok) return intact;

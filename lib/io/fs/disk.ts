@@ -98,62 +98,87 @@ export class SpaceReservations {
   }
 }
 
-/** A download's partial file: how many bytes it holds and their running sha256. */
-export interface PartialFile {
-  offset: number;
-  hash: Hash;
-}
-
 /**
- * Picks up a `.part` left by an earlier attempt or process: hashes its bytes so the download can
- * continue from its end. A file longer than `size` cannot be a prefix and is deleted.
+ * A download's partial file (`.part`): its path, how many bytes it holds and their running
+ * sha256. Every byte is written before it is hashed and counted, so after any error `offset`
+ * and the hash describe exactly the bytes on disk and the download can resume from there.
  */
-export async function resumePartial(part: string, size: number): Promise<PartialFile> {
-  const hash = createHash('sha256');
-  try {
-    if ((await stat(part)).size > size) {
-      await rm(part, { force: true });
-      return { offset: 0, hash };
-    }
-  } catch {
-    return { offset: 0, hash };
-  }
-  let offset = 0;
-  for await (const c of createReadStream(part)) {
-    hash.update(c as Buffer);
-    offset += (c as Buffer).length;
-  }
-  return { offset, hash };
-}
+export class PartFile {
+  #offset: number;
+  #hash: Hash;
 
-/**
- * Appends `chunks` to `part` (truncating it first when `state.offset` is 0). Each chunk is written
- * before it is hashed and counted, so after any error `state` describes exactly the bytes on disk
- * and the download can resume from there. Stops reading once past `limit` bytes (the caller's
- * size check reports it). Returns the stream's error, if any, instead of throwing it.
- */
-export async function appendChunks(
-  part: string,
-  chunks: AsyncIterable<Uint8Array>,
-  state: PartialFile,
-  limit: number,
-  onBytes?: (n: number) => void,
-): Promise<{ error?: unknown }> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(part, state.offset === 0 ? 'w' : 'a');
-    for await (const chunk of chunks) {
-      await fh.write(chunk);
-      state.hash.update(chunk);
-      state.offset += chunk.length;
-      onBytes?.(chunk.length);
-      if (state.offset > limit) return {};
+  private constructor(
+    readonly path: string,
+    offset: number,
+    hash: Hash,
+  ) {
+    this.#offset = offset;
+    this.#hash = hash;
+  }
+
+  /**
+   * Picks up a `.part` left by an earlier attempt or process: hashes its bytes so the download
+   * can continue from its end. A file longer than `size` cannot be a prefix and is deleted.
+   */
+  static async resume(path: string, size: number): Promise<PartFile> {
+    const hash = createHash('sha256');
+    try {
+      if ((await stat(path)).size > size) {
+        await rm(path, { force: true });
+        return new PartFile(path, 0, hash);
+      }
+    } catch {
+      return new PartFile(path, 0, hash);
     }
-    return {};
-  } catch (e) {
-    return { error: e };
-  } finally {
-    await fh?.close();
+    let offset = 0;
+    for await (const c of createReadStream(path)) {
+      hash.update(c as Buffer);
+      offset += (c as Buffer).length;
+    }
+    return new PartFile(path, offset, hash);
+  }
+
+  /** Bytes held. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** Forgets the bytes held: the next `append` starts the file over. */
+  restart(): void {
+    this.#offset = 0;
+    this.#hash = createHash('sha256');
+  }
+
+  /** The sha256 of the bytes held (once: it ends the running hash). */
+  digest(): string {
+    return this.#hash.digest('hex');
+  }
+
+  /**
+   * Appends `chunks` (truncating the file first when it holds nothing). Stops reading once past
+   * `limit` bytes (the caller's size check reports it). Returns the stream's error, if any,
+   * instead of throwing it.
+   */
+  async append(
+    chunks: AsyncIterable<Uint8Array>,
+    o: { limit: number; onBytes?: ((n: number) => void) | undefined },
+  ): Promise<{ error?: unknown }> {
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(this.path, this.#offset === 0 ? 'w' : 'a');
+      for await (const chunk of chunks) {
+        await fh.write(chunk);
+        this.#hash.update(chunk);
+        this.#offset += chunk.length;
+        o.onBytes?.(chunk.length);
+        if (this.#offset > o.limit) return {};
+      }
+      return {};
+    } catch (e) {
+      return { error: e };
+    } finally {
+      await fh?.close();
+    }
   }
 }
 

@@ -184,10 +184,16 @@ export async function hubFetch(
 export function hubFailure(
   caller: HubCaller,
   res: { status: number; headers: Headers },
-  what: string,
-  path: string | undefined,
-  retries: number,
+  about: {
+    /** What was being done, for the message (`downloading data/…`). */
+    what: string;
+    /** The repo path asked for, if any (named when it does not exist). */
+    path?: string | undefined;
+    /** Retries already spent on this request (said when giving up on a 429/5xx). */
+    retries: number;
+  },
 ): Failure {
+  const { what, path, retries } = about;
   const url = `hf://datasets/${caller.repo}`;
   const code = res.headers.get('x-error-code') ?? '';
   const detail = res.headers.get('x-error-message')?.slice(0, 200);

@@ -96,13 +96,10 @@ export function retryingFetch(opts: HttpRetryOptions): typeof fetch {
       let reason: string;
       let waitMs: number;
       try {
-        const res = await withHeadersTimeout(
-          base,
-          input,
-          init,
-          signal ?? undefined,
-          headersTimeout,
-        );
+        const res = await withHeadersTimeout(base, input, init, {
+          signal: signal ?? undefined,
+          ms: headersTimeout,
+        });
         if (!RETRY_STATUS.has(res.status) || attempt >= retries) return res;
         const asked = serverWaitMs(res.headers, (opts.now ?? Date.now)());
         reason = res.status === 429 ? 'HTTP 429 (rate limited)' : `HTTP ${res.status}`;
@@ -125,8 +122,7 @@ async function withHeadersTimeout(
   f: typeof fetch,
   input: Parameters<typeof fetch>[0],
   init: RequestInit | undefined,
-  signal: AbortSignal | undefined,
-  ms: number,
+  { signal, ms }: { signal: AbortSignal | undefined; ms: number },
 ): Promise<Response> {
   const timer = new AbortController();
   const t = setTimeout(() => {

@@ -11,7 +11,6 @@
  * resolved first. The token goes only into the Authorization header of requests to the endpoint's
  * own origin (never to the CDN a download redirects to), and is scrubbed from every Failure.
  */
-import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,8 +19,8 @@ import type { Failure, Result } from '../../errors.js';
 import { err, ok } from '../../errors.js';
 import { cmp } from '../../fingerprint.js';
 import type { ManifestEntry } from '../../model.js';
-import type { PartialFile, StatFs } from '../fs/disk.js';
-import { SpaceReservations, appendChunks, moveFile, resumePartial } from '../fs/disk.js';
+import type { StatFs } from '../fs/disk.js';
+import { PartFile, SpaceReservations, moveFile } from '../fs/disk.js';
 import type { HubCaller, ReadText } from './hf-auth.js';
 import { hubFailure, hubFetch, resolveHfAuth } from './hf-auth.js';
 import type { OnRetry } from './http-retry.js';
@@ -174,7 +173,15 @@ export class HfHub implements HubSource {
       const { res } = await hubFetch(this.http, this.o, url, { headers: { Range: 'bytes=0-0' } });
       await res.body?.cancel().catch(() => undefined);
       if (res.ok) return ok(undefined);
-      return this.scrub(err(hubFailure(this.o, res, `downloading ${entry.path}`, entry.path, 0)));
+      return this.scrub(
+        err(
+          hubFailure(this.o, res, {
+            what: `downloading ${entry.path}`,
+            path: entry.path,
+            retries: 0,
+          }),
+        ),
+      );
     } catch (e) {
       return this.scrub(err(fetchFailure(e, `downloading ${entry.path}`)));
     }
@@ -246,7 +253,9 @@ export class HfHub implements HubSource {
       const what = `the listing of data/ in ${where}`;
       return this.scrub(
         err(
-          trouble ? hubFailure(this.o, trouble, what, 'data', this.retries) : fetchFailure(e, what),
+          trouble
+            ? hubFailure(this.o, trouble, { what, path: 'data', retries: this.retries })
+            : fetchFailure(e, what),
         ),
       );
     }
@@ -272,22 +281,22 @@ export class HfHub implements HubSource {
     const url = this.resolveUrl(sha, entry.path);
     await ensureDir(dir);
     // Resume what an earlier attempt (or process) left: hash its bytes, then ask for the rest.
-    let state = await resumePartial(part, entry.size);
-    const resumed = state.offset > 0;
+    const file = await PartFile.resume(part, entry.size);
+    const resumed = file.offset > 0;
     const room = await this.space.reserve(
       dir,
-      entry.size - state.offset,
+      entry.size - file.offset,
       `downloading ${entry.path}`,
       this.o.statfs,
     );
     if (!room.ok) return room;
     try {
-      let r = await this.transfer(entry, url, part, state, opts);
+      let r = await this.transfer(entry, url, file, opts);
       if (!r.ok && r.error.reason === 'checksum-mismatch' && resumed) {
         // The old .part may hold the bad bytes (a crash, a disk fault): one fresh try.
         await rm(part, { force: true });
-        state = { offset: 0, hash: createHash('sha256') };
-        r = await this.transfer(entry, url, part, state, opts);
+        file.restart();
+        r = await this.transfer(entry, url, file, opts);
       }
       if (!r.ok) return r;
       await moveFile(part, dest);
@@ -298,26 +307,25 @@ export class HfHub implements HubSource {
   }
 
   /**
-   * Streams the rest of `url` into `part`, resuming with Range after a broken body, until the
+   * Streams the rest of `url` into `file`, resuming with Range after a broken body, until the
    * file is complete; then checks it. A mismatch deletes the `.part`; any other failure keeps it
    * for the next attempt.
    */
   private async transfer(
     entry: ManifestEntry,
     url: string,
-    part: string,
-    state: PartialFile,
+    file: PartFile,
     opts: DownloadOptions,
   ): Promise<Result<true>> {
     const fail = async (f: Failure): Promise<Result<true>> => {
-      if (f.reason === 'checksum-mismatch') await rm(part, { force: true });
+      if (f.reason === 'checksum-mismatch') await rm(file.path, { force: true });
       return err(f);
     };
     let stuck = 0; // consecutive broken attempts without a new byte
     let requested = false;
-    while (state.offset < entry.size || !requested) {
+    while (file.offset < entry.size || !requested) {
       requested = true;
-      const from = state.offset;
+      const from = file.offset;
       let res: Response;
       let first: Headers;
       try {
@@ -346,13 +354,18 @@ export class HfHub implements HubSource {
       if (res.status === 416 && from > 0) {
         // Our .part is not a prefix the server can continue: start over.
         await res.body?.cancel().catch(() => undefined);
-        state.offset = 0;
-        state.hash = createHash('sha256');
+        file.restart();
         continue;
       }
       if (res.status !== 200 && res.status !== 206) {
         await res.body?.cancel().catch(() => undefined);
-        return fail(hubFailure(this.o, res, `downloading ${entry.path}`, entry.path, this.retries));
+        return fail(
+          hubFailure(this.o, res, {
+            what: `downloading ${entry.path}`,
+            path: entry.path,
+            retries: this.retries,
+          }),
+        );
       }
       if (from > 0 && (res.status === 200 || contentRangeStart(res.headers) !== from)) {
         // The server ignored (or misread) the Range: take the full body from byte 0.
@@ -363,26 +376,25 @@ export class HfHub implements HubSource {
             message: `${redactUrl(url)}: unusable Content-Range for a resume`,
           });
         }
-        state.offset = 0;
-        state.hash = createHash('sha256');
+        file.restart();
       }
       const body = res.body
-        ? await appendChunks(part, res.body, state, entry.size, opts.onBytes)
+        ? await file.append(res.body, { limit: entry.size, onBytes: opts.onBytes })
         : {};
       if (body.error === undefined) {
-        if (state.offset >= entry.size) break;
+        if (file.offset >= entry.size) break;
         // A clean end before the full size: a short body without a declared length. Resume it.
       } else if (opts.signal.aborted) {
         return err({ reason: 'aborted', message: 'interrupted' });
       } else if (!isRetryableNetworkError(body.error)) {
         return fail(fetchFailure(body.error, `downloading ${entry.path}`, opts.signal));
       }
-      stuck = state.offset > from ? 1 : stuck + 1;
-      const reason = `${body.error === undefined ? 'short body' : describeNetworkError(body.error)} at byte ${state.offset} of ${entry.size}`;
+      stuck = file.offset > from ? 1 : stuck + 1;
+      const reason = `${body.error === undefined ? 'short body' : describeNetworkError(body.error)} at byte ${file.offset} of ${entry.size}`;
       if (stuck > this.retries) {
         return fail({
           reason: 'transient',
-          message: `downloading ${entry.path} from ${this.url} kept breaking (${reason}); the ${state.offset} bytes received are kept and resumed next time`,
+          message: `downloading ${entry.path} from ${this.url} kept breaking (${reason}); the ${file.offset} bytes received are kept and resumed next time`,
         });
       }
       const waitMs = Math.round(Math.random() * Math.min(30_000, this.baseMs * 2 ** (stuck - 1)));
@@ -393,9 +405,9 @@ export class HfHub implements HubSource {
         return err({ reason: 'aborted', message: 'interrupted' });
       }
     }
-    const digest = state.hash.digest('hex');
-    if (state.offset !== entry.size || digest !== entry.sha256) {
-      return fail(mismatch(entry, { size: state.offset, sha256: digest }, this.url));
+    const digest = file.digest();
+    if (file.offset !== entry.size || digest !== entry.sha256) {
+      return fail(mismatch(entry, { size: file.offset, sha256: digest }, this.url));
     }
     return ok(true);
   }
@@ -416,7 +428,7 @@ export class HfHub implements HubSource {
       });
       if (!res.ok) {
         await res.body?.cancel().catch(() => undefined);
-        return this.scrub(err(hubFailure(this.o, res, what, undefined, this.retries)));
+        return this.scrub(err(hubFailure(this.o, res, { what, retries: this.retries })));
       }
       return ok(await res.json());
     } catch (e) {

@@ -188,24 +188,24 @@ const isParamsEntry = (text: string): boolean => {
 /**
  * Reads archived params templates for the given `<stage>/<component>` ids. Absent ones are
  * skipped; damaged ones too (a damaged entry only costs the detail of a params-changed reason),
- * and listed in `damaged`, by key.
+ * and returned in `damaged`, by key.
  */
 export async function readParamsArchive(
   state: ObjectStore,
   ids: Iterable<string>,
-  damaged: string[] = [],
-): Promise<Map<string, unknown>> {
-  const out = new Map<string, unknown>();
+): Promise<{ params: Map<string, unknown>; damaged: string[] }> {
+  const params = new Map<string, unknown>();
+  const damaged: string[] = [];
   for (const id of ids) {
     const slash = id.lastIndexOf('/');
     const key = paramsKey(id.slice(0, slash), id.slice(slash + 1));
     const r = await state.get(objectKey(key));
     if (!r.ok) continue;
     const text = r.value.toString('utf8');
-    if (isParamsEntry(text)) out.set(id, JSON.parse(text));
+    if (isParamsEntry(text)) params.set(id, JSON.parse(text));
     else damaged.push(key);
   }
-  return out;
+  return { params, damaged };
 }
 
 export async function writeManifest(

@@ -91,6 +91,17 @@ import { ensureDir } from '../fs/mkdirs.js';
 
 /** Temp files older than this are junk from a crashed writer; removed on the first write. */
 const TMP_STALE_MS = 3_600_000;
+
+/**
+ * What a walk lists: keys under `prefix`, from `cursor` on. The cursor is the page collector's
+ * (lib/io/stores/store-common.ts): it moves `skip` past each group it reports, and the walk reads
+ * it to prune that group's subtree.
+ */
+interface WalkQuery {
+  prefix: string;
+  cursor: ListCursor;
+}
+
 /** A file found by a listing's walk: its key and where it is. */
 interface WalkedFile {
   key: string;
@@ -474,7 +485,10 @@ export class FsStore implements ObjectStore {
     const dirKey = listDir(prefix);
     if (dirKey === undefined) return ok({ objects: [], prefixes: [] });
     try {
-      const walk = this.#walk(join(this.root, dirKey), dirKey, prefix, req.value.cursor);
+      const walk = this.#walk(join(this.root, dirKey), dirKey, {
+        prefix,
+        cursor: req.value.cursor,
+      });
       return ok(await collectPage(this.#infos(walk), prefix, req.value));
     } catch (e) {
       return err(ioFailure(e, prefix, `list ${this.url}/${prefix}`));
@@ -487,7 +501,7 @@ export class FsStore implements ObjectStore {
     if (dirKey === undefined) return;
     const c: ListCursor = {};
     try {
-      for await (const f of this.#walk(join(this.root, dirKey), dirKey, prefix, c)) {
+      for await (const f of this.#walk(join(this.root, dirKey), dirKey, { prefix, cursor: c })) {
         if (keyWanted(f.key, prefix, c)) yield f.key;
       }
     } catch (e) {
@@ -515,10 +529,10 @@ export class FsStore implements ObjectStore {
   async *#walk(
     dir: string,
     dirKey: string,
-    prefix: string,
-    c: ListCursor,
+    q: WalkQuery,
     known?: Dirent[],
   ): AsyncGenerator<WalkedFile> {
+    const { prefix, cursor: c } = q;
     const entries = known ?? readDirIfAny(dir);
     if (entries === undefined) return;
     const base = dir.endsWith('/') ? dir.slice(0, -1) : dir;
@@ -549,7 +563,7 @@ export class FsStore implements ObjectStore {
         const sub = read.get(item.name);
         read.delete(item.name);
         if (subtreeWanted(`${key}/`, prefix, c)) {
-          yield* this.#walk(path, `${key}/`, prefix, c, sub);
+          yield* this.#walk(path, `${key}/`, q, sub);
         }
         continue;
       }
