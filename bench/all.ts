@@ -5,8 +5,11 @@
  *
  *   npx tsx bench/all.ts [--quick] [--only planning,pack,...] [--table]
  *
- * `scale` (the full-size rehearsal of pack, bench/scale.ts: hours on 2 cores) runs only when
- * named: `--only scale`.
+ * `scale` (the full-size rehearsal of pack, bench/scale.ts: ~45 minutes on 2 cores) runs only
+ * when named: `--only scale`.
+ *
+ * Arguments all.ts does not know go to the one benchmark `--only` names, e.g.
+ * `npm run bench -- --only scale --part sweep --cell-rows 10000` (see bench/scale.ts).
  *
  * `--quick` passes --quick to every benchmark (a smoke run: small sizes, few runs); `--table`
  * runs nothing and only prints the table of the results already in bench/results/. A benchmark
@@ -33,17 +36,32 @@ const BENCHES = [
 /** Run only when named in --only. */
 const ON_REQUEST: readonly string[] = ['scale'];
 
-const { values } = parseArgs({
+const { values, tokens } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     table: { type: 'boolean', default: false },
   },
+  strict: false,
+  tokens: true,
 });
+/** Arguments all.ts does not know: passed to the one benchmark named by --only. */
+const passOn: string[] = [];
+for (const t of tokens) {
+  if (t.kind === 'option' && !['quick', 'only', 'table'].includes(t.name)) {
+    passOn.push(t.rawName, ...(t.value === undefined ? [] : [t.value]));
+  } else if (t.kind === 'positional') passOn.push(t.value);
+}
 const only =
-  values.only === undefined
+  typeof values.only !== 'string'
     ? BENCHES.filter((n) => !ON_REQUEST.includes(n))
     : values.only.split(',');
+if (passOn.length > 0 && only.length !== 1) {
+  console.error(
+    `${passOn.join(' ')}: arguments for one benchmark need --only <that benchmark> (e.g. --only scale --part sweep)`,
+  );
+  process.exit(2);
+}
 const unknown = only.filter((n) => !(BENCHES as readonly string[]).includes(n));
 if (unknown.length > 0) {
   console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHES.join(', ')}`);
@@ -81,6 +99,7 @@ if (!values.table) {
         : values.quick
           ? ['--quick']
           : [];
+    args.push(...passOn);
     console.error(`\n=== bench/${name}.ts ${args.join(' ')}`);
     const t0 = performance.now();
     const r = spawnSync(

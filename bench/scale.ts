@@ -1,320 +1,233 @@
 /**
- * A full-size rehearsal of pack (issue 10 §2–§4): a generated shard with the real 26-column schema
- * (scripts/make-big-parquet.ts --swh, HF-like row groups), packed through the real CLI with state
- * and bucket on the loopback S3 test server and contents from the synthetic Software Heritage
- * (test/servers/swh: latency, size distribution, rate limit). Sections:
+ * The full-size rehearsal of pack (issue 10 §1–§4): generated shards with the real 26-column
+ * schema (scripts/make-big-parquet.ts --swh, HF-like row groups, under /dev/shm or the temp dir),
+ * packed through the real CLI with state and bucket on the loopback S3 test server and contents
+ * from the synthetic Software Heritage (test/servers/swh: latency, size distribution, rate limit).
+ * Parts (`--part`, default all, in this order):
  *
- *   capacity  GETs/s the synthetic SWH serves on this machine (plain http and SDK clients)
- *   sweep     latency × window: pack's GET rate against a bare SDK GET loop (scale-bare.ts) at
- *             the same latency and window, alternating bare, pack per cell. Target ≥ 0.8×.
- *   memory    peak RSS and scratch at two shard sizes. Targets: RSS growth ≤ 1.1×; scratch ≤ 2 parts.
- *   cores     the same pack pinned (taskset) to 1 core and to 2 cores; target ≥ 1.7×.
- *   adaptive  the server's rate limit at R: the adaptive window against fixed windows; R raised
- *             mid-run. Targets: ≥ 0.9 R with < 5% SlowDown, and the raised limit used.
+ *   capacity  GETs/s the synthetic SWH serves here (plain http clients in 1–3 processes) against
+ *             what one SDK client takes: the server must not be the limit
+ *   sweep     latency × window: pack's GET rate against a bare SDK GET loop at the same latency
+ *             and window (bare, pack, bare per cell). Target ≥ 0.8×           (scale-sweep.ts)
+ *   adaptive  the AIMD window against the server's rate limit R, R raised mid-run (scale-adaptive.ts)
+ *   scaling   the same pack pinned (taskset) to 1 core and to 2 cores; target ≥ 1.7×
+ *   full      300k and 3M rows: generation time, RSS (≤ 1.1×), scratch (≤ 2 parts), CPU per 1M
+ *             rows by thread group, GETs in flight over time, retries by cause (scale-full.ts)
  *
- *   npx tsx bench/scale.ts [--quick] [--only sweep,memory,...] [--sweep-rows 100000]
- *       [--memory-rows 300000,3000000] [--cores-rows 100000] [--latency 5,20,60]
- *       [--window 64,256,1024] [--bare-seconds 15] [--data-dir DIR]
+ *   npm run bench -- --only scale [--part sweep,full] [--quick] [--rows 300000,3000000]
+ *       [--cell-rows 20000] [--bare-seconds 8] [--latency 5,20,60] [--window 64,256,1024]
+ *       [--scaling-rows 30000] [--rates R1,R2] [--adaptive-latency 60] [--data-dir DIR] [--dry-run]
  *
- * Writes bench/results/scale.json (sections not run keep their last figures, each with its own
- * date). Every figure lists its inputs; `machine` says where it was measured. A missed target is
- * a figure (`pass: false`), not a failure; a pack that fails is.
+ * Writes bench/results/scale.json: each part its own key with its inputs, the machine, the load
+ * before and after and whether other work was busy during it (`noisy`); a part not run keeps its
+ * last figures. `calibration` (for `stackflow estimate --calibration`) is recomputed from the
+ * parts present. `--dry-run` prints the parts, their inputs and a time estimate, and runs nothing.
+ * A missed target is a figure (`pass: false`), not a failure; a pack that fails is.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startS3Server } from '../test/servers/s3/harness.js';
-import type { S3TestServer } from '../test/servers/s3/harness.js';
 import { measureCapacity } from '../test/servers/swh/capacity.js';
 import { startSwhServer } from '../test/servers/swh/harness.js';
-import type { SwhConfigPatch, SwhTestServer } from '../test/servers/swh/harness.js';
 import { DEFAULT_CONFIG } from '../test/servers/swh/model.js';
 import { machineInfo } from './lib/machine.js';
-import type { BareResult } from './lib/scale-bare.js';
-import type { PackRun, PackRunOptions } from './lib/scale-run.js';
-import { runPack } from './lib/scale-run.js';
-import { round, writeResults } from './lib/stats.js';
+import { adaptive } from './lib/scale-adaptive.js';
+import type { Env } from './lib/scale-env.js';
+import { REPO, bare, dataBase, load, measured } from './lib/scale-env.js';
+import { full } from './lib/scale-full.js';
+import { scaling } from './lib/scale-scaling.js';
+import { calibration, estimateSeconds, printSummary } from './lib/scale-summary.js';
+import { sweep } from './lib/scale-sweep.js';
+import { zstdCost } from './lib/scale-zstd.js';
+import { writeResults } from './lib/stats.js';
 
-const REPO = resolve(import.meta.dirname, '..');
-const SECTIONS = ['capacity', 'sweep', 'memory', 'cores'] as const;
-type Section = (typeof SECTIONS)[number];
+const PARTS = ['capacity', 'sweep', 'adaptive', 'scaling', 'full'] as const;
+type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    'sweep-rows': { type: 'string' },
-    'memory-rows': { type: 'string' },
-    'cores-rows': { type: 'string' },
-    'adaptive-rows': { type: 'string' },
+    part: { type: 'string' },
+    rows: { type: 'string' },
+    'cell-rows': { type: 'string' },
+    'bare-seconds': { type: 'string' },
     latency: { type: 'string' },
     window: { type: 'string' },
-    'bare-seconds': { type: 'string' },
+    'sweep-window-mode': { type: 'string', default: 'fixed' },
+    'scaling-rows': { type: 'string' },
+    'scaling-repeats': { type: 'string' },
+    rates: { type: 'string' },
+    'adaptive-latency': { type: 'string' },
+    'phase-seconds': { type: 'string' },
+    'capacity-seconds': { type: 'string' },
     'rows-per-part': { type: 'string', default: '16384' },
     'row-group-size': { type: 'string', default: '100000' },
     'data-dir': { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
   },
 });
 const quick = values.quick;
-const list = (v: string | undefined, d: string) => (v ?? d).split(',').map(Number);
-const only = (values.only?.split(',') ?? [...SECTIONS]) as Section[];
-for (const s of only) {
-  if (!(SECTIONS as readonly string[]).includes(s)) {
-    console.error(`unknown section ${s}; known: ${SECTIONS.join(', ')}`);
-    process.exit(2);
-  }
+const fail = (why: string): never => {
+  console.error(why);
+  process.exit(2);
+};
+const list = (name: string, v: string | undefined, d: string): number[] => {
+  const xs = (v ?? d).split(',').map(Number);
+  if (xs.some((x) => !(Number.isFinite(x) && x > 0)))
+    fail(`--${name}: positive numbers, comma-separated`);
+  return xs;
+};
+const one = (name: string, v: string | undefined, d: number): number =>
+  list(name, v, String(d))[0] ?? d;
+const parts = (values.part?.split(',') ?? [...PARTS]) as Part[];
+for (const p of parts) {
+  if (!(PARTS as readonly string[]).includes(p))
+    fail(`unknown part ${p}; known: ${PARTS.join(', ')}`);
 }
+const windowMode = (v: string): 'fixed' | 'adaptive' =>
+  v === 'fixed' || v === 'adaptive' ? v : fail(`window mode: fixed or adaptive, not ${v}`);
+const rates = values.rates === undefined ? undefined : list('rates', values.rates, '');
+
+/** Every part's inputs; each part records its own in scale.json. */
 const inputs = {
+  capacity: {
+    seconds: one('capacity-seconds', values['capacity-seconds'], quick ? 3 : 5),
+    concurrency: 128,
+    procs: [1, 2, 3],
+  },
+  sweep: {
+    latenciesMs: list('latency', values.latency, quick ? '20' : '5,20,60'),
+    windows: list('window', values.window, quick ? '64,256' : '64,256,1024'),
+    // 20,000 rows: ~30 s of pack per cell on this machine; two parts, so part boundaries count.
+    cellRows: one('cell-rows', values['cell-rows'], quick ? 5000 : 20_000),
+    bareSeconds: one('bare-seconds', values['bare-seconds'], quick ? 3 : 8),
+    windowMode: windowMode(values['sweep-window-mode']),
+  },
+  adaptive: {
+    // 60 ms: R1 (~0.5× what pack takes here, a few hundred GETs/s) is then a window of ~15 or
+    // more; at 20 ms it would be a handful, and no window controller expresses a rate between
+    // windows of 2 and 3 (a real store's 5,500 GETs/s at 20 ms is a window of ~110).
+    latencyMs: one('adaptive-latency', values['adaptive-latency'], 60),
+    window: 1024,
+    ...(rates === undefined ? {} : { rates: [rates[0] ?? 0, rates[1] ?? 0] as [number, number] }),
+    shares: [0.5, 0.8] as [number, number],
+    phaseSeconds: one('phase-seconds', values['phase-seconds'], quick ? 15 : 40),
+    warmupSeconds: quick ? 5 : 10,
+    calibrationRows: quick ? 3000 : 10_000,
+  },
+  scaling: {
+    rows: one('scaling-rows', values['scaling-rows'], quick ? 5000 : 30_000),
+    latencyMs: 20,
+    window: 256,
+    windowMode: 'fixed' as const,
+    repeats: one('scaling-repeats', values['scaling-repeats'], 1),
+    cpus: ['0', '0,1'] as [string, string],
+  },
+  full: {
+    rows: list('rows', values.rows, quick ? '10000,30000' : '300000,3000000'),
+    latencyMs: 20,
+    window: 1024,
+    windowMode: 'adaptive' as const,
+    bareSeconds: quick ? 3 : 8,
+  },
+};
+const common = {
   quick,
-  sweepRows: Number(values['sweep-rows'] ?? (quick ? 20_000 : 100_000)),
-  memoryRows: list(values['memory-rows'], quick ? '20000,60000' : '300000,3000000'),
-  coresRows: Number(values['cores-rows'] ?? (quick ? 20_000 : 100_000)),
-  adaptiveRows: Number(values['adaptive-rows'] ?? (quick ? 20_000 : 60_000)),
-  latenciesMs: list(values.latency, '5,20,60'),
-  windows: list(values.window, quick ? '64,256' : '64,256,1024'),
-  bareSeconds: Number(values['bare-seconds'] ?? (quick ? 5 : 15)),
-  rowsPerPart: Number(values['rows-per-part']),
-  rowGroupSize: Number(values['row-group-size']),
+  rowsPerPart: one('rows-per-part', values['rows-per-part'], 16384),
+  rowGroupSize: one('row-group-size', values['row-group-size'], 100_000),
   /** The synthetic SWH's models (test/servers/swh/model.ts); p99 latency is 7.5× the median. */
   swh: { size: DEFAULT_CONFIG.size, latency: DEFAULT_CONFIG.latency },
 };
-
-/** /dev/shm when it has room for the largest parquet and the work copies, else the temp dir. */
-function dataBase(): string {
-  if (values['data-dir'] !== undefined) return resolve(values['data-dir']);
-  try {
-    const s = statfsSync('/dev/shm');
-    if (s.bavail * s.bsize > 6 * 2 ** 30) return '/dev/shm/stackflow-scale';
-  } catch {
-    // no /dev/shm
-  }
-  return join(tmpdir(), 'stackflow-scale');
-}
-const BASE = dataBase();
-
-/** The generated shard of `rows` rows (made once, kept between runs: never in git). */
-function shard(rows: number): string {
-  const dir = join(BASE, `rows-${String(rows)}-rg${String(inputs.rowGroupSize)}`);
-  if (!existsSync(join(dir, 'manifest.json'))) {
-    const r = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(REPO, 'scripts/make-big-parquet.ts'),
-        '--swh',
-        '--rows',
-        String(rows),
-        '--row-group-size',
-        String(inputs.rowGroupSize),
-        '--out',
-        dir,
-      ],
-      { cwd: REPO, stdio: 'inherit' },
-    );
-    if (r.status !== 0) throw new Error(`make-big-parquet failed (${String(r.status)})`);
-  }
-  return dir;
-}
-
-function bare(swh: SwhTestServer, window: number, offset: number): BareResult {
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(REPO, 'bench/lib/scale-bare.ts'),
-      '--endpoint',
-      swh.endpoint,
-      '--bucket',
-      swh.bucket,
-      '--window',
-      String(window),
-      '--seconds',
-      String(inputs.bareSeconds),
-      '--offset',
-      String(offset),
-    ],
-    { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 24 },
-  );
-  if (r.status !== 0) throw new Error(`bare loop failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as BareResult;
-}
-
-const latencyPatch = (ms: number): SwhConfigPatch => ({
-  latency: { ...DEFAULT_CONFIG.latency, medianMs: ms, p99Ms: ms * 7.5 },
-  rateLimit: { perSecond: null },
-});
-
-let runSeq = 0;
-interface Env {
-  s3: S3TestServer;
-  s3Dir: string;
-  swh: SwhTestServer;
-}
-function pack(
-  env: Env,
-  rows: number,
-  window: number,
-  extra: Partial<PackRunOptions> = {},
-  params = '',
-) {
-  const label = `${String(++runSeq)}-${String(rows)}-w${String(window)}${extra.cpus ? `-c${extra.cpus.replace(',', '')}` : ''}`;
-  console.error(`  pack ${label} …`);
-  return runPack(
-    {
-      dataDir: shard(rows),
-      rows,
-      window,
-      rowsPerPart: inputs.rowsPerPart,
-      ...env,
-      label,
-      ...extra,
-    },
-    params,
-  );
-}
-
-/** A pack run without its timeline (kept only where it is the point). */
-const brief = (p: PackRun) => ({ ...p, timeline: undefined });
-
-async function sweep(env: Env) {
-  const cells = [];
-  for (const latencyMs of inputs.latenciesMs) {
-    await env.swh.setConfig(latencyPatch(latencyMs));
-    for (const window of inputs.windows) {
-      const b = bare(env.swh, window, 10_000_000 * (cells.length + 1));
-      const p = await pack(env, inputs.sweepRows, window);
-      const ratio = round(p.getsPerSecond / Math.max(1, b.getsPerSecond), 3);
-      console.error(
-        `  ${String(latencyMs)} ms × ${String(window)}: pack ${String(p.getsPerSecond)} GETs/s, bare ${String(b.getsPerSecond)}: ${String(ratio)}×`,
-      );
-      cells.push({
-        latencyMs,
-        window,
-        rows: inputs.sweepRows,
-        pack: { ...brief(p), timeline: p.timeline },
-        bare: b,
-        /** pack GETs/s over the bare loop's, same latency and window. */
-        ratio,
-        /** The SDK's share of pack's CPU, estimated: the bare loop's CPU per GET × pack's GETs. */
-        sdkCpuSecondsPer1MRows: round(
-          ((b.cpuMsPerGet / 1000) * p.server.requests * 1e6) / Math.max(1, p.rows),
-          2,
-        ),
-        pass: ratio >= 0.8,
-      });
-    }
-  }
-  return {
-    date: new Date().toISOString(),
-    target: 'pack GETs/s ≥ 0.8× the bare SDK loop at equal latency and window',
-    cells,
-    pass: cells.every((c) => c.pass),
-  };
-}
-
-async function memory(env: Env) {
-  await env.swh.setConfig(latencyPatch(20));
-  const runs = [];
-  for (const rows of inputs.memoryRows) runs.push(await pack(env, rows, 256));
-  const first = runs[0];
-  const last = runs[runs.length - 1];
-  const growth = first && last ? round(last.peakRssMb / first.peakRssMb, 3) : null;
-  const peakParts = Math.max(...runs.map((r) => r.peakScratchParts));
-  return {
-    date: new Date().toISOString(),
-    latencyMs: 20,
-    window: 256,
-    runs: runs.map(brief),
-    rssGrowth: growth,
-    rssPass: growth !== null && growth <= 1.1,
-    peakScratchParts: peakParts,
-    scratchPass: peakParts <= 2,
-    targets:
-      'peak RSS ≤ 1.1× from the smaller to the larger shard; scratch ≤ 2 parts per running pack',
-  };
-}
-
-async function cores(env: Env) {
-  await env.swh.setConfig(latencyPatch(20));
-  const one = await pack(env, inputs.coresRows, 256, { cpus: '0' });
-  const two = await pack(env, inputs.coresRows, 256, { cpus: '0,1' });
-  const ratio = round(two.rowsPerSecond / Math.max(1, one.rowsPerSecond), 3);
-  return {
-    date: new Date().toISOString(),
-    latencyMs: 20,
-    window: 256,
-    note: 'the CLI pinned with taskset; the two loopback servers unpinned (they share the cores)',
-    one: brief(one),
-    two: brief(two),
-    ratio,
-    pass: ratio >= 1.7,
-    target: '2 cores ≥ 1.7× 1 core (rows/s)',
-  };
-}
 
 const resultsFile = join(REPO, 'bench/results/scale.json');
 const previous = existsSync(resultsFile)
   ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Record<string, unknown>)
   : {};
 
-mkdirSync(BASE, { recursive: true });
+const plan = parts.map((p) => ({
+  part: p,
+  inputs: inputs[p],
+  seconds: estimateSeconds(p, inputs, previous),
+}));
+console.error(`bench/scale.ts: ${parts.join(', ')}`);
+for (const p of plan) {
+  console.error(
+    `  ${p.part.padEnd(9)} ~${p.seconds === null ? '?' : String(Math.round(p.seconds / 60))} min  ${JSON.stringify(p.inputs)}`,
+  );
+}
+if (values['dry-run']) process.exit(0);
+
+const base = dataBase(values['data-dir']);
+mkdirSync(base, { recursive: true });
 // The S3 test server's data (the packed parts) goes to disk: a full-size shard's parts take GBs.
 const s3Dir = mkdtempSync(join(tmpdir(), 'stackflow-scale-s3-'));
 const s3 = await startS3Server({ dir: s3Dir });
 const swh = await startSwhServer();
 const out: Record<string, unknown> = { ...previous };
-try {
-  const pool = await swh.warm();
-  const env = { s3, s3Dir, swh };
-  const load0 = loadavg()[0];
-  if (only.includes('capacity')) {
-    out.capacity = {
-      date: new Date().toISOString(),
-      ...(await measureCapacity(quick ? 3 : 5, 128)),
-    };
-  }
-  if (only.includes('sweep')) out.sweep = await sweep(env);
-  if (only.includes('memory')) out.memory = await memory(env);
-  if (only.includes('cores')) out.cores = await cores(env);
+// Earlier names of two parts (memory → full, cores → scaling): their figures are superseded.
+delete out.memory;
+delete out.cores;
+delete out.inputs;
+const save = () => {
   out.name = 'scale';
   out.date = new Date().toISOString();
-  out.machine = { ...machineInfo(), loadavgAtStart: load0, loadavgAtEnd: loadavg()[0] };
-  out.inputs = { ...inputs, sections: only, swhPool: pool };
+  out.machine = machineInfo();
+  out.common = common;
   out.calibration = calibration(out);
   writeResults('scale', out);
-  console.log(JSON.stringify(out.calibration, null, 2));
+};
+try {
+  const pool = await swh.warm();
+  out.swhPool = pool;
+  const env: Env = {
+    s3,
+    s3Dir,
+    swh,
+    base,
+    rowsPerPart: common.rowsPerPart,
+    rowGroupSize: common.rowGroupSize,
+    zstd: await zstdCost(),
+  };
+  out.zstdReference = env.zstd;
+  for (const part of parts) {
+    console.error(`\n--- ${part}`);
+    if (part === 'capacity') {
+      const i = inputs.capacity;
+      const loadBefore = load();
+      const cap = await measureCapacity(i.seconds, i.concurrency, i.procs);
+      // What the client takes at its best: the bare SDK loop with no latency, window 256.
+      await swh.setConfig({ latency: { medianMs: 0 } });
+      const client = bare(env, 256, i.seconds, 800_000_000);
+      await swh.setConfig({ latency: DEFAULT_CONFIG.latency });
+      const headroom = Number(
+        (cap.httpGetsPerSecond / Math.max(1, client.getsPerSecond)).toFixed(2),
+      );
+      out.capacity = {
+        inputs: i,
+        ...cap,
+        clientSdkGetsPerSecond: client.getsPerSecond,
+        /** The server's GETs/s over the most the SDK client takes (no latency, window 256). */
+        headroom,
+        pass: headroom >= 2,
+        target: 'the server serves ≥ 2× what the bare SDK client takes on this machine',
+        date: new Date().toISOString(),
+        machine: machineInfo(),
+        loadBefore,
+        loadAfter: load(),
+      };
+    } else if (part === 'sweep') out.sweep = await measured(() => sweep(env, inputs.sweep));
+    else if (part === 'adaptive')
+      out.adaptive = await measured(() => adaptive(env, inputs.adaptive));
+    else if (part === 'scaling') out.scaling = await measured(() => scaling(env, inputs.scaling));
+    else out.full = await measured(() => full(env, inputs.full));
+    // Saved after every part: a part that fails later does not lose the ones before.
+    save();
+  }
+  printSummary(out);
 } finally {
   await swh.stop();
   await s3.stop();
   rmSync(s3Dir, { recursive: true, force: true });
-}
-
-/**
- * Per-core figures for capacity planning (stackflow estimate): from the sweep cell at 20 ms and
- * the largest window measured (else any cell), CPU per row and bytes per row.
- */
-function calibration(r: Record<string, unknown>) {
-  const cells =
-    (r.sweep as { cells?: { latencyMs: number; window: number; pack: PackRun }[] } | undefined)
-      ?.cells ?? [];
-  const at20 = cells.filter((c) => c.latencyMs === 20).sort((a, b) => b.window - a.window);
-  const cell = at20[0] ?? cells[0];
-  if (cell === undefined) return null;
-  const p = cell.pack;
-  const rows = Math.max(1, p.rows);
-  return {
-    from: `sweep: ${String(cell.latencyMs)} ms × window ${String(cell.window)}, ${String(p.rows)} rows`,
-    cpuSecondsPerMillionRows: p.cpuSecondsPer1MRows.total,
-    rowsPerCoreSecond: Math.round(1e6 / Math.max(0.001, p.cpuSecondsPer1MRows.total)),
-    getsPerRow: round(p.server.requests / rows, 4),
-    jsonBytesPerRow: Math.round((p.counts.raw_bytes ?? 0) / rows),
-    outputBytesPerRow: Math.round((p.counts.zst_bytes ?? 0) / rows),
-    gzBytesPerGet: Math.round(p.server.bytes / Math.max(1, p.server.requests)),
-    rowsPerSecondThisMachine: p.rowsPerSecond,
-    coresBusy: p.coresBusy,
-  };
 }

@@ -1,8 +1,8 @@
 /**
  * One pack of the rehearsal through the real CLI (bench/scale.ts): the generated shard's pack task
  * with state and bucket on the loopback S3 test server and contents from the synthetic Software
- * Heritage, sampled from outside while it runs (/proc: RSS, CPU per thread group; the scratch
- * dir's bytes) and read back from the servers' counters afterwards.
+ * Heritage, sampled from outside while it runs (/proc: RSS, CPU per thread group, the machine's
+ * busy CPU; the scratch dir's bytes) and read back from the servers' counters afterwards.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,15 @@ import { createInterface } from 'node:readline';
 import type { S3TestServer } from '../../test/servers/s3/harness.js';
 import type { SwhTestServer } from '../../test/servers/swh/harness.js';
 import type { ThreadGroup } from './proc.js';
-import { THREAD_GROUPS, cpuTotal, dirBytes, rssMb, threadCpu } from './proc.js';
+import {
+  ThreadSampler,
+  cpuSince,
+  cpuTotal,
+  dirBytes,
+  machineCpu,
+  processCpu,
+  rssMb,
+} from './proc.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
@@ -21,6 +29,8 @@ export interface PackRunOptions {
   rows: number;
   /** pack's `concurrency` (the fetch window, or its upper bound when adaptive). */
   window: number;
+  /** pack's `window:` param: `fixed` (exactly `window` GETs in flight) or `adaptive` (AIMD). */
+  windowMode: 'fixed' | 'adaptive';
   rowsPerPart: number;
   s3: S3TestServer;
   /** Where the S3 test server keeps its data (to drop the run's bucket afterwards). */
@@ -34,10 +44,20 @@ export interface PackRunOptions {
   onSecond?: (second: number) => Promise<void> | void;
 }
 
+/** One point of a run's timeline (per second, or averaged over `step` seconds on long runs). */
+export interface TimelinePoint {
+  s: number;
+  /** GETs that arrived per second, those answered SlowDown, most in flight at once. */
+  gets: number;
+  slowDown: number;
+  inFlight: number;
+}
+
 export interface PackRun {
   label: string;
   rows: number;
   window: number;
+  windowMode: 'fixed' | 'adaptive';
   cpus: string | null;
   ok: boolean;
   /** The pack task alone (its task-succeeded `ms`). */
@@ -52,6 +72,13 @@ export interface PackRun {
   cpuSecondsPer1MRows: Record<ThreadGroup | 'total', number>;
   /** Cores the CLI kept busy on average during pack. */
   coresBusy: number;
+  /** The loopback servers' CPU during pack, cores on average (they share the machine). */
+  serversCores: { swh: number; s3: number };
+  /**
+   * Cores kept busy by everything else on the machine during pack (its busy CPU less the CLI's,
+   * the servers' and this bench's): above ~0.2 the figure was measured on a busy machine.
+   */
+  othersCores: number;
   peakRssMb: number;
   /** Most bytes in the task's scratch dir at one sample (every 250 ms), and in parts. */
   peakScratchBytes: number;
@@ -65,10 +92,36 @@ export interface PackRun {
     /** Body bytes sent. */
     bytes: number;
   };
-  /** Per second of the pack: GETs that arrived, answered SlowDown, and most in flight. */
-  timeline: { s: number; gets: number; slowDown: number; inFlight: number }[];
-  /** Request retries the CLI counted (run-finished). */
-  requestRetries: number;
+  /**
+   * Answers the CLI had to retry, by cause (the server's counts: every SlowDown, 500 and 503 is
+   * retried; a 404 is a missing blob, not retried), and the retries the CLI itself counted.
+   */
+  retries: { slowDown: number; internalError: number; unavailable: number; cliCounted: number };
+  /** GETs in flight over time: per second, averaged over `timelineStep` s on long runs. */
+  timelineStep: number;
+  timeline: TimelinePoint[];
+}
+
+/** At most this many timeline points are kept per run. */
+const TIMELINE_POINTS = 240;
+
+/** The server's per-second timeline, averaged over steps so that at most TIMELINE_POINTS stay. */
+export function downsample(
+  seconds: { second: number; requests: number; slowDown: number; maxInFlight: number }[],
+): { step: number; points: TimelinePoint[] } {
+  const step = Math.max(1, Math.ceil(seconds.length / TIMELINE_POINTS));
+  const points: TimelinePoint[] = [];
+  for (let i = 0; i < seconds.length; i += step) {
+    const chunk = seconds.slice(i, i + step);
+    const n = chunk.length;
+    points.push({
+      s: chunk[0]?.second ?? i,
+      gets: Math.round(chunk.reduce((a, t) => a + t.requests, 0) / n),
+      slowDown: Math.round(chunk.reduce((a, t) => a + t.slowDown, 0) / n),
+      inFlight: Math.max(...chunk.map((t) => t.maxInFlight)),
+    });
+  }
+  return { step, points };
 }
 
 const r2 = (x: number) => Number(x.toFixed(2));
@@ -87,7 +140,7 @@ function pipelineYaml(o: PackRunOptions, bucket: string, extraParams: string): s
     'tasks:',
     '  discover: { kind: discover }',
     '  fetch: { kind: fetch, needs: [discover] }',
-    `  pack: { kind: pack, needs: [fetch], params: { rows_per_part: ${String(o.rowsPerPart)}, concurrency: ${String(o.window)}${extraParams} } }`,
+    `  pack: { kind: pack, needs: [fetch], params: { rows_per_part: ${String(o.rowsPerPart)}, concurrency: ${String(o.window)}, window: ${o.windowMode}${extraParams} } }`,
     '',
   ].join('\n');
 }
@@ -120,8 +173,20 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
   child.stderr.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4000);
   });
+  const threads = new ThreadSampler(pid);
   let cpuAtStart: Record<ThreadGroup, number> | undefined;
   let cpuAtEnd: Record<ThreadGroup, number> | undefined;
+  let around: { t: number; machine: number; swh: number; s3: number; bench: number }[] = [];
+  const mark = () => {
+    const u = process.cpuUsage();
+    around.push({
+      t: performance.now(),
+      machine: machineCpu().busy,
+      swh: processCpu(o.swh.pid) ?? 0,
+      s3: processCpu(o.s3.pid) ?? 0,
+      bench: (u.user + u.system) / 1e6,
+    });
+  };
   let packMs = 0;
   let counts: Record<string, number> = {};
   let finished: { ok: boolean; peakRssMb: number; requestRetries: number } | undefined;
@@ -130,16 +195,25 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
   let peakScratch = 0;
   let sampler: NodeJS.Timeout | undefined;
   let ticker: NodeJS.Timeout | undefined;
+  let firstLine = true;
   const scratchDir = join(cache, 'tmp');
   const lines = createInterface({ input: child.stdout });
   lines.on('line', (line) => {
+    if (firstLine) {
+      // The CLI is up: the threads seen now are Node's own (see ThreadSampler).
+      firstLine = false;
+      threads.sample();
+    }
     if (!line.startsWith('{')) return;
     const e = JSON.parse(line) as Record<string, unknown>;
     const isPack = typeof e.task === 'string' && e.task.startsWith('pack:');
     if (e.type === 'task-started' && isPack) {
       void o.swh.resetStats();
-      cpuAtStart = threadCpu(pid);
+      cpuAtStart = threads.sample();
+      around = [];
+      mark();
       sampler = setInterval(() => {
+        threads.sample();
         peakRss = Math.max(peakRss, rssMb(pid) ?? 0);
         peakScratch = Math.max(peakScratch, dirBytes(scratchDir));
       }, 250);
@@ -151,7 +225,8 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
         }, 1000);
       }
     } else if (e.type === 'task-succeeded' && isPack) {
-      cpuAtEnd = threadCpu(pid);
+      cpuAtEnd = threads.sample();
+      mark();
       packMs = Number(e.ms);
       counts = e.counts as Record<string, number>;
       clearInterval(sampler);
@@ -179,15 +254,33 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
   const seconds = packMs / 1000;
   const rows = counts.rows ?? o.rows;
   const per1M = (x: number) => r2((x / Math.max(1, rows)) * 1e6);
-  const cpu = Object.fromEntries(
-    THREAD_GROUPS.map((g) => [g, per1M((cpuAtEnd?.[g] ?? 0) - (cpuAtStart?.[g] ?? 0))]),
-  ) as Record<ThreadGroup, number>;
-  const cpuSeconds = cpuTotal(cpuAtEnd) - cpuTotal(cpuAtStart);
+  const cpuDelta = cpuSince(cpuAtEnd, cpuAtStart);
+  const cpu = Object.fromEntries(Object.entries(cpuDelta).map(([g, v]) => [g, per1M(v)])) as Record<
+    ThreadGroup,
+    number
+  >;
+  const cpuSeconds = cpuTotal(cpuDelta);
   const partBytes = (counts.zst_bytes ?? 0) / Math.max(1, counts.parts ?? 1);
+  const [a, b] = [around[0], around[around.length - 1]];
+  const span = a && b && b.t > a.t ? (b.t - a.t) / 1000 : seconds;
+  const swhCores = a && b ? (b.swh - a.swh) / span : 0;
+  const s3Cores = a && b ? (b.s3 - a.s3) / span : 0;
+  const othersCores =
+    a && b
+      ? (b.machine -
+          a.machine -
+          cpuSeconds -
+          (b.swh - a.swh) -
+          (b.s3 - a.s3) -
+          (b.bench - a.bench)) /
+        span
+      : 0;
+  const tl = downsample(st.timeline);
   return {
     label: o.label,
     rows,
     window: o.window,
+    windowMode: o.windowMode,
     cpus: o.cpus ?? null,
     ok: finished.ok,
     seconds: r2(seconds),
@@ -198,6 +291,8 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
     counts,
     cpuSecondsPer1MRows: { ...cpu, total: per1M(cpuSeconds) },
     coresBusy: r2(cpuSeconds / seconds),
+    serversCores: { swh: r2(swhCores), s3: r2(s3Cores) },
+    othersCores: r2(Math.max(0, othersCores)),
     peakRssMb: Math.round(Math.max(peakRss, finished.peakRssMb)),
     peakScratchBytes: peakScratch,
     peakScratchParts: r2(peakScratch / Math.max(1, partBytes)),
@@ -208,12 +303,40 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
       cpuMs: st.cpuMs,
       bytes: st.bytes,
     },
-    timeline: st.timeline.map((t) => ({
-      s: t.second,
-      gets: t.requests,
-      slowDown: t.slowDown,
-      inFlight: t.maxInFlight,
-    })),
-    requestRetries: finished.requestRetries,
+    retries: {
+      slowDown: st.byOutcome['slow-down'],
+      internalError: st.byOutcome['internal-error'],
+      unavailable: st.byOutcome.unavailable,
+      cliCounted: finished.requestRetries,
+    },
+    timelineStep: tl.step,
+    timeline: tl.points,
+  };
+}
+
+/**
+ * pack's CPU per 1M rows by thread group, with two shares estimated from references measured in
+ * the same script: the SDK's share of the main thread (the bare loop's CPU per GET, the SDK
+ * alone, × pack's GETs) and zstd's share of the native threads (scale-zstd.ts's CPU per MB × the
+ * JSON bytes pack compressed), each capped at its group.
+ */
+export function cpuSplit(p: PackRun, sdkMsPerGet: number, zstdSecondsPerMB: number) {
+  const c = p.cpuSecondsPer1MRows;
+  const rows = Math.max(1, p.rows);
+  const sdk = Math.min(c.main, ((sdkMsPerGet / 1000) * p.server.requests * 1e6) / rows);
+  const zstd = Math.min(
+    c.native,
+    (((p.counts.raw_bytes ?? 0) / 1e6) * zstdSecondsPerMB * 1e6) / rows,
+  );
+  return {
+    main: c.main,
+    sdkEstimated: r2(sdk),
+    mainOther: r2(c.main - sdk),
+    workers: c.workers,
+    native: c.native,
+    zstdEstimated: r2(zstd),
+    nativeOther: r2(c.native - zstd),
+    exited: c.exited,
+    total: c.total,
   };
 }

@@ -224,18 +224,17 @@ function rehearsalRows(r: Json): SummaryRow[] {
 function scaleRows(r: Json): SummaryRow[] {
   const rows: SummaryRow[] = arr(obj(r.sweep).cells).map((c) => {
     const p = obj(c.pack);
-    const b = obj(c.bare);
     return {
       bench: 'scale',
       measure: `GETs/s, ${fmt(num(c.latencyMs), 0)} ms × window ${fmt(num(c.window), 0)}, ${fmt(num(c.rows), 0)} rows`,
       stackflow: fmt(num(p.getsPerSecond), 0),
-      reference: `bare SDK loop ${fmt(num(b.getsPerSecond), 0)}`,
+      reference: `bare SDK loop ${fmt(num(c.bareGetsPerSecond), 0)}`,
       ratio: `${fmt(num(c.ratio))}×`,
       target: '≥ 0.8×',
       met: met(num(c.ratio), (x) => x >= 0.8),
     };
   });
-  const m = obj(r.memory);
+  const m = obj(r.full);
   const runs = arr(m.runs);
   const first = runs[0];
   const last = runs[runs.length - 1];
@@ -259,13 +258,13 @@ function scaleRows(r: Json): SummaryRow[] {
       met: met(num(m.peakScratchParts), (x) => x <= 2),
     });
   }
-  const c = obj(r.cores);
+  const c = obj(r.scaling);
   if (num(c.ratio) !== undefined) {
     rows.push({
       bench: 'scale',
       measure: 'rows/s, pack pinned to 2 cores vs 1',
-      stackflow: `${fmt(num(obj(c.two).rowsPerSecond), 0)} rows/s`,
-      reference: `1 core ${fmt(num(obj(c.one).rowsPerSecond), 0)} rows/s`,
+      stackflow: `${fmt(num(c.twoRowsPerSecond), 0)} rows/s`,
+      reference: `1 core ${fmt(num(c.oneRowsPerSecond), 0)} rows/s`,
       ratio: `${fmt(num(c.ratio))}×`,
       target: '≥ 1.7×',
       met: met(num(c.ratio), (x) => x >= 1.7),

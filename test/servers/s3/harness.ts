@@ -28,6 +28,8 @@ export type { FaultConfig, FaultKind, Features, ServerStats } from './protocol.j
 export interface S3TestServer {
   /** `http://127.0.0.1:PORT` */
   endpoint: string;
+  /** The server process's pid (benchmarks read its CPU time). */
+  pid: number;
   /**
    * An SDK client for it: path style, region us-east-1, credentials S3RVER/S3RVER, default
    * checksum settings (so stream bodies are aws-chunked, as against AWS). `config` overrides any
@@ -125,6 +127,7 @@ export async function startS3Server(
   let stopped: Promise<void> | undefined;
   return {
     endpoint,
+    pid: server.pid,
     client,
     env: { ...CHILD_ENV },
     async createBucket(name) {
