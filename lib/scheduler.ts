@@ -335,6 +335,9 @@ export class Scheduler {
       const before = dep.deps.filter((x) => this.#steps.has(x) && !this.#succeeded.has(x));
       this.#waiting.set(d, before.length);
       for (const x of before) this.#addDependent(x, d);
+      // One of them failed already: `d` (and so `id`) can never run; say so now.
+      const dead = before.find((x) => this.#failed.has(x) || this.#blocked.has(x));
+      if (dead !== undefined) return this.#block(dead);
       if (before.length === 0) this.#makeReady(d);
     }
     this.#waiting.set(id, left);

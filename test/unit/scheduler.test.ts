@@ -256,6 +256,19 @@ describe('scheduler', () => {
     expect(s.startNow()).toEqual([]);
   });
 
+  it('a redone dependency whose own dependency failed blocks it and the task that asked', () => {
+    // x runs (and fails); d was planned as up to date; t finds d's marker damaged afterwards.
+    const s = new Scheduler(fixture(['x: a', 'd: b <- x', 't: c <- d'], { jobs: 2, fresh: ['d'] }));
+    expect(ids(s.startNow())).toEqual(['t', 'x']);
+    expect(s.finish(id('x'), { type: 'failed' })).toEqual([]);
+    expect(s.finish(id('t'), { type: 'needs-redo', deps: [id('d')] })).toEqual([
+      { task: 'd', stage: 'b', because: 'x' },
+      { task: 't', stage: 'c', because: 'd' },
+    ]);
+    expect(s.startNow()).toEqual([]);
+    expect(s.running).toBe(0);
+  });
+
   it('tries ready tasks in the order an injected policy gives', () => {
     const reverse: ReadyOrder = { key: (t) => [-t.planIndex] };
     const s = new Scheduler(fixture(['a: x', 'b: x', 'c: x'], { order: reverse }));
