@@ -99,13 +99,12 @@ export async function runRounds(i: RoundsInput): Promise<RoundsResult> {
     let p = ledger.prune(full, snap.value.graph);
     if (foreign !== undefined && i.shard !== undefined) {
       // Another shard's failure: its owner will not try again, so stop waiting for it.
-      const records = await foreignRecords(
-        session,
-        p,
-        snap.value.graph,
-        snap.value.failures,
-        i.shard,
-      );
+      const records = await foreignRecords(session, {
+        plan: p,
+        graph: snap.value.graph,
+        failures: snap.value.failures,
+        shard: i.shard,
+      });
       for (const f of foreign.final(records, Date.now())) {
         ledger.recordFailed(
           f.task,
@@ -245,11 +244,16 @@ function stageTotals(steps: readonly { stage: StageName; action: string }[], pip
  */
 async function foreignRecords(
   session: Session,
-  p: Plan,
-  graph: Graph,
-  failures: ReadonlySet<TaskId>,
-  shard: { index: number; count: number },
+  of: {
+    plan: Plan;
+    graph: Graph;
+    /** Tasks with a failure record in the planning listing. */
+    failures: ReadonlySet<TaskId>;
+    /** This shard: the records read are those of the other shards' tasks. */
+    shard: { index: number; count: number };
+  },
 ): Promise<ForeignFailure[]> {
+  const { plan: p, graph, failures, shard } = of;
   const theirs = p.steps.filter(
     (st) =>
       st.action === 'run' &&
