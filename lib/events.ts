@@ -52,6 +52,8 @@ export type RunEvent =
       failures: FailureSummary[];
       /** Tasks left unstarted because `--fail-fast` stopped the run at its first failure. */
       notStarted: number;
+      /** The process's blob-fetch window, when a pack used it (lib/util/fetch-window.ts). */
+      fetch?: FetchSummary;
     }
   /** A plain run waits for another one that holds the state (see lib/run-lock.ts). */
   | { type: 'state-locked'; holder: string; host: string; pid?: number; since: string };
@@ -76,4 +78,21 @@ export interface StageTotals {
   stage: StageName;
   total: number;
   skipped: number;
+}
+
+/** What the process's fetch window did in a run (`run-finished`). */
+export interface FetchSummary {
+  /** The window's ceiling: the host's sizing decision (`run --dry-run` prints it); null: none. */
+  ceiling: number | null;
+  /** Its bound at the end (the packs' bounds within the ceiling) and its limit then (AIMD). */
+  max: number;
+  limit: number;
+  /** GETs that took a slot, and the most in flight at once. */
+  requests: number;
+  peakInFlight: number;
+  /** Throttled answers (503 SlowDown …) and the window cuts they caused. */
+  throttles: number;
+  decreases: number;
+  /** Most bytes of fetched blobs waiting for their turn in the packs' reorder buffers at once. */
+  peakHeldBytes: number;
 }

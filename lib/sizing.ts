@@ -77,9 +77,9 @@ export interface SizingDecision {
   /** Line worker threads per pack (pack's `line_workers`). */
   lineWorkers: number;
   /**
-   * The blob-fetch window: GETs in flight for the whole process, shared by its packs. Each pack
-   * gets `perPack` (`concurrency`) until the fetchers share one adaptive window (issue 10 §3),
-   * which is then bounded by `max`.
+   * The blob-fetch window: GETs in flight for the whole process, shared by its packs. `max` is
+   * the ceiling of the process's adaptive window (`run` sets it: lib/util/fetch-window.ts); each
+   * pack may use at most `perPack` of it (its `concurrency`).
    */
   window: { max: number; perPack: number };
   /** Tasks at once (`-j`): the packs plus one for the fetch that prepares the next parquet. */

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { S3TestServer } from '../../test/servers/s3/harness.js';
 import type { SwhTestServer } from '../../test/servers/swh/harness.js';
+import type { FetchSummary } from '../../lib/events.js';
 import type { ThreadGroup } from './proc.js';
 import {
   ThreadSampler,
@@ -97,6 +98,11 @@ export interface PackRun {
    * retried; a 404 is a missing blob, not retried), and the retries the CLI itself counted.
    */
   retries: { slowDown: number; internalError: number; unavailable: number; cliCounted: number };
+  /**
+   * The process's fetch window as the CLI saw it (run-finished `fetch`): its ceiling, GETs, most
+   * in flight, throttles, and the most bytes waiting in the part's reorder buffer at once.
+   */
+  fetch: FetchSummary | null;
   /** GETs in flight over time: per second, averaged over `timelineStep` s on long runs. */
   timelineStep: number;
   timeline: TimelinePoint[];
@@ -189,7 +195,8 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
   };
   let packMs = 0;
   let counts: Record<string, number> = {};
-  let finished: { ok: boolean; peakRssMb: number; requestRetries: number } | undefined;
+  let finished:
+    { ok: boolean; peakRssMb: number; requestRetries: number; fetch?: FetchSummary } | undefined;
   let failure = '';
   let peakRss = 0;
   let peakScratch = 0;
@@ -309,6 +316,7 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
       unavailable: st.byOutcome.unavailable,
       cliCounted: finished.requestRetries,
     },
+    fetch: finished.fetch ?? null,
     timelineStep: tl.step,
     timeline: tl.points,
   };

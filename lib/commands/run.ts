@@ -8,7 +8,7 @@ import { relative, resolve } from 'node:path';
 import { unreachable } from '../errors.js';
 import type { Claims } from '../leases.js';
 import { defaultWorkerId, LeaseClaims, ShardClaims } from '../leases.js';
-import type { RunEvent } from '../events.js';
+import type { FetchSummary, RunEvent } from '../events.js';
 import { globMatcher, parseTaskId } from '../graph.js';
 import { FailureLedger, shellWord } from '../keep-going.js';
 import type { TaskId } from '../model.js';
@@ -30,6 +30,7 @@ import { catchInterrupts } from './interrupt.js';
 import type { Interrupts } from './interrupt.js';
 import { preflight, renderPreflight } from '../preflight.js';
 import { sweepScratch } from '../scratch.js';
+import { sharedFetchWindow } from '../util/fetch-window.js';
 
 export type { RunOpts } from './run-options.js';
 
@@ -130,7 +131,11 @@ async function runTargets(
     if (e.type === 'task-blocked') ledger.recordBlocked(e.task, e.because);
     printer.emit(e);
   };
-  if (sizing) emit({ type: 'sizing', summary: sizing.summary, reasons: sizing.reasons });
+  if (sizing) {
+    emit({ type: 'sizing', summary: sizing.summary, reasons: sizing.reasons });
+    // The window's ceiling is the decision just printed (and what `--dry-run` shows).
+    sharedFetchWindow().setCeiling(sizing.window.max);
+  }
   const started = Date.now();
   const worker = o.workerId ?? defaultWorkerId(hostname());
   let lock: RunLock | undefined;
@@ -224,6 +229,7 @@ async function runTargets(
       outputs: whereOutputsAre(pipeline.bucket),
       failures: ledger.summary((task) => retryCommand(task, o)),
       notStarted: r.notStarted,
+      ...fetchSummary(),
     });
     if (interrupted) return EXIT.interrupted;
     // Failed elsewhere (another shard's task this one waited on): the targets are not complete.
@@ -284,4 +290,23 @@ function forcedMatcher(force: boolean | string | undefined): (id: TaskId) => boo
   if (force === true) return () => true;
   const m = globMatcher(force);
   return (id) => m(id) || parseTaskId(id).stage === force;
+}
+
+/** The fetch window's figures for `run-finished`, when a pack used it. */
+function fetchSummary(): { fetch?: FetchSummary } {
+  const w = sharedFetchWindow();
+  if (!w.used) return {};
+  const st = w.stats();
+  return {
+    fetch: {
+      ceiling: Number.isFinite(st.ceiling) ? st.ceiling : null,
+      max: st.max,
+      limit: st.limit,
+      requests: st.requests,
+      peakInFlight: st.peakInFlight,
+      throttles: st.throttles,
+      decreases: st.decreases,
+      peakHeldBytes: st.peakHeldBytes,
+    },
+  };
 }

@@ -14,6 +14,12 @@
  *
  * A retry waits outside the window (its backoff holds no slot), so a throttled store sees fewer
  * requests, not the same number later.
+ *
+ * The process's ceiling (`setCeiling`: the host's sizing decision, lib/sizing.ts `window.max`,
+ * set by `run`) bounds the window whatever the packs' bounds add up to: `run --dry-run` prints
+ * the ceiling a run uses. The window also keeps the process's figures for the run's summary:
+ * requests in flight at most, and the bytes of fetched blobs waiting for their turn in the packs'
+ * reorder buffers (`noteHeld`).
  */
 import type { AimdOptions, AimdState } from './aimd.js';
 import { AimdController } from './aimd.js';
@@ -27,9 +33,16 @@ export interface Slot {
 /** What a run can report about the window. */
 export interface FetchWindowStats extends AimdState {
   inFlight: number;
+  /** The window's bound now: the packs' bounds added up, within the ceiling. */
   max: number;
+  /** The process's ceiling (Infinity until `setCeiling`). */
+  ceiling: number;
   /** Most in flight at once so far. */
   peakInFlight: number;
+  /** Requests that took a slot so far. */
+  requests: number;
+  /** Most bytes held at once in the packs' reorder buffers so far (see `noteHeld`). */
+  peakHeldBytes: number;
 }
 
 export class FetchWindow {
@@ -40,6 +53,10 @@ export class FetchWindow {
   private readonly waiting: { grant: () => void; signal?: AbortSignal }[] = [];
   private readonly caps = new Map<number, number>();
   private nextCap = 0;
+  private ceiling = Infinity;
+  private requests = 0;
+  private heldBytes = 0;
+  private peakHeld = 0;
 
   constructor(opts: Partial<AimdOptions> & { now?: () => number } = {}) {
     const { now, ...aimd } = opts;
@@ -59,10 +76,30 @@ export class FetchWindow {
     };
   }
 
+  /**
+   * The process's bound (the host's sizing decision, `run --window`): the window never exceeds
+   * it, whatever the packs that join allow.
+   */
+  setCeiling(max: number): void {
+    this.ceiling = Math.max(1, Math.floor(max));
+    this.resize();
+  }
+
+  /** Bytes of fetched blobs now waiting for their turn in a pack's reorder buffer (+/−). */
+  noteHeld(deltaBytes: number): void {
+    this.heldBytes += deltaBytes;
+    this.peakHeld = Math.max(this.peakHeld, this.heldBytes);
+  }
+
+  /** Whether a pack used the window (joined it, or held fetched blobs). */
+  get used(): boolean {
+    return this.nextCap > 0 || this.peakHeld > 0;
+  }
+
   private resize(): void {
     let sum = 0;
     for (const c of this.caps.values()) sum += c;
-    this.ctl.setMax(Math.max(1, sum));
+    this.ctl.setMax(Math.max(1, Math.min(sum, this.ceiling)));
     this.pump();
   }
 
@@ -88,6 +125,7 @@ export class FetchWindow {
 
   private slot(): Slot {
     this.inFlight++;
+    this.requests++;
     this.peak = Math.max(this.peak, this.inFlight);
     const startedAt = this.now();
     let settled = false;
@@ -115,7 +153,10 @@ export class FetchWindow {
       ...this.ctl.state(),
       inFlight: this.inFlight,
       max: this.ctl.max,
+      ceiling: this.ceiling,
       peakInFlight: this.peak,
+      requests: this.requests,
+      peakHeldBytes: this.peakHeld,
     };
   }
 }

@@ -60,7 +60,7 @@ export async function run(
   // which planning (`--dry-run`, status) never needs.
   const { makeFetcher } = await import('./fetchers.js');
   // The process's fetch window, shared with the other packs running here; this pack's
-  // `concurrency` adds to its ceiling while it runs.
+  // `concurrency` adds to its bound while it runs (within the process's ceiling).
   const window =
     params.fetcher === 'sdk' && params.window === 'adaptive' ? sharedFetchWindow() : undefined;
   const fetcher = makeFetcher(params, window === undefined ? ctx : { ...ctx, window });
@@ -145,6 +145,10 @@ async function packFile(
           signal: ctx.signal,
           onRows: (n, bytes) => {
             ctx.progress({ rows: n, bytes });
+          },
+          // The process's figures (the run's summary): any fetcher, any window mode.
+          onHeld: (d) => {
+            sharedFetchWindow().noteHeld(d);
           },
         });
       } finally {

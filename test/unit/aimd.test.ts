@@ -184,6 +184,31 @@ describe('FetchWindow', () => {
     leaveB();
   });
 
+  it("the process's ceiling bounds the window whatever the packs add up to", async () => {
+    let now = 0;
+    const w = new FetchWindow({ initial: 1, now: () => now });
+    const leaveA = w.join(64);
+    const leaveB = w.join(64);
+    expect(w.stats().max).toBe(128);
+    w.setCeiling(8);
+    expect(w.stats()).toMatchObject({ max: 8, ceiling: 8 });
+    // Slow start grows the limit by one per answer of a full window: never past the ceiling.
+    for (let i = 0; i < 50; i++) {
+      const slots = [];
+      for (let k = 0; k < w.stats().limit; k++) slots.push(await w.acquire());
+      now += 20;
+      for (const s of slots) s.done('answered');
+    }
+    expect(w.stats()).toMatchObject({ limit: 8, peakInFlight: 8 });
+    leaveA();
+    expect(w.stats().max).toBe(8);
+    leaveB();
+    w.noteHeld(1000);
+    w.noteHeld(500);
+    w.noteHeld(-1500);
+    expect(w.stats().peakHeldBytes).toBe(1500);
+  });
+
   it('an aborted wait rejects and frees its place', async () => {
     const w = new FetchWindow({ initial: 1 });
     const leave = w.join(1);
