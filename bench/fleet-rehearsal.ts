@@ -23,23 +23,25 @@
  * tasks not run) exits 1; a missed target is `pass: false`.
  */
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startS3Server } from '../test/servers/s3/harness.js';
+import type { S3TestServer } from '../test/servers/s3/harness.js';
 import { syntheticStackV2 } from '../test/helpers/stack-v2.js';
 import { DEFAULT_CALIBRATION } from '../lib/estimate/calibration.js';
 import { DEFAULT_FLEET, DEFAULT_PRICES, estimate } from '../lib/estimate/model.js';
 import { idealMakespan } from '../lib/estimate/schedule.js';
 import { startRecordingProxy } from './lib/fleet-proxy.js';
 import type { ProxiedRequest } from './lib/fleet-proxy.js';
-import { childPidRunning, machineCpuS, processCpuS, runFleet } from './lib/fleet-run.js';
+import { runFleet } from './lib/fleet-run.js';
+import { cpuMeter, duplicatesOf, linkMirror, shellPipelineYaml } from './lib/fleet-setup.js';
 import { machineInfo } from './lib/machine.js';
 import { median, writeResults } from './lib/stats.js';
 
 const REPO = resolve(import.meta.dirname, '..');
-const PARQUET = join(REPO, 'examples/sample/hf/data/Graphviz_(DOT)/train-00000-of-00001.parquet');
 const STAGE = 'pack';
 
 const { values } = parseArgs({
@@ -48,6 +50,8 @@ const { values } = parseArgs({
     hosts: { type: 'string' },
     jobs: { type: 'string', default: '4' },
     'target-s': { type: 'string' },
+    /** Every worker event as JSON lines, for a closer look (not part of the results). */
+    'events-out': { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -86,46 +90,74 @@ const ideal = idealMakespan(durS, slots);
 const ttlS = Math.max(30, Math.ceil(DEFAULT_FLEET.leaseTtlS / factor));
 const pollMs = Math.max(250, Math.round(DEFAULT_FLEET.pollMs / factor));
 
+/**
+ * The mirror's parquets are links to one small sample file, so discovery records its size for
+ * all 917. A real fleet's manifests say what each parquet weighs, and the scheduler starts the
+ * biggest first: write the synthetic sizes into the manifests, as discovery of the real files
+ * would have (sha256s stay: nothing in the rehearsal reads the files).
+ */
+async function giveManifestsRealSizes(s3: S3TestServer, b: string): Promise<void> {
+  const bytes = new Map(list.map((p) => [`${p.language}/${p.stem}`, p.bytes]));
+  const c = s3.client();
+  try {
+    let token: string | undefined;
+    let n = 0;
+    do {
+      const page = await c.send(
+        new ListObjectsV2Command({
+          Bucket: b,
+          Prefix: 'state/manifests/',
+          ...(token !== undefined ? { ContinuationToken: token } : {}),
+        }),
+      );
+      for (const o of page.Contents ?? []) {
+        const got = await c.send(new GetObjectCommand({ Bucket: b, Key: o.Key }));
+        const m = JSON.parse((await got.Body?.transformToString()) ?? '') as {
+          language: string;
+          files: { stem: string; size: number }[];
+        };
+        for (const f of m.files) f.size = bytes.get(`${m.language}/${f.stem}`) ?? f.size;
+        await c.send(
+          new PutObjectCommand({ Bucket: b, Key: o.Key, Body: JSON.stringify(m, null, 2) + '\n' }),
+        );
+        n++;
+      }
+      token = page.NextContinuationToken;
+    } while (token !== undefined);
+    if (n !== new Set(list.map((p) => p.language)).size) {
+      throw new Error(`expected a manifest per language, found ${String(n)}`);
+    }
+  } finally {
+    c.destroy();
+  }
+}
+
 const root = mkdtempSync(join(tmpdir(), 'stackflow-rehearsal-'));
 const mirror = join(root, 'hf');
 const durDir = join(root, 'dur');
+linkMirror(mirror, list);
 for (const [i, p] of list.entries()) {
-  const dir = join(mirror, 'data', p.language);
-  mkdirSync(dir, { recursive: true });
-  linkSync(PARQUET, join(dir, `${p.stem}.parquet`));
   mkdirSync(join(durDir, p.language), { recursive: true });
   writeFileSync(join(durDir, p.language, p.stem), (durS[i] ?? 0).toFixed(3));
 }
 const bucket = 'rehearsal';
 writeFileSync(
   join(root, 'pipeline.yaml'),
-  [
-    'version: 1',
-    `dataset: { repo: bench/rehearsal, revision: bench, source: 'file://${mirror}', languages: all }`,
-    `content: { source: 'file://${mirror}' }`,
-    `state: s3://${bucket}/state`,
-    `work: s3://${bucket}/work`,
-    `bucket: s3://${bucket}/out`,
-    'tasks:',
-    '  discover: { kind: discover }',
-    `  ${STAGE}:`,
-    '    kind: shell',
-    '    foreach: parquet',
-    '    needs: [discover]',
-    '    params:',
+  shellPipelineYaml({
+    repo: 'bench/rehearsal',
+    mirror,
+    bucket,
+    stage: STAGE,
     // The language and stem reach bash only through the environment, never as code.
-    `      env: { DUR: '{language}/{stem}' }`,
-    `      command: 'sleep "$(cat "${durDir}/$DUR")" && echo x > {outputs}'`,
-    `      outputs: ['${STAGE}/{language}/{stem}.txt']`,
-    '',
-  ].join('\n'),
+    env: { DUR: '{language}/{stem}' },
+    command: `sleep "$(cat "${durDir}/$DUR")" && echo x > {outputs}`,
+  }),
 );
 
 console.error(
   `rehearsal: ${String(H)} hosts × ${String(J)} jobs, ${String(list.length)} tasks; model ideal ${r2(realIdeal / 3600)} h compressed ${r2(factor)}× to ${r2(ideal)} s; TTL ${String(ttlS)} s, poll ${String(pollMs)} ms`,
 );
 const s3 = await startS3Server();
-const serverPid = childPidRunning('test/servers/s3/server.ts');
 const proxy = await startRecordingProxy(s3.endpoint, H);
 let exitCode = 0;
 try {
@@ -153,10 +185,10 @@ try {
     },
   );
   if (discover.status !== 0) throw new Error(`discover failed: ${discover.stderr.slice(-2000)}`);
+  await giveManifestsRealSizes(s3, bucket);
   console.error('  discovery done; starting the fleet');
   const load0 = loadavg();
-  const machine0 = machineCpuS();
-  const server0 = serverPid === undefined ? undefined : processCpuS(serverPid);
+  const cpu = cpuMeter();
   const { startedAt, workers } = await runFleet({
     dir: root,
     workers: H,
@@ -166,25 +198,19 @@ try {
     runArgs: ['--lease-ttl', String(ttlS), '--poll', String(pollMs)],
     timeoutMs: Math.max(600_000, targetS * 10_000),
   });
-  const machine1 = machineCpuS();
-  const server1 = serverPid === undefined ? undefined : processCpuS(serverPid);
+  const spent = cpu();
   const all = workers.flatMap((w) => w.events.map((e) => ({ ...e, worker: w.index })));
+  if (values['events-out'] !== undefined) {
+    writeFileSync(
+      values['events-out'],
+      all.map((e) => JSON.stringify({ ...e, rel: e.at - startedAt })).join('\n') + '\n',
+    );
+  }
   const startedEv = all.filter((e) => e.type === 'task-started');
   const doneEv = all.filter((e) => e.type === 'task-succeeded');
   // A duplicate is a task that two workers started, or that finished more than once; a retry
   // (the same worker again after a transient failure, attempt > 1) is counted apart.
-  const startedBy = new Map<string, Set<number>>();
-  for (const e of startedEv) {
-    const set = startedBy.get(e.task ?? '') ?? new Set<number>();
-    set.add(e.worker);
-    startedBy.set(e.task ?? '', set);
-  }
-  const completions = new Map<string, number>();
-  for (const e of doneEv) completions.set(e.task ?? '', (completions.get(e.task ?? '') ?? 0) + 1);
-  const startedByTwo = [...startedBy.values()].filter((w) => w.size > 1).length;
-  const completedTwice = [...completions.values()].filter((n) => n > 1).length;
-  const duplicates = startedByTwo + completedTwice;
-  const retries = startedEv.filter((e) => (e.attempt ?? 1) > 1).length;
+  const dup = duplicatesOf(workers);
   const packStarts = startedEv.filter((e) => e.stage === STAGE).map((e) => e.at);
   const packDone = doneEv.filter((e) => e.stage === STAGE);
   const packPhaseS = (Math.max(...packDone.map((e) => e.at)) - Math.min(...packStarts)) / 1000;
@@ -224,11 +250,11 @@ try {
   const shareAtScale = coordinationAtScale / (coordinationAtScale + outputs + contentGets);
   const failed = workers.filter((w) => w.code !== 0);
   const ranAll = new Set(packDone.map((e) => e.task)).size === list.length;
-  if (duplicates > 0 || failed.length > 0 || !ranAll) {
+  if (dup.duplicates > 0 || failed.length > 0 || !ranAll) {
     exitCode = 1;
     const bad = failed[0];
     console.error(
-      `FAILED: ${String(duplicates)} duplicates, ${String(failed.length)} workers failed, ${String(new Set(packDone.map((e) => e.task)).size)}/${String(list.length)} pack tasks done${bad ? `; w${String(bad.index)}:\n${bad.stderrTail}` : ''}`,
+      `FAILED: ${String(dup.duplicates)} duplicates, ${String(failed.length)} workers failed, ${String(new Set(packDone.map((e) => e.task)).size)}/${String(list.length)} pack tasks done${bad ? `; w${String(bad.index)}:\n${bad.stderrTail}` : ''}`,
     );
   }
   const result = {
@@ -261,12 +287,16 @@ try {
       wholeRunS: r2((lastExit - startedAt) / 1000),
       /** Task bodies' own time over what the model planned (the sleep plus bash and zx). */
       taskTimeVsPlanned: r2(taskMs.reduce((a, b) => a + b, 0) / plannedMs),
-      duplicates,
+      duplicates: dup.duplicates,
       /** Tasks started by more than one worker / completed more than once. */
-      startedByTwoWorkers: startedByTwo,
-      completedTwice,
+      startedByTwoWorkers: dup.startedByTwoWorkers,
+      completedTwice: dup.completedTwice,
       /** Same-worker restarts after a transient failure (attempt > 1). */
-      retries,
+      retries: dup.retries,
+      /** Leases taken over from a silent holder / lost by their holder (warnings). */
+      takeovers: all.filter((e) => e.message?.startsWith('took over') === true).length,
+      leasesLost: all.filter((e) => e.message?.startsWith('lost the lease') === true).length,
+      tasksFailed: all.filter((e) => e.type === 'task-failed').length,
       workersFailed: failed.length,
       leaseClaims: claims,
       leaseConflicts: conflicts,
@@ -278,12 +308,8 @@ try {
       coordinationShare: r4(share),
       heartbeatScale: r2(heartbeatScale),
       coordinationShareAtScale: r4(shareAtScale),
-      machineBusyShare: r2(
-        machine0 && machine1
-          ? (machine1.busy - machine0.busy) / (machine1.total - machine0.total)
-          : NaN,
-      ),
-      serverCpuS: r2(server0 !== undefined && server1 !== undefined ? server1 - server0 : NaN),
+      machineBusyShare: r2(spent.machineBusyShare),
+      serverCpuS: r2(spent.serverCpuS),
       workerCpuS: r2(
         workers.reduce((a, w) => a + (w.cpu ? w.cpu.userMs + w.cpu.systemMs : 0), 0) / 1000,
       ),
@@ -292,9 +318,10 @@ try {
         workers.map((w) => w.events.filter((e) => e.type === 'plan').length),
       ),
     },
+    duplicateTraces: dup.traces,
     requestsByArea: Object.fromEntries(Object.entries(byArea).sort((a, b) => b[1] - a[1])),
     pass: {
-      duplicates: duplicates === 0,
+      duplicates: dup.duplicates === 0,
       makespan: ratio <= 1.1,
       coordination: shareAtScale < 0.01,
     },

@@ -17,17 +17,9 @@
  * ≤ 4 store requests per task. Only a correctness failure (duplicates, a failed worker) sets a
  * non-zero exit code; a missed target is reported as `pass: false`.
  */
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { startS3Server } from '../test/servers/s3/harness.js';
@@ -35,20 +27,13 @@ import type { S3TestServer } from '../test/servers/s3/harness.js';
 import { attribute } from './lib/fleet-attribution.js';
 import type { AttributionRow, TaskWindow } from './lib/fleet-attribution.js';
 import { startRecordingProxy } from './lib/fleet-proxy.js';
-import {
-  childPidRunning,
-  machineCpuS,
-  processCpuS,
-  runBarePool,
-  runFleet,
-} from './lib/fleet-run.js';
+import { runBarePool, runFleet } from './lib/fleet-run.js';
+import { cpuMeter, linkMirror, shellPipelineYaml } from './lib/fleet-setup.js';
 import type { FleetRunOptions, WorkerResult } from './lib/fleet-run.js';
 import type { CpuProfile, ProfileSummary } from './lib/fetch-profile.js';
 import { summarizeProfile } from './lib/fetch-profile.js';
 import { median, writeResults } from './lib/stats.js';
 
-const REPO = resolve(import.meta.dirname, '..');
-const PARQUET = join(REPO, 'examples/sample/hf/data/Graphviz_(DOT)/train-00000-of-00001.parquet');
 const STAGE = 'sleep';
 
 const { values } = parseArgs({
@@ -76,39 +61,27 @@ const command = `sleep ${String(sleepMs / 1000)}; echo x > {outputs}`;
 const r2 = (x: number) => Number(x.toFixed(2));
 const r3 = (x: number) => Number(x.toFixed(3));
 
-/** An HF-shaped mirror: `languages` folders of `parquets` copies of one small sample parquet. */
+/** An HF-shaped mirror: `languages` folders of `parquets` links to one small sample parquet. */
 function makeMirror(root: string): void {
   const pad = (n: number, w: number) => String(n).padStart(w, '0');
-  for (let l = 0; l < languages; l++) {
-    const dir = join(root, 'data', `L${pad(l, 3)}`);
-    mkdirSync(dir, { recursive: true });
-    for (let p = 0; p < parquets; p++) {
-      copyFileSync(PARQUET, join(dir, `train-${pad(p, 5)}-of-${pad(parquets, 5)}.parquet`));
-    }
-  }
+  linkMirror(
+    root,
+    Array.from({ length: languages * parquets }, (_, i) => ({
+      language: `L${pad(Math.floor(i / parquets), 3)}`,
+      stem: `train-${pad(i % parquets, 5)}-of-${pad(parquets, 5)}`,
+    })),
+  );
 }
 
 function pipelineYaml(mirror: string, bucket: string, endpoint: string | undefined): string {
-  return [
-    'version: 1',
-    `dataset: { repo: bench/fleet, revision: bench, source: 'file://${mirror}', languages: all }`,
-    `content: { source: 'file://${mirror}' }`,
-    `state: s3://${bucket}/state`,
-    `work: s3://${bucket}/work`,
-    `bucket: s3://${bucket}/out`,
-    // Without an endpoint here, each worker takes AWS_ENDPOINT_URL_S3 (its proxy listener).
-    ...(endpoint !== undefined ? ['s3:', `  ${bucket}: { endpoint: '${endpoint}' }`] : []),
-    'tasks:',
-    '  discover: { kind: discover }',
-    `  ${STAGE}:`,
-    '    kind: shell',
-    '    foreach: parquet',
-    '    needs: [discover]',
-    '    params:',
-    `      command: '${command}'`,
-    `      outputs: ['${STAGE}/{language}/{stem}.txt']`,
-    '',
-  ].join('\n');
+  return shellPipelineYaml({
+    repo: 'bench/fleet',
+    mirror,
+    bucket,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    stage: STAGE,
+    command,
+  });
 }
 
 interface FleetMeasure {
@@ -160,8 +133,7 @@ async function measureFleet(
   extra: Pick<FleetRunOptions, 'envOf' | 'nodeArgsOf'> = {},
 ): Promise<{ m: FleetMeasure; workers: WorkerResult[] }> {
   await s3.resetStats();
-  const server0 = serverPid === undefined ? undefined : processCpuS(serverPid);
-  const machine0 = machineCpuS();
+  const cpu = cpuMeter();
   const { startedAt, workers } = await runFleet({
     dir: runDir,
     workers: W,
@@ -171,8 +143,7 @@ async function measureFleet(
     timeoutMs: 600_000,
   });
   const stats = await s3.stats();
-  const server1 = serverPid === undefined ? undefined : processCpuS(serverPid);
-  const machine1 = machineCpuS();
+  const spent = cpu();
   const all = workers.flatMap((w) => w.events.map((e) => ({ ...e, worker: w.index })));
   const started = all.filter((e) => e.type === 'task-started');
   const done = all.filter((e) => e.type === 'task-succeeded');
@@ -211,13 +182,9 @@ async function measureFleet(
         workers.reduce((a, w) => a + (w.cpu ? w.cpu.userMs + w.cpu.systemMs : NaN), 0) / 1000,
       ),
       workerPeakRssMb: Math.round(Math.max(...workers.map((w) => w.cpu?.maxRssMb ?? 0))),
-      serverCpuS: r2(server0 !== undefined && server1 !== undefined ? server1 - server0 : NaN),
-      machineBusyS: r2(machine0 && machine1 ? machine1.busy - machine0.busy : NaN),
-      machineBusyShare: r2(
-        machine0 && machine1
-          ? (machine1.busy - machine0.busy) / (machine1.total - machine0.total)
-          : NaN,
-      ),
+      serverCpuS: r2(spent.serverCpuS),
+      machineBusyS: r2(spent.machineBusyS),
+      machineBusyShare: r2(spent.machineBusyShare),
       requests,
       byOp: stats.byOp,
       requestsPerShellTask: r2(requests / T),
@@ -318,7 +285,6 @@ function checkRun(m: FleetMeasure, workers: WorkerResult[], label: string): void
 const root = mkdtempSync(join(tmpdir(), 'stackflow-fleet-'));
 const load0 = loadavg();
 const s3 = await startS3Server();
-const serverPid = childPidRunning('test/servers/s3/server.ts');
 const fleetRuns: (FleetMeasure & { round: number; bareS: number; ratio: number })[] = [];
 let attribution:
   | {

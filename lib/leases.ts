@@ -40,7 +40,9 @@ import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import { sha256Hex } from './fingerprint.js';
 import type { ObjectInfo, ObjectStore } from './io/stores/object-store.js';
-import { listAll, storeNow, StoreError } from './io/stores/object-store.js';
+import { listAll, readStoreClock, StoreError } from './io/stores/object-store.js';
+import { snapshotMarkers } from './io/state/markers.js';
+import { EpochHolder } from './epoch-holder.js';
 import type { TaskId, TaskInstance } from './model.js';
 import { objectKey } from './model.js';
 import {
@@ -74,13 +76,21 @@ export type ClaimOutcome =
    * of the leases, without a request for this task.
    */
   | { kind: 'held'; by?: string; seen?: boolean }
-  /** It was completed meanwhile (its marker exists). */
-  | { kind: 'done' };
+  /** It was completed meanwhile (its marker exists). `seen`: known from a recent listing. */
+  | { kind: 'done'; seen?: boolean };
 
 export interface Claims {
   /** Short description for messages (`leases in s3://…`, `shard 2/8`). */
   readonly describe: string;
-  claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>>;
+  /**
+   * @param planned keys of the task's markers the plan knew (its run replaces them); any other
+   *   marker at this fingerprint means the task was finished since the plan.
+   */
+  claim(
+    task: TaskInstance,
+    fp: Fingerprint,
+    planned?: readonly string[],
+  ): Promise<Result<ClaimOutcome>>;
   /**
    * Tasks that others visibly hold right now at a fingerprint, as `heldKey`s (one listing), so a
    * worker does not spend requests racing for them. A hint only: a claim is what decides.
@@ -144,23 +154,31 @@ export interface LeaseBody {
 /**
  * The store's clock, estimated as local time plus an offset measured by writing an object.
  * Re-measured every few minutes; S3 stamps whole seconds, hence the margin in `isStale`.
+ *
+ * The estimate errs early, never late: the store stamped the write at some moment while the put
+ * was in flight, so the offset is taken against the put's END (a slow put, a server queueing
+ * requests under load, can only make the store look behind, which makes leases look younger).
+ * Taking the middle instead would let a put that the store took late make every lease look
+ * older by up to half that put's round trip, and a live holder's lease look stale early.
  */
 export class StoreClock {
   private offset: number | undefined;
   private measuredAt = 0;
-  constructor(private readonly store: ObjectStore) {}
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly localNow: () => number = () => Date.now(),
+  ) {}
 
   async now(): Promise<Result<number>> {
-    const local = Date.now();
+    const local = this.localNow();
     if (this.offset === undefined || local - this.measuredAt > 300_000) {
-      const before = Date.now();
-      const t = await storeNow(this.store);
+      const t = await readStoreClock(this.store, this.localNow);
       if (!t.ok) return t;
-      const after = Date.now();
-      this.offset = t.value - (before + after) / 2;
-      this.measuredAt = after;
+      const putEnd = t.value.localMs + t.value.roundTripMs / 2;
+      this.offset = t.value.storeMs - putEnd;
+      this.measuredAt = putEnd;
     }
-    return ok(Date.now() + this.offset);
+    return ok(this.localNow() + this.offset);
   }
 }
 
@@ -201,22 +219,35 @@ export interface LeaseOptions {
 }
 
 /**
- * A lost create refreshes the worker's view of all leases at most this often (measured with 8
- * workers: a refresh per lost create costs more requests than the creates it saves).
+ * How old the worker's view of the state (leases and markers) may be when it claims: an older
+ * one is refreshed first (two listings, shared by the claims made meanwhile). A claim the view
+ * answers costs no request; one it cannot answer costs a create that others may win.
  */
+const VIEW_MS = 2_000;
+/** A lost create refreshes the view at most this often (a refresh costs a few listings). */
 const REFRESH_MS = 500;
+
+/** What one look at the state showed: every lease and every marker (two listings). */
+interface View {
+  /** performance.now() when the listings were started. */
+  at: number;
+  /** By `<task path>/<fingerprint:16>`, each group's epochs in order. */
+  leases: Map<string, LeaseEntry[]>;
+  /** Marker keys by `<task id>@<fingerprint>`. */
+  markers: Map<string, string[]>;
+}
 
 export class LeaseClaims implements Claims {
   readonly describe: string;
   private readonly clock: StoreClock;
   /**
-   * The last listing of all leases (by `<task path>/<fingerprint:16>`) and when it was started
-   * (performance.now()). While it is younger than half a TTL it answers two questions without a
-   * request: a task it shows with a live lease is held; a lease it does not show was created
-   * after it, so it cannot be stale yet.
+   * The last view of the state. While it is younger than half a TTL it answers three questions
+   * without a request: a task it shows finished (a marker at this fingerprint the plan did not
+   * know) is done; a task it shows with a live lease is held; a lease it does not show was
+   * created after it, so it cannot be stale yet.
    */
-  private seen: { at: number; leases: Map<string, LeaseEntry[]> } | undefined;
-  private refreshing: Promise<unknown> | undefined;
+  private seen: View | undefined;
+  private refreshing: Promise<Result<View>> | undefined;
 
   constructor(
     private readonly state: ObjectStore,
@@ -226,10 +257,22 @@ export class LeaseClaims implements Claims {
     this.clock = new StoreClock(state);
   }
 
-  async claim(task: TaskInstance, fp: Fingerprint): Promise<Result<ClaimOutcome>> {
+  /**
+   * @param planned keys of the task's markers the plan already knew (and its run replaces:
+   *   outputs missing, state damaged). Any other marker at this fingerprint means another
+   *   worker finished the task since the plan.
+   */
+  async claim(
+    task: TaskInstance,
+    fp: Fingerprint,
+    planned: readonly string[] = [],
+  ): Promise<Result<ClaimOutcome>> {
     const dir = leaseDir(task, fp);
-    const seen = this.recent();
-    const known = seen?.get(leaseDirId(dir))?.at(-1);
+    const view = await this.view();
+    if (view !== undefined && finished(view.markers.get(`${task.id}@${fp.hash}`), planned)) {
+      return ok({ kind: 'done', seen: true });
+    }
+    const known = view?.leases.get(leaseDirId(dir))?.at(-1);
     if (known !== undefined) {
       const now = await this.clock.now();
       if (!now.ok) return now;
@@ -238,11 +281,11 @@ export class LeaseClaims implements Claims {
     // Epochs exist as a prefix 0..E (created in order, deleted from the top down, never by a
     // holder that lost), so an absent epoch 0 means no claim at this fingerprint, or only a
     // failed one: try it first, and list only when it exists.
-    const first = await this.tryEpoch(task, fp, dir, 0, []);
+    const first = await this.tryEpoch(task, fp, dir, 0, [], planned);
     if (!first.ok || first.value !== undefined)
       return first.ok ? ok(first.value ?? { kind: 'held' }) : first;
-    if (seen !== undefined && known === undefined) {
-      // Created since the listing: live. Learn what else others claimed meanwhile.
+    if (view !== undefined && known === undefined) {
+      // Created since the view: live. Learn what else others claimed meanwhile.
       this.refreshSoon();
       return ok({ kind: 'held' });
     }
@@ -257,12 +300,18 @@ export class LeaseClaims implements Claims {
     if (!isStale(latest, now.value, 1000)) return ok({ kind: 'held' });
     const { ttlMs } = await leaseTtl(this.state, latest, this.o.ttlMs);
     if (!isStale(latest, now.value, ttlMs)) return ok({ kind: 'held' });
+    // Silent for a TTL: most often a holder that finished (its epochs stay as the record). One
+    // look at the markers says so without adding an epoch.
+    const done = await this.markerSince(task, fp, planned);
+    if (!done.ok) return done;
+    if (done.value) return ok({ kind: 'done' });
     const next = await this.tryEpoch(
       task,
       fp,
       dir,
       latest.epoch + 1,
       current.value.map((l) => l.key),
+      planned,
     );
     if (!next.ok) return next;
     if (next.value?.kind === 'won') {
@@ -280,6 +329,7 @@ export class LeaseClaims implements Claims {
     dir: string,
     epoch: number,
     older: string[],
+    planned: readonly string[],
   ): Promise<Result<ClaimOutcome | undefined>> {
     const key = objectKey(dir + epochName(epoch));
     const body: LeaseBody = {
@@ -298,29 +348,45 @@ export class LeaseClaims implements Claims {
     if (!put.ok) {
       return put.error.reason === 'precondition-failed' ? ok(undefined) : put;
     }
-    const claim = new Lease(this.state, dir, key, body, this.o, sentAt, older);
+    const claim = new Lease(this.state, dir, body, this.o, sentAt, older);
     // Epoch 0 is won only where nobody finished this fingerprint (a finished holder's epochs
     // stay). A takeover may follow a holder that finished and then went silent: check.
     if (epoch > 0) {
-      const done = await this.state.list(markerPrefix(task, fp), { pageSize: 1 });
+      const done = await this.markerSince(task, fp, planned);
       // Finished (or unknown): stand down keeping every epoch, ours included. Deleting the
       // older ones would let a late planner win epoch 0 and run a finished task again.
-      if (!done.ok || done.value.objects.length > 0) await claim.release('done');
+      if (!done.ok || done.value) await claim.release('done');
       if (!done.ok) return done;
-      if (done.value.objects.length > 0) return ok({ kind: 'done' });
+      if (done.value) return ok({ kind: 'done' });
     }
     claim.start();
     return ok({ kind: 'won', claim });
   }
 
+  /** Whether a marker at this fingerprint exists that the plan did not know (one listing). */
+  private async markerSince(
+    task: TaskInstance,
+    fp: Fingerprint,
+    planned: readonly string[],
+  ): Promise<Result<boolean>> {
+    const page = await this.state.list(markerPrefix(task, fp));
+    if (!page.ok) return page;
+    return ok(
+      finished(
+        page.value.objects.map((o) => o.key),
+        planned,
+      ),
+    );
+  }
+
   async held(): Promise<Result<Set<string>>> {
-    const leases = await this.refresh();
-    if (!leases.ok) return leases;
+    const view = await this.refresh();
+    if (!view.ok) return view;
     const out = new Set<string>();
-    if (leases.value.size === 0) return ok(out);
+    if (view.value.leases.size === 0) return ok(out);
     const now = await this.clock.now();
     if (!now.ok) return now;
-    for (const entries of leases.value.values()) {
+    for (const entries of view.value.leases.values()) {
       const latest = entries.at(-1);
       const id = latest === undefined ? undefined : taskIdFromPath(latest.task);
       // Our own TTL as the yardstick: a lease that looks stale by it gets a real claim attempt.
@@ -332,12 +398,29 @@ export class LeaseClaims implements Claims {
     return ok(out);
   }
 
-  /** Lists every lease (one paginated listing) and keeps it as the recent view. */
-  private async refresh(): Promise<Result<Map<string, LeaseEntry[]>>> {
+  /** Lists every lease and every marker (two paginated listings, at once): the new view. */
+  private refresh(): Promise<Result<View>> {
+    if (this.refreshing !== undefined) return this.refreshing;
     const at = performance.now();
-    const leases = await listLeases(this.state);
-    if (leases.ok) this.seen = { at, leases: leases.value };
-    return leases;
+    this.refreshing = Promise.all([listLeases(this.state), snapshotMarkers(this.state)])
+      .then(([leases, markers]): Result<View> => {
+        if (!leases.ok) return leases;
+        if (!markers.ok) return markers;
+        const byFp = new Map<string, string[]>();
+        for (const [id, refs] of markers.value) {
+          for (const r of refs) {
+            const k = `${id}@${r.fingerprint}`;
+            byFp.set(k, [...(byFp.get(k) ?? []), r.key]);
+          }
+        }
+        const view = { at, leases: leases.value, markers: byFp };
+        if (this.seen === undefined || this.seen.at < at) this.seen = view;
+        return ok(view);
+      })
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+    return this.refreshing;
   }
 
   /** Starts a refresh unless one is running or the view is younger than REFRESH_MS. */
@@ -345,19 +428,20 @@ export class LeaseClaims implements Claims {
     if (this.refreshing !== undefined) return;
     if (this.seen !== undefined && performance.now() - this.seen.at < REFRESH_MS) return;
     // Fire and forget: a failed refresh only leaves the older view in place.
-    this.refreshing = this.refresh()
-      .catch(() => undefined)
-      .finally(() => {
-        this.refreshing = undefined;
-      });
+    this.refresh().catch(() => undefined);
   }
 
-  /** The recent view of the leases, if it is younger than half a TTL. */
-  private recent(): Map<string, LeaseEntry[]> | undefined {
-    if (this.seen === undefined || performance.now() - this.seen.at >= this.o.ttlMs / 2) {
-      return undefined;
-    }
-    return this.seen.leases;
+  /**
+   * A view younger than VIEW_MS (refreshed first when older), or undefined when the state
+   * cannot be listed right now (the claim then asks the store directly). Never one older than
+   * half a TTL: a lease it does not show must be too young to be stale.
+   */
+  private async view(): Promise<View | undefined> {
+    const fresh = (v: View | undefined): v is View =>
+      v !== undefined && performance.now() - v.at < Math.min(VIEW_MS, this.o.ttlMs / 2);
+    if (fresh(this.seen)) return this.seen;
+    const r = await this.refresh().catch(() => undefined);
+    return r?.ok === true && fresh(r.value) ? r.value : undefined;
   }
 
   private async entries(dir: string): Promise<Result<LeaseEntry[]>> {
@@ -368,103 +452,67 @@ export class LeaseClaims implements Claims {
   }
 }
 
-/** One held lease: heartbeats, takeover detection, self-fencing, release. */
+/** A marker among `keys` that is not one the plan knew: the task was finished since. */
+const finished = (keys: readonly string[] | undefined, planned: readonly string[]): boolean =>
+  keys?.some((k) => !planned.includes(k)) === true;
+
+/** One held lease: an epoch holder (heartbeat, fence, release) with the task's messages. */
 class Lease implements HeldClaim {
-  private readonly ac = new AbortController();
-  private timer: NodeJS.Timeout | undefined;
-  /** performance.now() when the last successful heartbeat was SENT (conservative). */
-  private lastSent: number;
-  private beating = false;
-  private released = false;
+  private readonly holder: EpochHolder;
 
   constructor(
-    private readonly state: ObjectStore,
-    private readonly dir: string,
-    private readonly key: ReturnType<typeof objectKey>,
+    state: ObjectStore,
+    dir: string,
     private readonly body: LeaseBody,
-    private readonly o: LeaseOptions,
+    o: LeaseOptions,
     sentAt: number,
-    /** Keys of the older epochs this lease replaced; deleted with it at release. */
-    private readonly older: string[],
+    /** Keys of the older epochs this lease replaced; deleted with it when the task failed. */
+    older: string[],
   ) {
-    this.lastSent = sentAt;
+    this.holder = new EpochHolder({
+      state,
+      key: objectKey(dir + epochName(body.epoch)),
+      epoch: body.epoch,
+      dir,
+      parseEpoch: (key) => parseLeaseKey(key)?.epoch,
+      ttlMs: o.ttlMs,
+      sentAt,
+      older,
+      rival: 'worker',
+      body: () => {
+        this.body.heartbeat++;
+        this.body.heartbeatAt = new Date().toISOString();
+        return JSON.stringify(this.body);
+      },
+      onLost: (why) =>
+        o.onEvent?.(`lost the lease of ${body.task}: ${why}; its marker will not be written`),
+      abortReason: (why) => new Error(`lease lost: ${why}`),
+    });
   }
 
   get signal(): AbortSignal {
-    return this.ac.signal;
+    return this.holder.signal;
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.beat(), Math.max(250, this.o.ttlMs / 4));
-    this.timer.unref();
+    this.holder.start();
   }
 
-  /**
-   * No request needed: a takeover needs our lease silent for a whole TTL by the store's clock,
-   * and we stop ourselves after half a TTL without a heartbeat landing (by our monotonic clock).
-   * A takeover seen by a heartbeat has already aborted us.
-   */
   confirm(): Promise<Result<void>> {
-    if (this.ac.signal.aborted) return Promise.resolve(err(this.lostFailure()));
-    if (performance.now() - this.lastSent > this.o.ttlMs / 2) {
-      this.lose('its heartbeats stopped landing for half the lease TTL');
-      return Promise.resolve(err(this.lostFailure()));
-    }
-    return Promise.resolve(ok(undefined));
+    const r = this.holder.confirm();
+    return Promise.resolve(
+      r.ok
+        ? r
+        : err({
+            reason: 'aborted' as const,
+            message: `lease of ${this.body.task} lost; another worker owns it now`,
+          }),
+    );
   }
 
-  async release(outcome: 'done' | 'failed'): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    if (this.timer) clearInterval(this.timer);
-    // Done: the epochs stay as the record of this fingerprint's claim (see the file comment).
-    // A holder that lost deletes nothing: the epochs belong to whoever took over. Otherwise our
-    // epoch, then the older ones, from the top down, so a lower epoch never goes missing while
-    // a higher one exists.
-    if (outcome === 'done' || this.ac.signal.aborted) return;
-    for (const k of [this.key, ...[...this.older].reverse()]) {
-      await this.state.delete(objectKey(k));
-    }
-  }
-
-  private async beat(): Promise<void> {
-    if (this.beating || this.released || this.ac.signal.aborted) return;
-    this.beating = true;
-    try {
-      if (performance.now() - this.lastSent > this.o.ttlMs / 2) {
-        this.lose('its heartbeats stopped landing for half the lease TTL');
-        return;
-      }
-      const sent = performance.now();
-      this.body.heartbeat++;
-      this.body.heartbeatAt = new Date().toISOString();
-      const put = await this.state.put(this.key, JSON.stringify(this.body));
-      if (put.ok) this.lastSent = sent;
-      const later = await this.laterEpoch();
-      if (later.ok && later.value) this.lose('another worker took it over');
-    } finally {
-      this.beating = false;
-    }
-  }
-
-  private async laterEpoch(): Promise<Result<boolean>> {
-    const page = await this.state.list(this.dir);
-    if (!page.ok) return page;
-    return ok(page.value.objects.some((o) => (leaseEntry(o)?.epoch ?? -1) > this.body.epoch));
-  }
-
-  private lose(why: string): void {
-    if (this.ac.signal.aborted) return;
-    this.o.onEvent?.(`lost the lease of ${this.body.task}: ${why}; its marker will not be written`);
-    this.ac.abort(new Error(`lease lost: ${why}`));
-    if (this.timer) clearInterval(this.timer);
-  }
-
-  private lostFailure() {
-    return {
-      reason: 'aborted' as const,
-      message: `lease of ${this.body.task} lost; another worker owns it now`,
-    };
+  /** Done: the epochs stay as the record of this fingerprint's claim (see the file comment). */
+  release(outcome: 'done' | 'failed'): Promise<void> {
+    return this.holder.release(outcome === 'done');
   }
 }
 

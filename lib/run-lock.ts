@@ -21,7 +21,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Result } from './errors.js';
 import { ok } from './errors.js';
 import type { ObjectStore } from './io/stores/object-store.js';
+import { EpochHolder } from './epoch-holder.js';
 import { isStale, StoreClock } from './leases.js';
+import type { ObjectKey } from './model.js';
 import { objectKey } from './model.js';
 import { parseRunLockKey, RUN_LOCK_PREFIX, runLockKey } from './io/state/keys.js';
 
@@ -181,75 +183,48 @@ async function pause(ms: number, signal: AbortSignal): Promise<void> {
   }
 }
 
+/** The held lock: an epoch holder (heartbeat, fence, release) with the lock's messages. */
 class HeldLock implements RunLock {
-  private readonly ac = new AbortController();
-  private timer: NodeJS.Timeout | undefined;
-  private lastSent: number;
-  private beating = false;
-  private released = false;
+  private readonly holder: EpochHolder;
 
   constructor(
-    private readonly state: ObjectStore,
-    private readonly key: ReturnType<typeof objectKey>,
-    private readonly body: LockHolder,
+    state: ObjectStore,
+    key: ObjectKey,
+    body: LockHolder,
     /** The older epochs this one replaced; deleted after it, top down. */
-    private readonly older: string[],
-    private readonly o: LockOptions,
+    older: string[],
+    o: LockOptions,
     sentAt: number,
   ) {
-    this.lastSent = sentAt;
+    this.holder = new EpochHolder({
+      state,
+      key,
+      epoch: parseRunLockKey(key) ?? 0,
+      dir: RUN_LOCK_PREFIX,
+      parseEpoch: parseRunLockKey,
+      ttlMs: o.ttlMs,
+      sentAt,
+      older,
+      rival: 'run',
+      body: () => JSON.stringify(body) + '\n',
+      onLost: (why) => {
+        o.onEvent(
+          `lost the state lock: ${why}; stopping (no marker is written for unfinished tasks)`,
+        );
+      },
+      abortReason: (why) => new Error(`state lock lost: ${why}`),
+    });
   }
 
   get signal(): AbortSignal {
-    return this.ac.signal;
+    return this.holder.signal;
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.beat(), Math.max(250, this.o.ttlMs / 4));
-    this.timer.unref();
+    this.holder.start();
   }
 
-  async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    if (this.timer) clearInterval(this.timer);
-    // A holder that lost deletes nothing: the epochs belong to whoever took over.
-    if (this.ac.signal.aborted) return;
-    for (const k of [this.key, ...[...this.older].reverse()]) {
-      await this.state.delete(objectKey(k));
-    }
-  }
-
-  private async beat(): Promise<void> {
-    if (this.beating || this.released || this.ac.signal.aborted) return;
-    this.beating = true;
-    try {
-      if (performance.now() - this.lastSent > this.o.ttlMs / 2) {
-        this.lose('its heartbeats stopped landing for half its TTL');
-        return;
-      }
-      const sent = performance.now();
-      const put = await this.state.put(this.key, JSON.stringify(this.body) + '\n');
-      if (put.ok) this.lastSent = sent;
-      const page = await this.state.list(RUN_LOCK_PREFIX);
-      if (page.ok && page.value.objects.some((x) => (parseRunLockKey(x.key) ?? -1) > this.epoch)) {
-        this.lose('another run took it over');
-      }
-    } finally {
-      this.beating = false;
-    }
-  }
-
-  private get epoch(): number {
-    return parseRunLockKey(this.key) ?? 0;
-  }
-
-  private lose(why: string): void {
-    if (this.ac.signal.aborted) return;
-    this.o.onEvent(
-      `lost the state lock: ${why}; stopping (no marker is written for unfinished tasks)`,
-    );
-    this.ac.abort(new Error(`state lock lost: ${why}`));
-    if (this.timer) clearInterval(this.timer);
+  release(): Promise<void> {
+    return this.holder.release(false);
   }
 }

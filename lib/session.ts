@@ -4,6 +4,7 @@
  * listing of markers, one of the work store, one of the bucket, one manifest read per language.
  */
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import type { Result } from './errors.js';
 import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
@@ -31,6 +32,9 @@ import type { MarkerRef, PlannerInput } from './planner.js';
 import type { TaskDefinition } from './task-api.js';
 import type { Stores } from './executor.js';
 import { gatherLocalInputs } from './inputs.js';
+
+/** Manifest reads in flight at once while planning (each is one small GET). */
+const MANIFEST_READS = 32;
 
 /** Everything opened for one pipeline. */
 export interface Session {
@@ -194,6 +198,24 @@ export async function snapshot(
   if (discover !== undefined) {
     const g0 = expandGraph({ ...s.pipeline, stages: [discover] }, languages, new Map());
     const fps0 = await fingerprintAll(s, g0);
+    // The manifests not read yet, read MANIFEST_READS at a time: a worker's first round reads
+    // one per language (658 for the whole dataset), which one after the other is 658 round trips.
+    const toRead = languages.flatMap((lang) => {
+      const fp = fps0.get(taskId(discover.name, lang));
+      const wanted =
+        fp !== undefined &&
+        !s.manifests.has(`${lang}/${fp.hash}`) &&
+        freshMarker(markers.get(taskId(discover.name, lang)), fp) !== undefined;
+      return wanted ? [{ lang, fp }] : [];
+    });
+    const limit = pLimit(MANIFEST_READS);
+    const read = new Map(
+      await Promise.all(
+        toRead.map(({ lang, fp }) =>
+          limit(async () => [lang, await readManifest(s.stores.state, lang, fp.hash)] as const),
+        ),
+      ),
+    );
     for (const lang of languages) {
       const id = taskId(discover.name, lang);
       const fp = fps0.get(id);
@@ -205,7 +227,7 @@ export async function snapshot(
         const m =
           known !== undefined
             ? ok({ state: 'ok' as const, value: known })
-            : await readManifest(s.stores.state, lang, fp.hash);
+            : (read.get(lang) ?? (await readManifest(s.stores.state, lang, fp.hash)));
         if (m.ok && m.value.state === 'ok') {
           manifests.set(lang, m.value.value);
           s.manifests.set(`${lang}/${fp.hash}`, m.value.value);

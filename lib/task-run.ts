@@ -65,13 +65,17 @@ export async function runTask(run: TaskRun): Promise<TaskRunOutcome> {
   const fp = env.fingerprints.get(step.task);
   if (task === undefined || fp === undefined)
     throw new Error(`Internal error: ${step.task} unknown`);
-  const c = await env.claims.claim(task, fp);
+  // The markers the plan knew: a run replaces them; any other one means another worker finished it.
+  const planned = (env.markers.get(step.task) ?? []).map((m) => m.key);
+  const c = await env.claims.claim(task, fp, planned);
   if (!c.ok) {
     if (c.error.reason !== 'transient') return { type: 'failed', failure: c.error };
     env.emit({ type: 'warning', message: `claiming ${task.id}: ${c.error.message}; will retry` });
     return { type: 'claim-lost' };
   }
-  if (c.value.kind === 'held' && c.value.seen === true) return { type: 'held-elsewhere' };
+  // Known from the worker's view of the state (held, or finished since the plan), without a
+  // request: not a lost race.
+  if (c.value.kind !== 'won' && c.value.seen === true) return { type: 'held-elsewhere' };
   if (c.value.kind !== 'won') return { type: 'claim-lost' };
   const claim = c.value.claim;
   let outcome: 'done' | 'failed' = 'failed';

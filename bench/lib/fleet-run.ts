@@ -34,6 +34,8 @@ export interface WorkerEvent {
   ms?: number;
   /** task-started: 1, or the retry's number after a transient failure. */
   attempt?: number;
+  /** note / warning / task-failed: what was said (takeovers, lost leases, failures). */
+  message?: string;
 }
 
 export interface WorkerResult {
@@ -113,6 +115,11 @@ function runWorker(o: FleetRunOptions, index: number): Promise<WorkerResult> {
       ...(typeof e.stage === 'string' ? { stage: e.stage } : {}),
       ...(typeof e.ms === 'number' ? { ms: e.ms } : {}),
       ...(typeof e.attempt === 'number' ? { attempt: e.attempt } : {}),
+      ...(typeof e.message === 'string'
+        ? { message: e.message }
+        : typeof (e.failure as { message?: unknown } | undefined)?.message === 'string'
+          ? { message: String((e.failure as { message: string }).message) }
+          : {}),
     });
   });
   let stderr = '';

@@ -17,7 +17,7 @@ const ids = (xs: readonly { task: TaskId }[]): string[] => xs.map((x) => x.task)
  */
 function fixture(
   lines: string[],
-  o: Partial<SchedulerOptions> & { fresh?: string[] } = {},
+  o: Partial<SchedulerOptions> & { fresh?: string[]; sizes?: Record<string, number> } = {},
 ): SchedulerOptions {
   const tasks = new Map<TaskId, SchedTask>();
   const stageOrder: StageName[] = [];
@@ -27,7 +27,12 @@ function fixture(
     const [name = '', stage = ''] = head.split(':').map((x) => x.trim());
     const st = stage as StageName;
     if (!stageOrder.includes(st)) stageOrder.push(st);
-    tasks.set(id(name), { stage: st, deps: deps.trim() ? deps.trim().split(/\s+/).map(id) : [] });
+    const size = o.sizes?.[name];
+    tasks.set(id(name), {
+      stage: st,
+      deps: deps.trim() ? deps.trim().split(/\s+/).map(id) : [],
+      ...(size !== undefined ? { file: { size } } : {}),
+    });
     steps.push(
       o.fresh?.includes(name) === true
         ? { action: 'skip', task: id(name), stage: st, reason: 'fresh' }
@@ -279,6 +284,7 @@ describe('scheduler', () => {
         stage: 'x' as StageName,
         depth: 2,
         planIndex: 7,
+        bytes: 0,
         anchor: id('a'),
       }),
     ).toEqual([-2, 7]);
@@ -301,6 +307,28 @@ describe('scheduler', () => {
     // A pack, once ready, goes before any fetch.
     const s = new Scheduler(fixture(lines, { jobs: 1, fresh: ['f0'], order: workerSpread('w1') }));
     expect(s.ready[0]).toBe('p0');
+  });
+
+  it('workers start the biggest parquets first, and spread among those of about the same size', () => {
+    const sizes: Record<string, number> = {};
+    const lines: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      lines.push(`big${String(i)}: pack`, `small${String(i)}: pack`);
+      sizes[`big${String(i)}`] = 2.5e9 + i * 1e7; // one size class
+      sizes[`small${String(i)}`] = 20e6 + i * 1e6;
+    }
+    lines.push('mid: pack');
+    sizes.mid = 400e6;
+    const orders = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'].map(
+      (w) => new Scheduler(fixture(lines, { jobs: 1, sizes, order: workerSpread(w) })).ready,
+    );
+    for (const ready of orders) {
+      // Longest first: the six big ones, then the middle one, then the small ones.
+      expect(ready.slice(0, 6).every((t) => t.startsWith('big'))).toBe(true);
+      expect(ready[6]).toBe('mid');
+    }
+    // Not every worker goes for the same big one first.
+    expect(new Set(orders.map((r) => r[0])).size).toBeGreaterThan(1);
   });
 
   it('finishing a task that was never started is an internal error', () => {
