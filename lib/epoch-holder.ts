@@ -165,7 +165,10 @@ export class EpochHolder {
       .list(this.o.dir)
       .then((page) => {
         if (this.over()) return;
-        if (page.ok && page.value.objects.some((x) => (this.o.parseEpoch(x.key) ?? -1) > this.o.epoch)) {
+        if (
+          page.ok &&
+          page.value.objects.some((x) => (this.o.parseEpoch(x.key) ?? -1) > this.o.epoch)
+        ) {
           this.lose(`another ${this.o.rival} took it over`);
         }
       })

@@ -67,6 +67,13 @@ export interface FleetRunOptions {
   timeoutMs: number;
 }
 
+/** What a note, warning or failure event said. */
+function messageOf(e: Record<string, unknown>): { message?: string } {
+  if (typeof e.message === 'string') return { message: e.message };
+  const f = e.failure as { message?: unknown } | undefined;
+  return typeof f?.message === 'string' ? { message: f.message } : {};
+}
+
 /** Starts every worker at once; resolves when all have exited. `startedAt` is Date.now() before the first spawn. */
 export async function runFleet(
   o: FleetRunOptions,
@@ -115,11 +122,7 @@ function runWorker(o: FleetRunOptions, index: number): Promise<WorkerResult> {
       ...(typeof e.stage === 'string' ? { stage: e.stage } : {}),
       ...(typeof e.ms === 'number' ? { ms: e.ms } : {}),
       ...(typeof e.attempt === 'number' ? { attempt: e.attempt } : {}),
-      ...(typeof e.message === 'string'
-        ? { message: e.message }
-        : typeof (e.failure as { message?: unknown } | undefined)?.message === 'string'
-          ? { message: String((e.failure as { message: string }).message) }
-          : {}),
+      ...messageOf(e),
     });
   });
   let stderr = '';
