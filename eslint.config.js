@@ -12,6 +12,9 @@ const pureFiles = [
   'lib/config/parse.ts',
   'lib/config/rules.ts',
   'lib/config/diagnostics.ts',
+  'lib/config/schema.ts',
+  'lib/config/limits.ts',
+  'lib/kind.ts',
   'lib/outputs.ts',
   'lib/layout.ts',
   'lib/io/state/keys.ts',
@@ -68,6 +71,33 @@ export default tseslint.config(
               message: 'pure module: no I/O',
             },
           ],
+        },
+      ],
+    },
+  },
+  {
+    // The task boundary: a kind's files import lib/ only through lib/task-api.ts, and no other
+    // kind's folder (their own folder's files are theirs). Dynamic import() too.
+    files: ['tasks/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./(?!\\.\\./lib/task-api\\.js$)',
+              message:
+                "tasks import lib/ only through lib/task-api.ts (re-export what a task needs there), and no other kind's folder",
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ImportExpression > Literal[value=/^\\.\\.\\u002F/]',
+          message:
+            "tasks import lib/ only through lib/task-api.ts (a dynamic import of a file outside the kind's folder)",
         },
       ],
     },

@@ -1,9 +1,12 @@
 /**
- * The only module tasks/ import from lib/: the task contract and what a task receives.
+ * The only module tasks/ import from lib/ (eslint.config.js holds the boundary): the task
+ * contract, what a task receives, and the parts of lib/ tasks use.
  *
- * A task kind is `defineTask({kind, version, tools, run})`. `run(ctx)` gets everything through
- * `ctx` and returns its outputs (already published) as a Result; the executor then verifies them
- * and writes the completion marker. Bumping `version` reruns every task of the kind.
+ * A task kind is `defineTask({kind, version, tools, params, foreach, …, run})` in
+ * `tasks/<kind>/index.ts` (CONTRIBUTING.md lists the fields). `run(ctx)` gets everything through
+ * `ctx`, its params typed by the kind's schema, and returns its outputs (already published) as a
+ * Result; the executor then verifies them and writes the completion marker. Bumping `version`
+ * reruns every task of the kind.
  */
 // First: what tasks/<kind>/index.ts call while loading (defineTask, NO_PARAMS, packageVersion).
 // lib/graph.ts reaches the registry (lib/kinds.ts), so these must not wait for the rest.
@@ -52,11 +55,39 @@ export {
 export { listAll } from './io/stores/object-store.js';
 export { shardOf, templateVars } from './graph.js';
 export { shellScript } from './shell-command.js';
-export { copyLine } from './io/s5cmd.js';
+export type { S5cmdCopy } from './io/s5cmd.js';
+export { checkS5cmd, copyLine, judgeBatch, runS5cmd, writeRunFile } from './io/s5cmd.js';
+export { writeManifest } from './io/state/markers.js';
+export { unreachable } from './errors.js';
+export { withRetry } from './util/retry.js';
+export type { RetryOptions } from './util/retry.js';
+export { flatten, orderedMap } from './util/ordered.js';
 export type { FetchWindow, FetchWindowStats } from './util/fetch-window.js';
 export { sharedFetchWindow } from './util/fetch-window.js';
 export type { S3BucketSettings, S3Location } from './io/stores/s3-location.js';
 export { resolveS3Location } from './io/stores/s3-location.js';
+
+/** DuckDB's module (lib/io/duckdb.ts), loaded on first use: planning never needs it. */
+const duckdb = (): Promise<typeof import('./io/duckdb.js')> => import('./io/duckdb.js');
+type DuckDB = typeof import('./io/duckdb.js');
+
+/** Runs `fn` with a DuckDB connection (lib/io/duckdb.ts `withDuckDB`; DuckDB loads on first use). */
+export const withDuckDB: DuckDB['withDuckDB'] = async (...args) =>
+  (await duckdb()).withDuckDB(...args);
+
+/** The number of rows of a parquet (DuckDB loads on first use). */
+export const parquetRowCount: DuckDB['parquetRowCount'] = async (...args) =>
+  (await duckdb()).parquetRowCount(...args);
+
+/** A parquet's rows in a range, in batches (DuckDB loads on first use). */
+export const streamParquetRows: DuckDB['streamParquetRows'] = async function* (...args) {
+  yield* (await duckdb()).streamParquetRows(...args);
+};
+
+/** One column of a parquet, in batches (DuckDB loads on first use). */
+export const streamColumn: DuckDB['streamColumn'] = async function* (...args) {
+  yield* (await duckdb()).streamColumn(...args);
+};
 
 /** Progress a task reports while it runs (deltas). */
 export interface ProgressDelta {

@@ -274,9 +274,7 @@ export async function writeStackflowState(
         counts = { parts: 1, resumed_parts: 0, rows: 1 };
         break;
       }
-      case 'stats':
-      case 'stats-merge':
-      case 'shell':
+      default:
         throw new Error(`Internal error: the bench pipeline has no ${t.kind} stage`);
     }
     outputs.set(id, outs);

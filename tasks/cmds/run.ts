@@ -16,6 +16,8 @@ import {
   ok,
   publishFile,
   shardOf,
+  streamColumn,
+  withDuckDB,
 } from '../../lib/task-api.js';
 import type { Result, TaskContext, TaskResult } from '../../lib/task-api.js';
 import type { CmdsParams } from './index.js';
@@ -52,8 +54,6 @@ export async function run(ctx: TaskContext<CmdsParams>): Promise<Result<TaskResu
   const out = createWriteStream(tmp);
   let rows = 0;
   let bad = 0;
-  // Loaded on first use (see pack): planning never needs DuckDB.
-  const { streamColumn, withDuckDB } = await import('../../lib/io/duckdb.js');
   await withDuckDB(async (conn) => {
     for await (const ids of streamColumn(conn, local.value, 'blob_id')) {
       let chunk = '';

@@ -2,9 +2,8 @@
  * discover (per language): lists `data/<Language>/*.parquet` at the pinned revision and writes the
  * manifest (path, size, sha256) that parquet-level stages expand from.
  */
-import { err, ok } from '../../lib/task-api.js';
+import { err, ok, writeManifest } from '../../lib/task-api.js';
 import type { Result, TaskContext, TaskResult } from '../../lib/task-api.js';
-import { writeManifest } from '../../lib/io/state/markers.js';
 
 export async function run(ctx: TaskContext): Promise<Result<TaskResult>> {
   const language = ctx.task.language;

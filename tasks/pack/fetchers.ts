@@ -21,19 +21,28 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { streamParquetRows } from '../../lib/io/duckdb.js';
-import type { S5cmdCopy } from '../../lib/io/s5cmd.js';
-import { checkS5cmd, judgeBatch, runS5cmd, writeRunFile } from '../../lib/io/s5cmd.js';
-import { withRetry } from '../../lib/util/retry.js';
 import type {
   FetchWindow,
   Failure,
   ObjectStore,
   Result,
   S3Location,
+  S5cmdCopy,
   TaskContext,
 } from '../../lib/task-api.js';
-import { ensureDir, err, objectKey, ok, resolveS3Location } from '../../lib/task-api.js';
+import {
+  checkS5cmd,
+  ensureDir,
+  err,
+  judgeBatch,
+  objectKey,
+  ok,
+  resolveS3Location,
+  runS5cmd,
+  streamParquetRows,
+  withRetry,
+  writeRunFile,
+} from '../../lib/task-api.js';
 
 export type FetcherName = 'sdk' | 's5cmd';
 

@@ -25,13 +25,11 @@
  */
 import { open } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { streamParquetRows } from '../../lib/io/duckdb.js';
 import { ZstdFrameWriter } from './zstd-writer.js';
-import { flatten, orderedMap } from '../../lib/util/ordered.js';
 import type { ReorderStats } from './reorder.js';
 import { reorderMap } from './reorder.js';
 import type { Failure, Result } from '../../lib/task-api.js';
-import { err, ok } from '../../lib/task-api.js';
+import { err, flatten, ok, orderedMap, streamParquetRows } from '../../lib/task-api.js';
 import type { FetchBlob, LocalFile } from './fetchers.js';
 import type { LinePool } from './line-pool.js';
 import { leaseLineWorkers } from './line-pool.js';

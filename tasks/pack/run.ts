@@ -16,11 +16,13 @@ import {
   objectKey,
   ok,
   packFamilyPrefix,
+  parquetRowCount,
   packPartKey,
   parsePartKey,
   publishFile,
   shardOf,
   sharedFetchWindow,
+  withDuckDB,
 } from '../../lib/task-api.js';
 import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
 import type { ContentFetcher, FetcherOptions } from './fetchers.js';
@@ -81,10 +83,7 @@ async function packFile(
   const { file, language } = ctx.task;
   if (file === undefined || language === undefined)
     throw new Error('Internal error: pack without a file');
-  const [{ parquetRowCount, withDuckDB }, { packPart }] = await Promise.all([
-    import('../../lib/io/duckdb.js'),
-    import('./part.js'),
-  ]);
+  const { packPart } = await import('./part.js');
   const local = await localParquet(ctx, file);
   if (!local.ok) return local;
   const cleared = await ctx.parts.clearOthers();

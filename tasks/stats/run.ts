@@ -19,7 +19,15 @@ import { join } from 'node:path';
 import type { LanguageStats, OutputRecord } from '../../lib/task-api.js';
 import type { Result, TaskContext, TaskResult } from '../../lib/task-api.js';
 import type { StatsParams } from './index.js';
-import { err, localCopy, objectKey, ok, publishFile, statsKey } from '../../lib/task-api.js';
+import {
+  err,
+  localCopy,
+  objectKey,
+  ok,
+  publishFile,
+  statsKey,
+  withDuckDB,
+} from '../../lib/task-api.js';
 
 /** A local path as a DuckDB string literal (quotes doubled; glob characters as classes). */
 const literal = (path: string): string =>
@@ -59,7 +67,6 @@ export async function run(ctx: TaskContext<StatsParams>): Promise<Result<TaskRes
   if (!partFiles.ok) return partFiles;
   const errorFiles = await local(errorLists);
   if (!errorFiles.ok) return errorFiles;
-  const { withDuckDB } = await import('../../lib/io/duckdb.js');
   const stats = await withDuckDB(async (conn) => {
     await conn.run(`SET temp_directory = ${literal(join(ctx.scratch, 'duckdb-tmp'))}`);
     const one = async (sql: string): Promise<unknown[]> =>

@@ -23,6 +23,7 @@ import { objectKey } from '../../lib/model.js';
 import { plan } from '../../lib/planner.js';
 import type { TaskContext, TaskDefinition, TaskResult } from '../../lib/task-api.js';
 import { pipeline, stage, uniformKinds } from '../helpers/fixtures.js';
+import { kindNames } from '../../lib/kinds.js';
 
 type Behaviour = (ctx: TaskContext, attempt: number) => Promise<Failure | undefined>;
 
@@ -49,16 +50,7 @@ function fakeRegistry(behaviour: Behaviour, log: string[]): ExecEnv['registry'] 
       });
     },
   });
-  return {
-    discover: def('discover'),
-    fetch: def('fetch'),
-    cmds: def('cmds'),
-    sync: def('sync'),
-    pack: def('pack'),
-    stats: def('stats'),
-    'stats-merge': def('stats-merge'),
-    shell: def('shell'),
-  };
+  return Object.fromEntries(kindNames().map((k) => [k, def(k)])) as ExecEnv['registry'];
 }
 
 const dirs: string[] = [];
