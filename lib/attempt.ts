@@ -12,6 +12,7 @@ import { convertExceptionToFailure, err, isTransient } from './errors.js';
 import type { Shell } from './io/process/shell.js';
 import type { TaskContext, TaskDefinition, TaskResult } from './task-api.js';
 import { formatDuration } from './util/duration.js';
+import type { RetryNotice } from './util/retry.js';
 import { withRetry } from './util/retry.js';
 import type { Verdict } from './util/watchdog.js';
 import { Watchdog } from './util/watchdog.js';
@@ -26,8 +27,8 @@ export interface AttemptOptions {
   signal: AbortSignal;
   /** A `$` bound to an attempt's signal; a command's output counts as progress. */
   makeShell: (signal: AbortSignal, onOutput: () => void) => Shell;
-  /** Told about each retry (for the `task-retry` event). */
-  onRetry: (attempt: number, failure: Failure, waitMs: number) => void;
+  /** Told about each retry (for the `retry` event); the notice names the task. */
+  onRetry: (notice: RetryNotice, failure: Failure) => void;
   /** How long a stopped attempt may take to return before it is abandoned (default 15 s). */
   graceMs?: number;
   /** First backoff ceiling between attempts, ms (default withRetry's). */
@@ -81,6 +82,7 @@ export async function runAttempts(
     },
     {
       retries: o.retries,
+      what: ctx.task.id,
       signal: o.signal,
       onRetry: o.onRetry,
       shouldRetry: (f) => !abandoned && isTransient(f),

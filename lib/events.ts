@@ -4,6 +4,7 @@
 import type { Failure } from './errors.js';
 import type { FailureSummary } from './keep-going.js';
 import type { RunReason, StageName, TaskId } from './model.js';
+import type { RetryNotice } from './util/retry.js';
 
 export type RunEvent =
   | { type: 'plan'; round: number; run: number; skip: number; blocked: number }
@@ -17,7 +18,11 @@ export type RunEvent =
     }
   | { type: 'task-failed'; task: TaskId; stage: StageName; failure: Failure }
   | { type: 'task-blocked'; task: TaskId; stage: StageName; because: TaskId }
-  | { type: 'task-retry'; task: TaskId; attempt: number; reason: string; waitMs: number }
+  /**
+   * Retrying `what` (attempt n) after `waitMs` because `reason`: a task's attempt (`task` set) or
+   * a request to a store or the Hub (no `task`). Content fetches of pack are only counted.
+   */
+  | ({ type: 'retry'; task?: TaskId } & RetryNotice)
   | { type: 'progress'; task: TaskId; stage: StageName; rows: number; bytes: number }
   | { type: 'note'; task: TaskId; message: string }
   /** `stackflow verify` checked a finished task's outputs (bytes: of its outputs). */

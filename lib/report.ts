@@ -222,7 +222,7 @@ class TtyPrinter implements Printer {
       case 'sizing':
         this.line(`host: ${e.summary}`);
         return;
-      case 'task-retry':
+      case 'retry':
         return;
       case 'plan':
         return;

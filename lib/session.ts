@@ -32,6 +32,7 @@ import type { MarkerRef, PlannerInput } from './planner.js';
 import type { TaskDefinition } from './task-api.js';
 import type { Stores } from './executor.js';
 import { gatherLocalInputs } from './inputs.js';
+import type { RetryNotice } from './util/retry.js';
 
 /** Manifest reads in flight at once while planning (each is one small GET). */
 const MANIFEST_READS = 32;
@@ -44,8 +45,11 @@ export interface Session {
   hub: HubSource;
   content: ObjectStore;
   registry: { readonly [K in TaskKind]: TaskDefinition };
-  /** Requests to S3 or the Hub repeated after a transient failure, so far. */
-  requestRetries: { count: number };
+  /**
+   * Requests to S3 or the Hub repeated after a transient failure, so far; `notify` (set by the
+   * command that prints) hears each one.
+   */
+  requestRetries: { count: number; notify?: (n: RetryNotice) => void };
   /**
    * Manifests read so far, by `<language>/<discover fingerprint>`: a manifest is written once
    * per fingerprint (the revision is pinned), so a worker's later planning rounds need not read
@@ -57,6 +61,8 @@ export interface Session {
 export interface SessionOptions {
   /** Where endpoints, regions and tokens are read from (default: process.env). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** The run's interrupt, handed to the stores (lock waits end when it aborts). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -97,14 +103,16 @@ export function openSession(
   opts: SessionOptions = {},
 ): Result<Session> {
   const env = opts.env ?? process.env;
-  const requestRetries = { count: 0 };
-  const onRetry = () => {
+  const requestRetries: Session['requestRetries'] = { count: 0 };
+  const onRetry = (n: RetryNotice) => {
     requestRetries.count++;
+    requestRetries.notify?.(n);
   };
   const storeOpts = (maxSockets = 64) => ({
     s3: pipeline.s3,
     env,
     s3Store: { onRetry, maxSockets },
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   const bucket = openStore(pipeline.bucket, storeOpts());
   if (!bucket.ok) return bucket;

@@ -221,10 +221,10 @@ async function runAndMark(
       makeShell: (s, onOutput) => shell.makeShell({ cwd: scratch, signal: s, onOutput }),
       ...(cfg?.timeoutMs !== undefined ? { timeoutMs: cfg.timeoutMs } : {}),
       ...(cfg?.stallTimeoutMs !== undefined ? { stallTimeoutMs: cfg.stallTimeoutMs } : {}),
-      onRetry: (attempt, f, waitMs) => {
+      onRetry: (n) => {
         run.onRetry();
         attempts++;
-        env.emit({ type: 'task-retry', task: task.id, attempt, reason: f.message, waitMs });
+        env.emit({ type: 'retry', task: task.id, ...n });
       },
     });
     if (!result.ok) return await fail(result.error);

@@ -140,14 +140,24 @@ export async function readPipeline(
  */
 export async function load(
   o: Common,
-  opts: { record?: boolean; prepare?: (p: Pipeline) => Promise<Pipeline> } = {},
+  opts: {
+    record?: boolean;
+    prepare?: (p: Pipeline) => Promise<Pipeline>;
+    /** The run's interrupt, for the stores. */
+    signal?: AbortSignal;
+  } = {},
 ): Promise<{ pipeline: Pipeline; session: Session; revision: PinnedRevision } | number> {
   const { prepare } = opts;
   const parsed = await readPipeline(o);
   if (typeof parsed !== 'object') return parsed ?? EXIT.usage;
   const display = relative(process.cwd(), resolve(o.file)) || o.file;
   const pipeline = prepare ? await prepare(parsed) : parsed;
-  const session = openSession(pipeline, resolve(o.cacheDir), registry);
+  const session = openSession(
+    pipeline,
+    resolve(o.cacheDir),
+    registry,
+    opts.signal ? { signal: opts.signal } : {},
+  );
   if (!session.ok) {
     say(failureLine(session.error));
     return EXIT.usage;

@@ -66,6 +66,7 @@ async function runTargets(
   let sizing: SizingDecision | undefined;
   const loaded = await load(o, {
     record: o.dryRun !== true,
+    signal,
     prepare: async (p) => {
       const flags = { packs: o.packs, lineWorkers: o.lineWorkers, window: o.window, jobs: o.jobs };
       const sized = await sizeForHost(p, resolve(o.cacheDir), flags);
@@ -130,6 +131,9 @@ async function runTargets(
   const emit = (e: RunEvent): void => {
     if (e.type === 'task-blocked') ledger.recordBlocked(e.task, e.because);
     printer.emit(e);
+  };
+  session.requestRetries.notify = (n) => {
+    emit({ type: 'retry', ...n });
   };
   if (sizing) {
     emit({ type: 'sizing', summary: sizing.summary, reasons: sizing.reasons });

@@ -173,6 +173,30 @@ describe('FsStore', () => {
     expect(await readdir(join(root, '.locks'))).toEqual([]);
   });
 
+  it('stops waiting for a held lock when its signal aborts (instead of waiting 60 s)', async () => {
+    const ac = new AbortController();
+    const interruptible = new FsStore(root, { signal: ac.signal });
+    expect((await interruptible.put(k('held'), 'v1')).ok).toBe(true);
+    // A live owner on this host (this very process), fresh: not stale, so the put must wait.
+    const lock = join(root, '.locks', `${hashKey('held')}.lock`);
+    await writeFile(lock, `${String(process.pid)} ${hostname()}\n`);
+    const started = Date.now();
+    setTimeout(() => {
+      ac.abort();
+    }, 200);
+    const r = await interruptible.put(k('held'), 'v2');
+    expect(r.ok ? 'ok' : r.error).toMatchObject({
+      reason: 'aborted',
+      message: expect.stringMatching(/stopped waiting for its lock/) as unknown,
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await text('held')).toBe('v1');
+    // The lock it waited for is not its own: left in place for its owner.
+    expect(await readFile(lock, 'utf8')).toBe(`${String(process.pid)} ${hostname()}\n`);
+    // Already aborted: fails at once.
+    expect((await interruptible.put(k('held'), 'v3')).ok).toBe(false);
+  });
+
   it('keeps an object readable after a crash mid-move, and a later process finishes the move', async () => {
     await store.put(k('p'), 'the object p');
     // What a kill -9 between the two renames of "p → aside → p/\object" leaves behind:

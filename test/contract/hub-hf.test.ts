@@ -15,7 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Failure } from '../../lib/errors.js';
 import type { HfHubOptions } from '../../lib/io/hub/hub-hf.js';
 import { HfHub, openHfHub } from '../../lib/io/hub/hub-hf.js';
-import type { RetryInfo } from '../../lib/io/hub/http-retry.js';
+import type { RetryNotice } from '../../lib/util/retry.js';
 import type { ManifestEntry } from '../../lib/model.js';
 import type { HubServerHandle } from '../servers/hub/harness.js';
 import { startHubServer } from '../servers/hub/harness.js';
@@ -60,7 +60,7 @@ describe('HfHub against the loopback Hub', () => {
   let server: HubServerHandle;
   let dir: string;
   let downloads: string;
-  let retries: RetryInfo[];
+  let retries: RetryNotice[];
   const failures: Failure[] = [];
 
   /** A hub on the loopback server; every failure it returns is kept for the secrets check. */
@@ -168,8 +168,8 @@ describe('HfHub against the loopback Hub', () => {
     expect(st.bytesServed).toBe((e.size >> 1) + (e.size - offset));
     expect(retries).toHaveLength(1);
     expect(retries[0]?.reason).toMatch(/ECONNRESET|UND_ERR_SOCKET/);
-    expect(retries[0]?.url).toBe(
-      `${server.endpoint}/datasets/${REPO}/resolve/${server.sha}/${e.path}`,
+    expect(retries[0]?.what).toBe(
+      `GET ${server.endpoint}/datasets/${REPO}/resolve/${server.sha}/${e.path}`,
     );
     expect(await readdir(downloads)).toEqual([]);
   });
@@ -212,7 +212,7 @@ describe('HfHub against the loopback Hub', () => {
         attempt: 1,
         reason: 'HTTP 429 (rate limited)',
         waitMs: 1000,
-        url: `${server.endpoint}/datasets/${REPO}/resolve/${server.sha}/data/Graphviz_(DOT)/train-00000-of-00001.parquet`,
+        what: `GET ${server.endpoint}/datasets/${REPO}/resolve/${server.sha}/data/Graphviz_(DOT)/train-00000-of-00001.parquet`,
       },
     ]);
   });

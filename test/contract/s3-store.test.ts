@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Result } from '../../lib/errors.js';
 import { S3Store } from '../../lib/io/stores/s3-store.js';
 import type { S3StoreOptions } from '../../lib/io/stores/s3-store.js';
 import { objectKey as k } from '../../lib/model.js';
+import type { RetryNotice } from '../../lib/util/retry.js';
 import { startS3Server } from '../servers/s3/harness.js';
 import type { S3TestServer } from '../servers/s3/harness.js';
 import { testObjectStore } from './object-store.js';
@@ -138,6 +139,48 @@ describe('S3Store', () => {
     } finally {
       await server.setFaults(null);
     }
+    store.close();
+  });
+
+  it('retries a GET in one layer: at most 1 + retries requests, whatever fails', async () => {
+    const notices: RetryNotice[] = [];
+    const store = await freshStore({ baseMs: 1, retries: 2, onRetry: (x) => notices.push(x) });
+    must(await store.put(k('g'), randomBytes(4096)));
+    const mixes = [['503'], ['reset-mid-body'], ['500'], ['reset-mid-body', '503', '500']] as const;
+    for (const [i, kinds] of [...mixes, ...mixes.slice(3), ...mixes.slice(3)].entries()) {
+      // Every request fails; the mixed ones cut a body, then fail the retried GET's headers.
+      await server.setFaults({ rate: 1, kinds: [...kinds], seed: i });
+      try {
+        const before = (await server.stats()).requests;
+        const r = await store.get(k('g'));
+        expect(r.ok ? 'ok' : r.error.reason).toBe('transient');
+        // The SDK's retries and the store's body retries share one budget (they used to nest:
+        // 9 requests here, 81 with the default 8 retries).
+        expect((await server.stats()).requests - before).toBe(3);
+      } finally {
+        await server.setFaults(null);
+      }
+    }
+    // One notice shape: retrying WHAT after WAIT because REASON.
+    expect(notices).toHaveLength(12);
+    for (const x of notices) {
+      expect(x.what).toBe(`GET ${store.url}/g`);
+      expect(x.attempt === 1 || x.attempt === 2).toBe(true);
+      expect(x.reason).not.toBe('');
+      expect(x.waitMs).toBeGreaterThanOrEqual(0);
+    }
+    store.close();
+  });
+
+  it('connects once per call (the private send helper)', async () => {
+    const store = await freshStore();
+    must(await store.put(k('c'), 'c'));
+    const spy = vi.spyOn(store as unknown as { connect: () => unknown }, 'connect');
+    must(await store.get(k('c')));
+    must(await store.head(k('c')));
+    must(await store.list(''));
+    expect(spy).toHaveBeenCalledTimes(3);
+    spy.mockRestore();
     store.close();
   });
 

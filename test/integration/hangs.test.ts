@@ -233,7 +233,7 @@ describe('time limits', () => {
     // Two attempts of ~1 s each, plus CLI start and discover on a busy machine: well below 30 s.
     expect(Date.now() - t0).toBeLessThan(40_000);
     expect(r.code).toBe(1);
-    const retries = r.events.filter((e) => e.type === 'task-retry');
+    const retries = r.events.filter((e) => e.type === 'retry' && e.task !== undefined);
     expect(retries).toHaveLength(1);
     expect(String(retries[0]?.reason)).toMatch(/^slow: stalled: no progress for 1(\.\d)?s /);
     const [failed] = failures(r);
@@ -255,7 +255,7 @@ describe('time limits', () => {
     expect(ms).toBeGreaterThan(4_000); // two attempts of 2 s: the 1 s stall limit never fired
     expect(ms).toBeLessThan(45_000);
     expect(r.code).toBe(1);
-    expect(r.events.filter((e) => e.type === 'task-retry')).toHaveLength(1);
+    expect(r.events.filter((e) => e.type === 'retry' && e.task !== undefined)).toHaveLength(1);
     const [failed] = failures(r);
     expect(failed).toMatchObject({ task: 'slow', failure: { reason: 'timeout' } });
     expect(JSON.stringify(failed)).toContain(

@@ -251,7 +251,7 @@ tasks:
       expect(b).toEqual(a);
       // The faults were there, and s5cmd's retries absorbed them: no task was rerun.
       expect(Object.values(faults).reduce((x, y) => x + y, 0)).toBeGreaterThan(10);
-      expect(viaS5cmd.events.filter((e) => e.type === 'task-retry')).toEqual([]);
+      expect(viaS5cmd.events.filter((e) => e.type === 'retry' && e.task !== undefined)).toEqual([]);
     });
 
     it('records missing blobs in the parts’ .errors.jsonl', () => {
@@ -295,7 +295,7 @@ tasks:
               'fetcher: s5cmd, but s5cmd is not installed or not on PATH ("s5cmd" not found). Install it from https://github.com/peak/s5cmd/releases (a single static binary) and put it on PATH, set the pack param s5cmd_path, or use the default fetcher: sdk, which needs nothing outside npm.',
           });
         }
-        expect(r.events.filter((e) => e.type === 'task-retry')).toEqual([]);
+        expect(r.events.filter((e) => e.type === 'retry' && e.task !== undefined)).toEqual([]);
       } finally {
         rig.cleanup();
       }

@@ -160,7 +160,7 @@ describe('executor', () => {
     expect(res.failed.get('a' as TaskId)).toMatchObject({ reason: 'invalid-input' });
     expect(res.succeeded.has('c' as TaskId)).toBe(true);
     expect(res.retries).toBe(2);
-    expect(events.filter((e) => e.type === 'task-retry').length).toBe(2);
+    expect(events.filter((e) => e.type === 'retry' && e.task !== undefined).length).toBe(2);
     expect(res.blocked).toEqual(new Set(['b']));
     expect([...markers.keys()].sort()).toEqual(['c', 'd', 'e']);
   });

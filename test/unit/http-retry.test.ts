@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RetryInfo } from '../../lib/io/hub/http-retry.js';
+import type { RetryNotice } from '../../lib/util/retry.js';
 import {
   isRetryableNetworkError,
   redactUrl,
@@ -37,7 +37,7 @@ describe('retryingFetch', () => {
   let url: string;
   let script: Step[];
   let seen: number;
-  let retries: RetryInfo[];
+  let retries: RetryNotice[];
   beforeEach(async () => {
     script = [];
     seen = 0;
@@ -76,7 +76,12 @@ describe('retryingFetch', () => {
     expect(res.status).toBe(200);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     expect(retries).toEqual([
-      { attempt: 1, reason: 'HTTP 429 (rate limited)', waitMs: 1000, url: url.split('?')[0] },
+      {
+        what: `GET ${url.split('?')[0] ?? ''}`,
+        attempt: 1,
+        reason: 'HTTP 429 (rate limited)',
+        waitMs: 1000,
+      },
     ]);
   });
 

@@ -56,7 +56,7 @@ describe('withRetry', () => {
         baseMs: 1,
         maxMs: 8,
         random: () => 0.999,
-        onRetry: (_a, _f, w) => waits.push(w),
+        onRetry: (n) => waits.push(n.waitMs),
       },
     );
     expect(r).toEqual(ok(42));

@@ -8,27 +8,19 @@
  * - Anything else (other 4xx included) is returned at once: a 401 or 404 never improves.
  *
  * It covers getting the response headers; a body that breaks later is the caller's to resume
- * (hub-hf.ts resumes downloads with Range). Nothing here logs: `onRetry` receives the attempt,
- * a reason without headers, and the URL without its query string (signed CDN URLs carry secrets
- * there) or user info.
+ * (hub-hf.ts resumes downloads with Range). Nothing here logs: `onRetry` receives the notice
+ * every retrying layer gives (lib/util/retry.ts): the method and URL without its query string
+ * (signed CDN URLs carry secrets there) or user info, the attempt, a reason without headers, and
+ * the wait.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Failure } from '../../errors.js';
 import { errnoFailure } from '../../errors.js';
+import type { RetryNotice } from '../../util/retry.js';
+import { backoffMs } from '../../util/retry.js';
 
-/** One retry about to happen. */
-export interface RetryInfo {
-  /** 1 for the first retry. */
-  attempt: number;
-  /** Why, e.g. `HTTP 503`, `HTTP 429 (rate limited)`, `ECONNRESET`. Never a header value. */
-  reason: string;
-  /** How long it waits before the retry. */
-  waitMs: number;
-  /** The request URL without query, fragment or credentials. */
-  url: string;
-}
-
-export type OnRetry = (info: RetryInfo) => void;
+/** Told about each retry; `what` is `<METHOD> <url without query, fragment or credentials>`. */
+export type OnRetry = (notice: RetryNotice) => void;
 
 export interface HttpRetryOptions {
   /** Extra attempts after the first, for every retryable outcome (429 included). */
@@ -80,15 +72,14 @@ export function retryingFetch(opts: HttpRetryOptions): typeof fetch {
   const base = opts.fetch ?? fetch;
   const random = opts.random ?? Math.random;
   const backoff = (attempt: number) =>
-    Math.round(
-      random() * Math.min(opts.maxBackoffMs ?? 30_000, (opts.baseMs ?? 500) * 2 ** attempt),
-    );
+    backoffMs(attempt, opts.baseMs ?? 500, opts.maxBackoffMs ?? 30_000, random);
   const maxWait = opts.maxWaitMs ?? 120_000;
   const headersTimeout = opts.headersTimeoutMs ?? 60_000;
 
   return async (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+    const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
     // A streamed body cannot be sent twice; such a request gets one attempt.
     const retries = init?.body instanceof ReadableStream ? 0 : opts.retries;
     for (let attempt = 0; ; attempt++) {
@@ -111,7 +102,7 @@ export function retryingFetch(opts: HttpRetryOptions): typeof fetch {
         reason = describeNetworkError(e);
         waitMs = backoff(attempt);
       }
-      opts.onRetry?.({ attempt: attempt + 1, reason, waitMs, url: redactUrl(url) });
+      opts.onRetry?.({ what: `${method} ${redactUrl(url)}`, attempt: attempt + 1, reason, waitMs });
       await sleep(waitMs, undefined, signal ? { signal } : {});
     }
   };

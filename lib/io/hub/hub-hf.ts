@@ -23,6 +23,7 @@ import type { StatFs } from '../fs/disk.js';
 import { PartFile, SpaceReservations, moveFile } from '../fs/disk.js';
 import type { HubCaller, ReadText } from './hf-auth.js';
 import { hubFailure, hubFetch, resolveHfAuth } from './hf-auth.js';
+import { backoffMs } from '../../util/retry.js';
 import type { OnRetry } from './http-retry.js';
 import {
   describeNetworkError,
@@ -397,8 +398,8 @@ export class HfHub implements HubSource {
           message: `downloading ${entry.path} from ${this.url} kept breaking (${reason}); the ${file.offset} bytes received are kept and resumed next time`,
         });
       }
-      const waitMs = Math.round(Math.random() * Math.min(30_000, this.baseMs * 2 ** (stuck - 1)));
-      this.o.onRetry?.({ attempt: stuck, reason, waitMs, url: redactUrl(url) });
+      const waitMs = backoffMs(stuck - 1, this.baseMs, 30_000);
+      this.o.onRetry?.({ what: `GET ${redactUrl(url)}`, attempt: stuck, reason, waitMs });
       try {
         await sleep(waitMs, undefined, { signal: opts.signal });
       } catch {

@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { err } from '../../errors.js';
-import type { Result } from '../../errors.js';
+import type { Failure, Result } from '../../errors.js';
 import { LOCKS, TMP, hashKey, succeeds } from './fs-paths.js';
 import { errnoCode } from './store-common.js';
 import { ensureDir } from '../fs/mkdirs.js';
@@ -34,13 +34,15 @@ function pidIsDead(pid: number): boolean {
  * Runs `fn` holding `key`'s lock file in the store at `root` (`url` is for messages). The lock is
  * a file written with its owner (`pid host`) and then published with link(2), which fails with
  * EEXIST while another owner holds it; so a lock is never ownerless, and one whose owner died (or
- * older than 30 s) can be broken at once.
+ * older than 30 s) can be broken at once. Waiting ends after 60 s (`transient`) or when `signal`
+ * aborts (`aborted`), whichever comes first.
  */
 export async function withKeyLock<T>(
   root: string,
   url: string,
   key: string,
   fn: () => Promise<Result<T>>,
+  signal?: AbortSignal,
 ): Promise<Result<T>> {
   const path = join(root, LOCKS, `${hashKey(key)}.lock`);
   const mine = join(root, TMP, `${process.pid}-${randomBytes(8).toString('hex')}.lock`);
@@ -67,7 +69,14 @@ export async function withKeyLock<T>(
         const message = `${url}/${key}: timed out waiting for its lock`;
         return err({ reason: 'transient', message });
       }
-      if (!(await breakIfStale(path))) await sleep(1 + randomInt(Math.min(2 + attempt, 25)));
+      if (signal?.aborted === true) return err(stopped(url, key));
+      if (!(await breakIfStale(path))) {
+        try {
+          await sleep(1 + randomInt(Math.min(2 + attempt, 25)), undefined, { signal });
+        } catch {
+          return err(stopped(url, key));
+        }
+      }
     }
   } finally {
     await unlink(mine);
@@ -80,6 +89,11 @@ export async function withKeyLock<T>(
     if (st?.ino === ino) await unlink(path).catch(() => undefined);
   }
 }
+
+const stopped = (url: string, key: string): Failure => ({
+  reason: 'aborted',
+  message: `${url}/${key}: stopped waiting for its lock (interrupted)`,
+});
 
 /** Removes a lock whose owner died (same host) or that is older than LOCK_STALE_MS. */
 async function breakIfStale(path: string): Promise<boolean> {

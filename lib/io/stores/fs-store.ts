@@ -188,7 +188,11 @@ export class FsStore implements ObjectStore {
   /** Keeps reads inside the root (see Symlinks above). */
   readonly #guard: RootGuard;
 
-  constructor(rootDir: string) {
+  /** Ends waits for a key's lock (a run's interrupt): such a write fails as `aborted`. */
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(rootDir: string, opts: { signal?: AbortSignal } = {}) {
+    this.#signal = opts.signal;
     this.root = resolve(rootDir);
     this.url = `file://${this.root}`;
     this.#guard = new RootGuard(this.root, this.url);
@@ -476,7 +480,7 @@ export class FsStore implements ObjectStore {
 
   /** Runs `fn` holding the key's lock (fs-lock.ts). */
   #locked<T>(key: string, fn: () => Promise<Result<T>>): Promise<Result<T>> {
-    return withKeyLock(this.root, this.url, key, fn);
+    return withKeyLock(this.root, this.url, key, fn, this.#signal);
   }
 
   async list(prefix: string, opts?: ListOptions): Promise<Result<ListPage>> {

@@ -9,13 +9,23 @@
  * missing blob, 412 a lost race, 403 a configuration problem).
  */
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
+import type { RetryNotice } from '../../util/retry.js';
+import { backoffMs } from '../../util/retry.js';
 
-/** What one retry was about, for counting and reporting. */
-export interface RetryNotice {
-  attempt: number;
-  /** Error name or code and HTTP status; never a header or credential. */
-  reason: string;
-  waitMs: number;
+/**
+ * One store call's retry budget, shared by every layer that retries inside it: the SDK's
+ * strategy (up to the response headers) and the store's own retry of a body cut mid-stream.
+ * Without it the two nest ((1 + retries)² attempts); with it a call makes at most 1 + retries.
+ * The store opens a budget per call (`openBudget`) and tags the call's command with its id as
+ * the SDK's retry-token scope (`context.partition_id`, which the SDK passes to
+ * `acquireInitialRetryToken` and otherwise leaves unset); the strategy finds the budget by it.
+ * (Not AsyncLocalStorage: on Node 20 it makes every promise of the process several times slower.)
+ */
+export interface RetryScope {
+  /** What is being retried, for the notice (`GET s3://bucket/key`). */
+  readonly what: string;
+  /** Retries left for this call. */
+  left: number;
 }
 
 export interface S3RetryOptions {
@@ -25,34 +35,73 @@ export interface S3RetryOptions {
   baseMs: number;
   /** Largest backoff ceiling in ms. */
   maxMs: number;
+  /**
+   * Largest wait a server may impose with a retry-after hint; default 30 s. A store that asks
+   * for an hour must not park a request (and the run) for an hour.
+   */
+  maxHintMs?: number;
   onRetry?: (n: RetryNotice) => void;
   random?: () => number;
 }
 
-const token = (count: number, delay: number): RetryToken => ({
+/** Default cap on a server's retry-after hint. */
+export const MAX_HINT_MS = 30_000;
+
+interface ScopedToken extends RetryToken {
+  readonly scope?: RetryScope | undefined;
+}
+
+const token = (count: number, delay: number, scope?: RetryScope): ScopedToken => ({
   getRetryCount: () => count,
   getRetryDelay: () => delay,
+  scope,
 });
 
+/** The retry-token scope the SDK passes for a request tagged with budget `id`. */
+const budgetId = (tokenScope: string): string => tokenScope.replace(/:longpoll$/, '');
+
 export class BoundedRetryStrategy implements RetryStrategyV2 {
+  private readonly budgets = new Map<string, RetryScope>();
+  private opened = 0;
+
   constructor(private readonly opts: S3RetryOptions) {}
 
-  acquireInitialRetryToken(): Promise<RetryToken> {
-    return Promise.resolve(token(0, 0));
+  /** Opens a call's budget; its id goes into the call's `context.partition_id`. */
+  openBudget(scope: RetryScope): string {
+    const id = `stackflow-call-${String(++this.opened)}`;
+    this.budgets.set(id, scope);
+    return id;
   }
 
-  refreshRetryTokenForRetry(previous: RetryToken, info: RetryErrorInfo): Promise<RetryToken> {
+  closeBudget(id: string): void {
+    this.budgets.delete(id);
+  }
+
+  acquireInitialRetryToken(tokenScope?: string): Promise<RetryToken> {
+    const scope = tokenScope === undefined ? undefined : this.budgets.get(budgetId(tokenScope));
+    return Promise.resolve(token(0, 0, scope));
+  }
+
+  refreshRetryTokenForRetry(previous: ScopedToken, info: RetryErrorInfo): Promise<RetryToken> {
     const count = previous.getRetryCount();
-    if (info.errorType === 'CLIENT_ERROR' || count >= this.opts.retries) {
+    const { scope } = previous;
+    const spent = scope !== undefined && scope.left <= 0;
+    if (info.errorType === 'CLIENT_ERROR' || count >= this.opts.retries || spent) {
       // The SDK rethrows the request's own error when this rejects.
       return Promise.reject(new Error('no retry'));
     }
+    if (scope !== undefined) scope.left--;
     const base = info.errorType === 'THROTTLING' ? this.opts.baseMs * 5 : this.opts.baseMs;
-    const ceiling = Math.min(this.opts.maxMs, base * 2 ** count);
+    const jittered = backoffMs(count, base, this.opts.maxMs, this.opts.random);
     const hinted = info.retryAfterHint ? info.retryAfterHint.getTime() - Date.now() : 0;
-    const wait = Math.max(Math.round((this.opts.random ?? Math.random)() * ceiling), hinted);
-    this.opts.onRetry?.({ attempt: count + 1, reason: describeSdkError(info.error), waitMs: wait });
-    return Promise.resolve(token(count + 1, wait));
+    const wait = Math.max(jittered, Math.min(hinted, this.opts.maxHintMs ?? MAX_HINT_MS));
+    this.opts.onRetry?.({
+      what: scope?.what ?? 'S3 request',
+      attempt: count + 1,
+      reason: describeSdkError(info.error),
+      waitMs: wait,
+    });
+    return Promise.resolve(token(count + 1, wait, scope));
   }
 
   recordSuccess(): void {

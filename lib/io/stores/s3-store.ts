@@ -25,12 +25,20 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { PutObjectCommandInput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type {
+  PutObjectCommandInput,
+  S3Client,
+  S3ClientConfig,
+  ServiceInputTypes,
+  ServiceOutputTypes,
+} from '@aws-sdk/client-s3';
+import type { Command, MetadataBearer } from '@smithy/types';
 import type { Failure, Result } from '../../errors.js';
 import { err, errnoFailure, ok } from '../../errors.js';
 import type { ObjectKey } from '../../model.js';
 import { objectKey } from '../../model.js';
-import { withRetry } from '../../util/retry.js';
+import type { RetryNotice } from '../../util/retry.js';
+import { backoffMs } from '../../util/retry.js';
 import type {
   Body,
   DeleteOptions,
@@ -42,19 +50,23 @@ import type {
   PutOptions,
 } from './object-store.js';
 import type { S3Location } from './s3-location.js';
-import type { RetryNotice } from './s3-retry.js';
+import type { RetryScope } from './s3-retry.js';
 import { BoundedRetryStrategy, describeSdkError } from './s3-retry.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { checkPutOptions, checkStart, invalid, MAX_PAGE_SIZE } from './store-common.js';
 
 export interface S3StoreOptions {
   /** Requests in flight at most (HTTP sockets of this store's client). Default 64. */
   maxSockets?: number;
-  /** Retries per request for throttling, timeouts, resets and 5xx. Default 8. */
+  /**
+   * Retries per call for throttling, timeouts, resets, 5xx and (GET) bodies cut mid-stream, all
+   * layers together: a call makes at most 1 + retries requests. Default 8.
+   */
   retries?: number;
   /** First backoff ceiling in ms. Default 100. */
   baseMs?: number;
-  /** Called for every retry, for the run's retry count. */
-  onRetry?: (n: RetryNotice & { store: string }) => void;
+  /** Called for every retry (its `what` names the operation, the store's URL and the key). */
+  onRetry?: (n: RetryNotice) => void;
   /** Bodies larger than this are uploaded in parts. Default 32 MiB. */
   multipartThreshold?: number;
   /** Part size of multipart uploads. Default 16 MiB. */
@@ -65,7 +77,17 @@ export interface S3StoreOptions {
 
 const META_SHA256 = 'sha256';
 
+/** Largest backoff ceiling between two attempts of one call. */
+const MAX_BACKOFF_MS = 20_000;
+
 type Sdk = typeof import('@aws-sdk/client-s3');
+
+/** The SDK, the client and its retry strategy (where a call opens its budget). */
+interface Connection {
+  sdk: Sdk;
+  client: S3Client;
+  strategy: BoundedRetryStrategy;
+}
 
 /**
  * The SDK client configuration of a store at `loc`: keep-alive sockets (`maxSockets`), bounded
@@ -76,7 +98,7 @@ type Sdk = typeof import('@aws-sdk/client-s3');
  */
 export async function s3ClientConfig(
   loc: S3Location,
-  opts: Omit<S3StoreOptions, 'onRetry'> & { onRetry?: (n: RetryNotice) => void } = {},
+  opts: S3StoreOptions = {},
 ): Promise<S3ClientConfig> {
   const { NodeHttpHandler } = await import('@smithy/node-http-handler');
   const agent = { keepAlive: true, maxSockets: opts.maxSockets ?? 64 };
@@ -89,7 +111,7 @@ export async function s3ClientConfig(
     retryStrategy: new BoundedRetryStrategy({
       retries: opts.retries ?? 8,
       baseMs: opts.baseMs ?? 100,
-      maxMs: 20_000,
+      maxMs: MAX_BACKOFF_MS,
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
     }),
     requestHandler: new NodeHttpHandler({
@@ -111,13 +133,14 @@ export async function s3ClientConfig(
 export class S3Store implements ObjectStore {
   readonly url: string;
   /** The SDK and the client, loaded and built on first use (see `connect`). */
-  private connection: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
+  private connection: Promise<Connection> | undefined;
   private readonly clientConfig: () => Promise<S3ClientConfig>;
   private readonly bucket: string;
   private readonly root: string;
   private readonly threshold: number;
   private readonly partSize: number;
   private readonly retries: number;
+  private readonly baseMs: number;
   private readonly onRetry: ((n: RetryNotice) => void) | undefined;
 
   constructor(loc: S3Location, opts: S3StoreOptions = {}) {
@@ -127,32 +150,59 @@ export class S3Store implements ObjectStore {
     this.threshold = opts.multipartThreshold ?? 32 << 20;
     this.partSize = Math.max(5 << 20, opts.partSize ?? 16 << 20);
     this.retries = opts.retries ?? 8;
-    const { onRetry } = opts;
-    const url = this.url;
-    this.onRetry = onRetry
-      ? (n) => {
-          onRetry({ ...n, store: url });
-        }
-      : undefined;
-    const { onRetry: _withoutUrl, ...rest } = opts;
-    const clientOpts = {
-      ...rest,
-      retries: this.retries,
-      ...(this.onRetry ? { onRetry: this.onRetry } : {}),
-    };
-    this.clientConfig = () => s3ClientConfig(loc, clientOpts);
+    this.baseMs = opts.baseMs ?? 100;
+    this.onRetry = opts.onRetry;
+    this.clientConfig = () => s3ClientConfig(loc, { ...opts, retries: this.retries });
   }
 
   /**
    * The SDK is loaded on first use: it costs a fifth of a second at every CLI start, and a run
    * on local stores never needs it.
    */
-  private connect(): Promise<{ sdk: Sdk; client: S3Client }> {
+  private connect(): Promise<Connection> {
     this.connection ??= (async () => {
       const sdk = await import('@aws-sdk/client-s3');
-      return { sdk, client: new sdk.S3Client(await this.clientConfig()) };
+      const config = await this.clientConfig();
+      const strategy = config.retryStrategy;
+      if (!(strategy instanceof BoundedRetryStrategy)) {
+        throw new Error('Internal error: an S3 store without its bounded retry strategy');
+      }
+      return { sdk, client: new sdk.S3Client(config), strategy };
     })();
     return this.connection;
+  }
+
+  /**
+   * Sends one command: the one place that connects, and that opens the call's retry budget
+   * (`retryScope`, shared with the SDK's strategy) under a name for its notices.
+   */
+  private async send<I extends object, O extends MetadataBearer>(
+    scope: RetryScope | string,
+    make: (sdk: Sdk) => Command<ServiceInputTypes, I, ServiceOutputTypes, O, unknown>,
+  ): Promise<O> {
+    const { sdk, client, strategy } = await this.connect();
+    const command = make(sdk);
+    const id = strategy.openBudget(
+      typeof scope === 'string' ? { what: scope, left: this.retries } : scope,
+    );
+    command.middlewareStack.add(
+      (next, context) => (args) => {
+        context['partition_id'] = id;
+        return next(args);
+      },
+      { step: 'initialize', name: 'stackflowRetryBudget' },
+    );
+    try {
+      // The SDK types a command by its concrete input and output; `O` is this command's output.
+      return (await client.send(command as unknown as Parameters<S3Client['send']>[0])) as O;
+    } finally {
+      strategy.closeBudget(id);
+    }
+  }
+
+  /** `GET s3://bucket/prefix/key`: what a notice or message names. */
+  private what(op: string, key: string): string {
+    return `${op} ${this.url}/${key}`;
   }
 
   /** Closes the client's sockets. */
@@ -163,46 +213,47 @@ export class S3Store implements ObjectStore {
   }
 
   async get(key: ObjectKey): Promise<Result<Buffer>> {
-    // The SDK retries up to the response headers; a body cut mid-stream is retried here.
-    return withRetry(
-      async () => {
-        try {
-          const out = await (
-            await this.connect()
-          ).client.send(
-            new (await this.connect()).sdk.GetObjectCommand({
-              Bucket: this.bucket,
-              Key: this.full(key),
-            }),
-          );
-          if (out.Body === undefined) return ok(Buffer.alloc(0));
-          // A view of the SDK's bytes, not a copy (pack GETs a blob per row).
-          const bytes = await out.Body.transformToByteArray();
-          return ok(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-        } catch (e) {
-          return err(this.failure(e, 'get', key));
-        }
-      },
-      {
-        retries: this.retries,
-        baseMs: 100,
-        onRetry: (attempt, f, waitMs) => this.onRetry?.({ attempt, reason: f.message, waitMs }),
-      },
-    );
+    // The SDK retries up to the response headers; a body cut mid-stream is retried here, from
+    // the same budget (one layer of retries: at most 1 + retries requests in all).
+    const scope: RetryScope = { what: this.what('GET', key), left: this.retries };
+    for (let attempt = 0; ; attempt++) {
+      let out;
+      try {
+        out = await this.send(
+          scope,
+          (sdk) => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+        );
+      } catch (e) {
+        return err(this.failure(e, 'get', key));
+      }
+      if (out.Body === undefined) return ok(Buffer.alloc(0));
+      try {
+        // A view of the SDK's bytes, not a copy (pack GETs a blob per row).
+        const bytes = await out.Body.transformToByteArray();
+        return ok(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      } catch (e) {
+        const f = this.failure(e, 'get', key);
+        if (f.reason !== 'transient' || scope.left <= 0) return err(f);
+        scope.left--;
+        const waitMs = backoffMs(attempt, this.baseMs, MAX_BACKOFF_MS);
+        this.onRetry?.({ what: scope.what, attempt: attempt + 1, reason: f.message, waitMs });
+        await sleep(waitMs);
+      }
+    }
   }
 
   async getStream(key: ObjectKey, opts?: GetOptions): Promise<Result<Readable>> {
     const start = checkStart(opts);
     if (!start.ok) return start;
     try {
-      const out = await (
-        await this.connect()
-      ).client.send(
-        new (await this.connect()).sdk.GetObjectCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-          ...(start.value > 0 ? { Range: `bytes=${String(start.value)}-` } : {}),
-        }),
+      const out = await this.send(
+        this.what('GET', key),
+        (sdk) =>
+          new sdk.GetObjectCommand({
+            Bucket: this.bucket,
+            Key: this.full(key),
+            ...(start.value > 0 ? { Range: `bytes=${String(start.value)}-` } : {}),
+          }),
       );
       return ok(out.Body instanceof Readable ? out.Body : Readable.from([]));
     } catch (e) {
@@ -217,13 +268,13 @@ export class S3Store implements ObjectStore {
 
   async head(key: ObjectKey): Promise<Result<ObjectInfo>> {
     try {
-      const out = await (
-        await this.connect()
-      ).client.send(
-        new (await this.connect()).sdk.HeadObjectCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-        }),
+      const out = await this.send(
+        this.what('HEAD', key),
+        (sdk) =>
+          new sdk.HeadObjectCommand({
+            Bucket: this.bucket,
+            Key: this.full(key),
+          }),
       );
       const sha256 = out.Metadata?.[META_SHA256];
       return ok({
@@ -268,16 +319,16 @@ export class S3Store implements ObjectStore {
       continuation = text.slice(1);
     }
     try {
-      const out = await (
-        await this.connect()
-      ).client.send(
-        new (await this.connect()).sdk.ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: this.root + prefix,
-          MaxKeys: Math.min(size, MAX_PAGE_SIZE),
-          ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
-          ...(continuation !== undefined ? { ContinuationToken: continuation } : {}),
-        }),
+      const out = await this.send(
+        this.what('LIST', prefix),
+        (sdk) =>
+          new sdk.ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.root + prefix,
+            MaxKeys: Math.min(size, MAX_PAGE_SIZE),
+            ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
+            ...(continuation !== undefined ? { ContinuationToken: continuation } : {}),
+          }),
       );
       const objects: ObjectInfo[] = (out.Contents ?? []).flatMap((o) =>
         o.Key === undefined
@@ -308,14 +359,14 @@ export class S3Store implements ObjectStore {
   async delete(key: ObjectKey, opts: DeleteOptions = {}): Promise<Result<void>> {
     const { ifMatch } = opts;
     try {
-      await (
-        await this.connect()
-      ).client.send(
-        new (await this.connect()).sdk.DeleteObjectCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-          ...(ifMatch !== undefined ? { IfMatch: ifMatch } : {}),
-        }),
+      await this.send(
+        this.what('DELETE', key),
+        (sdk) =>
+          new sdk.DeleteObjectCommand({
+            Bucket: this.bucket,
+            Key: this.full(key),
+            ...(ifMatch !== undefined ? { IfMatch: ifMatch } : {}),
+          }),
       );
       return ok(undefined);
     } catch (e) {
@@ -347,9 +398,7 @@ export class S3Store implements ObjectStore {
       ...(opts.ifMatch !== undefined ? { IfMatch: opts.ifMatch } : {}),
     };
     try {
-      const out = await (
-        await this.connect()
-      ).client.send(new (await this.connect()).sdk.PutObjectCommand(input));
+      const out = await this.send(this.what('PUT', key), (sdk) => new sdk.PutObjectCommand(input));
       return ok({ key, size: bytes.length, etag: out.ETag ?? '', sha256 });
     } catch (e) {
       const f = this.failure(e, 'put', key);

@@ -25,6 +25,8 @@ export interface OpenStoreOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Client tuning: sockets, retries and the retry callback. */
   s3Store?: S3StoreOptions;
+  /** A run's interrupt: a filesystem store stops waiting for a key's lock when it aborts. */
+  signal?: AbortSignal;
 }
 
 /** Memory stores by URL, so that two parts of one process (or a test and the CLI) share one. */
@@ -49,7 +51,7 @@ export function openStore(url: string, opts: OpenStoreOptions = {}): Result<Obje
   }
   if (url.startsWith('file://')) {
     try {
-      return ok(new FsStore(fileURLToPath(url)));
+      return ok(new FsStore(fileURLToPath(url), opts.signal ? { signal: opts.signal } : {}));
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       return invalid(`${url} is not a usable file:// URL (write file:///absolute/dir): ${why}`);
