@@ -221,7 +221,14 @@ try {
     else if (part === 'adaptive')
       out.adaptive = await measured(() => adaptive(env, inputs.adaptive));
     else if (part === 'scaling') out.scaling = await measured(() => scaling(env, inputs.scaling));
-    else out.full = await measured(() => full(env, inputs.full));
+    else {
+      out.full = await measured(() =>
+        full(env, inputs.full, (partial) => {
+          out.full = { ...partial, date: new Date().toISOString(), machine: machineInfo() };
+          save();
+        }),
+      );
+    }
     // Saved after every part: a part that fails later does not lose the ones before.
     save();
   }

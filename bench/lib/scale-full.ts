@@ -24,32 +24,47 @@ export interface FullInputs {
 export const RSS_TARGET = 1.1;
 export const SCRATCH_TARGET = 2;
 
-export async function full(env: Env, i: FullInputs) {
+/**
+ * `onRun` gets the figures so far after each pack (bench/scale.ts saves them: a 3M-row pack that
+ * is interrupted does not lose the 300k one).
+ */
+export async function full(
+  env: Env,
+  i: FullInputs,
+  onRun: (partial: Record<string, unknown>) => void = () => undefined,
+) {
   // Generated first, so that no pack pays for another's generation.
   const generation = i.rows.map((rows) => shard(env, rows).generation);
   await env.swh.setConfig(latencyPatch(i.latencyMs));
   const sdk = bare(env, Math.min(i.window, 256), i.bareSeconds, 900_000_000);
   const packs: PackRun[] = [];
-  for (const rows of i.rows)
-    packs.push(await pack(env, rows, i.window, { windowMode: i.windowMode }));
-  const first = packs[0];
-  const last = packs[packs.length - 1];
-  const rssGrowth = first && last ? round(last.peakRssMb / Math.max(1, first.peakRssMb), 3) : null;
-  const peakScratchParts = Math.max(...packs.map((r) => r.peakScratchParts));
-  return {
-    inputs: i,
-    generation,
-    /** The bare loop that prices the SDK's CPU per GET (cpuSecondsPer1MRows.sdkEstimated). */
-    sdkReference: sdk,
-    runs: packs.map((p) => ({
-      ...p,
-      cpuSplit: cpuSplit(p, sdk.cpuMsPerGet, env.zstd.cpuSecondsPerMB),
-    })),
-    rssGrowth,
-    rssPass: rssGrowth !== null && rssGrowth <= RSS_TARGET,
-    peakScratchParts,
-    scratchPass: peakScratchParts <= SCRATCH_TARGET,
-    targets: `peak RSS ≤ ${String(RSS_TARGET)}× from the smallest to the largest shard; scratch ≤ ${String(SCRATCH_TARGET)} parts per running pack`,
-    packs,
+  const figures = () => {
+    const first = packs[0];
+    const last = packs[packs.length - 1];
+    const rssGrowth =
+      first && last ? round(last.peakRssMb / Math.max(1, first.peakRssMb), 3) : null;
+    const peakScratchParts = Math.max(...packs.map((r) => r.peakScratchParts));
+    return {
+      inputs: i,
+      generation,
+      /** The bare loop that prices the SDK's CPU per GET (cpuSplit.sdkEstimated). */
+      sdkReference: sdk,
+      runs: packs.map((p) => ({
+        ...p,
+        cpuSplit: cpuSplit(p, sdk.cpuMsPerGet, env.zstd.cpuSecondsPerMB),
+      })),
+      /** False until every size was packed. */
+      complete: packs.length === i.rows.length,
+      rssGrowth,
+      rssPass: rssGrowth !== null && rssGrowth <= RSS_TARGET,
+      peakScratchParts,
+      scratchPass: peakScratchParts <= SCRATCH_TARGET,
+      targets: `peak RSS ≤ ${String(RSS_TARGET)}× from the smallest to the largest shard; scratch ≤ ${String(SCRATCH_TARGET)} parts per running pack`,
+    };
   };
+  for (const rows of i.rows) {
+    packs.push(await pack(env, rows, i.window, { windowMode: i.windowMode }));
+    if (packs.length < i.rows.length) onRun(figures());
+  }
+  return { ...figures(), packs };
 }

@@ -225,12 +225,20 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
         peakScratch = Math.max(peakScratch, dirBytes(scratchDir));
       }, 250);
       let second = 0;
-      if (o.onSecond) {
-        const tick = o.onSecond;
-        ticker = setInterval(() => {
-          void tick(++second);
-        }, 1000);
-      }
+      const tick = o.onSecond;
+      ticker = setInterval(() => {
+        second++;
+        if (tick) void tick(second);
+        // A long pack says how far it got, once a minute.
+        if (second % 60 === 0) {
+          void o.swh.stats().then((st) => {
+            const done = Math.min(1, st.requests / Math.max(1, o.rows));
+            console.error(
+              `    ${o.label}: ${String(second)} s, ${String(st.requests)} GETs (${String(Math.round(st.requests / second))}/s, ~${String(Math.round(done * 100))}% of the rows)`,
+            );
+          });
+        }
+      }, 1000);
     } else if (e.type === 'task-succeeded' && isPack) {
       cpuAtEnd = threads.sample();
       mark();
@@ -323,28 +331,27 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
 }
 
 /**
- * pack's CPU per 1M rows by thread group, with two shares estimated from references measured in
- * the same script: the SDK's share of the main thread (the bare loop's CPU per GET, the SDK
- * alone, × pack's GETs) and zstd's share of the native threads (scale-zstd.ts's CPU per MB × the
- * JSON bytes pack compressed), each capped at its group.
+ * pack's CPU per 1M rows: by thread group as measured, and by what it does, with two shares
+ * priced by references measured in the same script: the SDK's (the bare loop's CPU per GET, all
+ * of its process's threads, the SDK alone, × pack's GETs) and zstd's (scale-zstd.ts's CPU per MB
+ * × the JSON bytes pack compressed). The line workers are measured; the rest is pack's own work
+ * on the other threads (parquet reading, ordering, part writing, and their GC).
  */
 export function cpuSplit(p: PackRun, sdkMsPerGet: number, zstdSecondsPerMB: number) {
   const c = p.cpuSecondsPer1MRows;
   const rows = Math.max(1, p.rows);
-  const sdk = Math.min(c.main, ((sdkMsPerGet / 1000) * p.server.requests * 1e6) / rows);
+  const notWorkers = Math.max(0, c.total - c.workers);
+  const sdk = Math.min(notWorkers, ((sdkMsPerGet / 1000) * p.server.requests * 1e6) / rows);
   const zstd = Math.min(
-    c.native,
+    notWorkers - sdk,
     (((p.counts.raw_bytes ?? 0) / 1e6) * zstdSecondsPerMB * 1e6) / rows,
   );
   return {
-    main: c.main,
+    byThread: { main: c.main, workers: c.workers, native: c.native, exited: c.exited },
     sdkEstimated: r2(sdk),
-    mainOther: r2(c.main - sdk),
-    workers: c.workers,
-    native: c.native,
+    lineWorkers: c.workers,
     zstdEstimated: r2(zstd),
-    nativeOther: r2(c.native - zstd),
-    exited: c.exited,
+    rest: r2(notWorkers - sdk - zstd),
     total: c.total,
   };
 }

@@ -169,9 +169,10 @@ function fullLines(f: Json): string[] {
   ];
   for (const r of runs) {
     const c = obj(r.cpuSplit);
+    const t = obj(c.byThread);
     const rt = obj(r.retries);
     lines.push(
-      `| pack of ${fmt(num(r.rows), 0)} rows, 20 ms, window ≤ ${fmt(num(r.window), 0)} ${String(r.windowMode)} | ${fmt(num(r.rowsPerSecond), 0)} rows/s, ${fmt(num(r.getsPerSecond), 0)} GETs/s, ${fmt(num(r.outputMBps))} MB/s out, ${fmt(num(r.coresBusy))} cores busy; CPU-s per 1M rows ${fmt(num(c.total), 0)}: main ${fmt(num(c.main), 0)} (SDK ~${fmt(num(c.sdkEstimated), 0)}), line workers ${fmt(num(c.workers), 0)}, other threads ${fmt(num(c.native), 0)} (zstd ~${fmt(num(c.zstdEstimated), 0)}; GC, DuckDB, fs the rest), exited ${fmt(num(c.exited), 0)}; most GETs in flight ${fmt(num(obj(r.server).maxInFlight), 0)}; retried: ${fmt(num(rt.slowDown), 0)} SlowDown, ${fmt(num(rt.internalError), 0)} 500, ${fmt(num(rt.unavailable), 0)} 503 | – | – | – |`,
+      `| pack of ${fmt(num(r.rows), 0)} rows, 20 ms, window ≤ ${fmt(num(r.window), 0)} ${String(r.windowMode)} | ${fmt(num(r.rowsPerSecond), 0)} rows/s, ${fmt(num(r.getsPerSecond), 0)} GETs/s, ${fmt(num(r.outputMBps))} MB/s out, ${fmt(num(r.coresBusy))} cores busy; CPU-s per 1M rows ${fmt(num(c.total), 0)} = SDK ~${fmt(num(c.sdkEstimated), 0)} + line workers ${fmt(num(c.lineWorkers), 0)} + zstd ~${fmt(num(c.zstdEstimated), 0)} + the rest ${fmt(num(c.rest), 0)} (by thread: main ${fmt(num(t.main), 0)}, workers ${fmt(num(t.workers), 0)}, others ${fmt((num(t.native) ?? 0) + (num(t.exited) ?? 0), 0)}); most GETs in flight ${fmt(num(obj(r.server).maxInFlight), 0)}; retried: ${fmt(num(rt.slowDown), 0)} SlowDown, ${fmt(num(rt.internalError), 0)} 500, ${fmt(num(rt.unavailable), 0)} 503 | – | – | – |`,
     );
   }
   return lines;
@@ -179,9 +180,15 @@ function fullLines(f: Json): string[] {
 
 function adaptiveLines(a: Json): string[] {
   if (num(a.limit) === undefined) return [];
+  const shares = obj(a.inputs).shares;
+  const share1 = Array.isArray(shares) ? num(shares[0]) : undefined;
+  const ref =
+    a.calibration === null
+      ? 'R1 as given (`--rates`)'
+      : `R1 (${fmt(share1)}× pack's unthrottled ${fmt(num(obj(a.calibration).getsPerSecond), 0)} GETs/s)`;
   const rec = num(a.recoverySeconds);
   return [
-    `| adaptive window at R1 = ${fmt(num(a.limit), 0)} GETs/s (${when(a)}) | ${fmt(num(a.rate1), 0)} GETs/s admitted = ${fmt(num(a.shareOfLimit))}× R1; ${fmt((num(a.slowDownShare) ?? 0) * 100, 2)}% SlowDown over the run | R1 (0.5× pack's unthrottled ${fmt(num(obj(a.calibration).getsPerSecond), 0)} GETs/s) | ≥ 0.9 R1, < 5% | ${yes(a.pass)} |`,
+    `| adaptive window at R1 = ${fmt(num(a.limit), 0)} GETs/s (${when(a)}) | ${fmt(num(a.rate1), 0)} GETs/s admitted = ${fmt(num(a.shareOfLimit))}× R1; ${fmt((num(a.slowDownShare) ?? 0) * 100, 2)}% SlowDown over the run | ${ref} | ≥ 0.9 R1, < 5% | ${yes(a.pass)} |`,
     `| limit raised to R2 = ${fmt(num(a.raisedLimit), 0)} | ${rec === undefined ? 'not reached' : `0.9 R2 reached ${fmt(rec, 0)} s after the raise; then ${fmt(num(a.rate2), 0)} GETs/s (${fmt(num(a.shareOfLimit2))}× R2)`} | R2 | recovers | ${yes(rec !== undefined)} |`,
   ];
 }

@@ -86,7 +86,9 @@ describe('synthetic Software Heritage', () => {
   });
 
   it('above the rate limit answers 503 SlowDown, and a raised limit applies at once', async () => {
-    await swh.setConfig({ missingRate: 0, rateLimit: { perSecond: 20, burst: 5 } });
+    // 1 a second after a burst of 5: at most 5 + (seconds the 30 GETs take) are admitted, however
+    // slow the machine.
+    await swh.setConfig({ missingRate: 0, rateLimit: { perSecond: 1, burst: 5 } });
     await swh.resetStats();
     const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => get(hexId(5000 + i))));
     const slow = burst.filter((r) => !r.ok);
