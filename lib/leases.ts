@@ -281,7 +281,7 @@ export class LeaseClaims implements Claims {
     // Epochs exist as a prefix 0..E (created in order, deleted from the top down, never by a
     // holder that lost), so an absent epoch 0 means no claim at this fingerprint, or only a
     // failed one: try it first, and list only when it exists.
-    const first = await this.tryEpoch(task, fp, dir, 0, [], planned);
+    const first = await this.tryEpoch(task, fp, { dir, epoch: 0, older: [], planned });
     if (!first.ok || first.value !== undefined)
       return first.ok ? ok(first.value ?? { kind: 'held' }) : first;
     if (view !== undefined && known === undefined) {
@@ -305,14 +305,12 @@ export class LeaseClaims implements Claims {
     const done = await this.markerSince(task, fp, planned);
     if (!done.ok) return done;
     if (done.value) return ok({ kind: 'done' });
-    const next = await this.tryEpoch(
-      task,
-      fp,
+    const next = await this.tryEpoch(task, fp, {
       dir,
-      latest.epoch + 1,
-      current.value.map((l) => l.key),
+      epoch: latest.epoch + 1,
+      older: current.value.map((l) => l.key),
       planned,
-    );
+    });
     if (!next.ok) return next;
     if (next.value?.kind === 'won') {
       this.o.onEvent?.(
@@ -322,15 +320,21 @@ export class LeaseClaims implements Claims {
     return ok(next.value ?? { kind: 'held' });
   }
 
-  /** Creates epoch `epoch`; undefined when it already exists (someone else created it). */
+  /** Creates epoch `at.epoch`; undefined when it already exists (someone else created it). */
   private async tryEpoch(
     task: TaskInstance,
     fp: Fingerprint,
-    dir: string,
-    epoch: number,
-    older: string[],
-    planned: readonly string[],
+    at: {
+      /** The lease dir of this task and fingerprint. */
+      dir: string;
+      epoch: number;
+      /** Keys of the epochs it replaces (a takeover): deleted with it if the task fails. */
+      older: string[];
+      /** The markers the plan knew (see `claim`). */
+      planned: readonly string[];
+    },
   ): Promise<Result<ClaimOutcome | undefined>> {
+    const { dir, epoch, older, planned } = at;
     const key = objectKey(dir + epochName(epoch));
     const body: LeaseBody = {
       task: task.id,
@@ -348,7 +352,7 @@ export class LeaseClaims implements Claims {
     if (!put.ok) {
       return put.error.reason === 'precondition-failed' ? ok(undefined) : put;
     }
-    const claim = new Lease(this.state, dir, body, this.o, sentAt, older);
+    const claim = new Lease(this.state, this.o, { dir, body, sentAt, older });
     // Epoch 0 is won only where nobody finished this fingerprint (a finished holder's epochs
     // stay). A takeover may follow a holder that finished and then went silent: check.
     if (epoch > 0) {
@@ -460,15 +464,23 @@ const finished = (keys: readonly string[] | undefined, planned: readonly string[
 class Lease implements HeldClaim {
   private readonly holder: EpochHolder;
 
+  private readonly body: LeaseBody;
+
   constructor(
     state: ObjectStore,
-    dir: string,
-    private readonly body: LeaseBody,
     o: LeaseOptions,
-    sentAt: number,
-    /** Keys of the older epochs this lease replaced; deleted with it when the task failed. */
-    older: string[],
+    won: {
+      /** The lease dir of its task and fingerprint. */
+      dir: string;
+      body: LeaseBody;
+      /** performance.now() when its create was sent (heartbeats are timed from there). */
+      sentAt: number;
+      /** Keys of the older epochs this lease replaced; deleted with it when the task failed. */
+      older: string[];
+    },
   ) {
+    const { dir, body, sentAt, older } = won;
+    this.body = body;
     this.holder = new EpochHolder({
       state,
       key: objectKey(dir + epochName(body.epoch)),

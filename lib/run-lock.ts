@@ -138,14 +138,12 @@ export async function acquireRunLock(
     }
     const back = await readHolder(state, key);
     if (back?.token !== body.token) continue; // overwritten: a store without create-only puts
-    const lock = new HeldLock(
-      state,
+    const lock = new HeldLock(state, o, {
       key,
       body,
-      epochs.map((e) => e.key),
-      o,
+      older: epochs.map((e) => e.key),
       sentAt,
-    );
+    });
     lock.start();
     return ok(lock);
   }
@@ -183,19 +181,22 @@ async function pause(ms: number, signal: AbortSignal): Promise<void> {
   }
 }
 
+/** The epoch a run just created. */
+interface WonEpoch {
+  key: ObjectKey;
+  body: LockHolder;
+  /** The older epochs this one replaced; deleted after it, top down. */
+  older: string[];
+  /** performance.now() when its create was sent (heartbeats are timed from there). */
+  sentAt: number;
+}
+
 /** The held lock: an epoch holder (heartbeat, fence, release) with the lock's messages. */
 class HeldLock implements RunLock {
   private readonly holder: EpochHolder;
 
-  constructor(
-    state: ObjectStore,
-    key: ObjectKey,
-    body: LockHolder,
-    /** The older epochs this one replaced; deleted after it, top down. */
-    older: string[],
-    o: LockOptions,
-    sentAt: number,
-  ) {
+  constructor(state: ObjectStore, o: LockOptions, won: WonEpoch) {
+    const { key, body, older, sentAt } = won;
     this.holder = new EpochHolder({
       state,
       key,
