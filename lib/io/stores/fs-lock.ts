@@ -38,12 +38,11 @@ function pidIsDead(pid: number): boolean {
  * aborts (`aborted`), whichever comes first.
  */
 export async function withKeyLock<T>(
-  root: string,
-  url: string,
+  store: { root: string; url: string; signal?: AbortSignal | undefined },
   key: string,
   fn: () => Promise<Result<T>>,
-  signal?: AbortSignal,
 ): Promise<Result<T>> {
+  const { root, url, signal } = store;
   const path = join(root, LOCKS, `${hashKey(key)}.lock`);
   const mine = join(root, TMP, `${process.pid}-${randomBytes(8).toString('hex')}.lock`);
   await ensureDir(dirname(mine));

@@ -480,7 +480,7 @@ export class FsStore implements ObjectStore {
 
   /** Runs `fn` holding the key's lock (fs-lock.ts). */
   #locked<T>(key: string, fn: () => Promise<Result<T>>): Promise<Result<T>> {
-    return withKeyLock(this.root, this.url, key, fn, this.#signal);
+    return withKeyLock({ root: this.root, url: this.url, signal: this.#signal }, key, fn);
   }
 
   async list(prefix: string, opts?: ListOptions): Promise<Result<ListPage>> {
