@@ -45,12 +45,20 @@ export interface FetchWindowStats extends AimdState {
   peakHeldBytes: number;
 }
 
+/** A GET waiting for a slot. */
+interface Waiting {
+  grant: () => void;
+  reject: (e: Error) => void;
+}
+
 export class FetchWindow {
   private readonly ctl: AimdController;
   private readonly now: () => number;
   private inFlight = 0;
   private peak = 0;
-  private readonly waiting: { grant: () => void; signal?: AbortSignal }[] = [];
+  private readonly waiting: Waiting[] = [];
+  /** The waiting GETs of each signal, and its one abort listener. */
+  private readonly watched = new Map<AbortSignal, { entries: Set<Waiting>; onAbort: () => void }>();
   private readonly caps = new Map<number, number>();
   private nextCap = 0;
   private ceiling = Infinity;
@@ -103,24 +111,57 @@ export class FetchWindow {
     this.pump();
   }
 
-  /** Resolves when a GET may start (rejects if `signal` aborts first). */
+  /**
+   * Resolves when a GET may start (rejects if `signal` aborts first). With a free slot and nobody
+   * waiting, at once; a waiting GET is rejected through one abort listener per signal (not one
+   * per GET: a pack's window of waiting GETs would exceed Node's listener warning threshold).
+   */
   acquire(signal?: AbortSignal): Promise<Slot> {
     if (signal?.aborted === true) return Promise.reject(abortError());
+    if (this.waiting.length === 0 && this.inFlight < this.ctl.limit) {
+      return Promise.resolve(this.slot());
+    }
     return new Promise<Slot>((resolve, reject) => {
-      const grant = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(this.slot());
+      const entry: Waiting = {
+        grant: () => {
+          if (signal) this.unwatch(signal, entry);
+          resolve(this.slot());
+        },
+        reject,
       };
-      const entry = { grant, ...(signal ? { signal } : {}) };
-      const onAbort = () => {
-        const i = this.waiting.indexOf(entry);
-        if (i >= 0) this.waiting.splice(i, 1);
-        reject(abortError());
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) this.watch(signal, entry);
       this.waiting.push(entry);
       this.pump();
     });
+  }
+
+  private watch(signal: AbortSignal, entry: Waiting): void {
+    let w = this.watched.get(signal);
+    if (w === undefined) {
+      const entries = new Set<Waiting>();
+      const onAbort = (): void => {
+        this.watched.delete(signal);
+        for (const e of entries) {
+          const i = this.waiting.indexOf(e);
+          if (i >= 0) this.waiting.splice(i, 1);
+          e.reject(abortError());
+        }
+      };
+      w = { entries, onAbort };
+      this.watched.set(signal, w);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    w.entries.add(entry);
+  }
+
+  private unwatch(signal: AbortSignal, entry: Waiting): void {
+    const w = this.watched.get(signal);
+    if (w === undefined) return;
+    w.entries.delete(entry);
+    if (w.entries.size === 0) {
+      this.watched.delete(signal);
+      signal.removeEventListener('abort', w.onAbort);
+    }
   }
 
   private slot(): Slot {

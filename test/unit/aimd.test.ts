@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { AimdController } from '../../lib/util/aimd.js';
 import { FetchWindow } from '../../lib/util/fetch-window.js';
@@ -207,6 +208,22 @@ describe('FetchWindow', () => {
     w.noteHeld(500);
     w.noteHeld(-1500);
     expect(w.stats().peakHeldBytes).toBe(1500);
+  });
+
+  it('GETs waiting on one signal share one abort listener; an abort rejects them all', async () => {
+    const w = new FetchWindow({ initial: 1 });
+    const leave = w.join(1);
+    const ac = new AbortController();
+    const first = await w.acquire(ac.signal);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    const waiting = Array.from({ length: 50 }, () => w.acquire(ac.signal));
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+    ac.abort();
+    for (const p of waiting) await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+    first.done('answered');
+    const other = await w.acquire();
+    other.done('answered');
+    leave();
   });
 
   it('an aborted wait rejects and frees its place', async () => {
