@@ -341,11 +341,12 @@ export function cpuSplit(p: PackRun, sdkMsPerGet: number, zstdSecondsPerMB: numb
   const c = p.cpuSecondsPer1MRows;
   const rows = Math.max(1, p.rows);
   const notWorkers = Math.max(0, c.total - c.workers);
-  const sdk = Math.min(notWorkers, ((sdkMsPerGet / 1000) * p.server.requests * 1e6) / rows);
+  // zstd's reference is the firmer one (the bare loop's CPU per GET swells on a busy machine).
   const zstd = Math.min(
-    notWorkers - sdk,
+    notWorkers,
     (((p.counts.raw_bytes ?? 0) / 1e6) * zstdSecondsPerMB * 1e6) / rows,
   );
+  const sdk = Math.min(notWorkers - zstd, ((sdkMsPerGet / 1000) * p.server.requests * 1e6) / rows);
   return {
     byThread: { main: c.main, workers: c.workers, native: c.native, exited: c.exited },
     sdkEstimated: r2(sdk),

@@ -204,7 +204,7 @@ function calibrationLines(c: Json): string[] {
   if (num(c.cpuSecondsPerMillionRows) === undefined) return [];
   const perCore = num(c.rowsPerCoreSecond) ?? 0;
   return [
-    `| per core (\`calibration\`, from ${String(c.from)}) | ${fmt(num(c.cpuSecondsPerMillionRows), 0)} CPU-s per 1M rows = ${fmt(perCore, 0)} rows per core-second; ${fmt(num(c.getsPerRow), 3)} GETs per row, ${fmt((num(c.gzBytesPerGet) ?? 0) / 1000, 1)} KB gzip per GET, ${fmt((num(c.jsonBytesPerRow) ?? 0) / 1000, 1)} KB JSON and ${fmt((num(c.outputBytesPerRow) ?? 0) / 1000, 1)} KB packed per row | – | – | – |`,
+    `| per core (\`calibration\`, from ${String(c.from)}) | ${fmt(num(c.cpuSecondsPerMillionRows), 0)} CPU-s per 1M rows = ${fmt(perCore, 0)} rows per core-second; GETs per row ${fmt(num(c.getsPerRow), 3)}, ${fmt((num(c.gzBytesPerGet) ?? 0) / 1000, 1)} KB gzip per GET, ${fmt((num(c.jsonBytesPerRow) ?? 0) / 1000, 1)} KB JSON and ${fmt((num(c.outputBytesPerRow) ?? 0) / 1000, 1)} KB packed per row | – | – | – |`,
     `| per host of 32 cores (model: per core × 32, CPU-bound) | ~${fmt(perCore * 32, 0)} rows/s, ~${fmt(perCore * 32 * (num(c.getsPerRow) ?? 1), 0)} GETs/s | – | – | – |`,
   ];
 }
