@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/all.ts [--quick] [--only planning,pack,...] [--table]
  *
- * `scale` (the full-size rehearsal of pack, bench/scale.ts: ~45 minutes on 2 cores) runs only
+ * `scale` (the full-size rehearsal of pack, bench/scale.ts: about an hour on 2 cores) runs only
  * when named: `--only scale`.
  *
  * Arguments all.ts does not know go to the one benchmark `--only` names, e.g.
