@@ -211,6 +211,9 @@ try {
   // A duplicate is a task that two workers started, or that finished more than once; a retry
   // (the same worker again after a transient failure, attempt > 1) is counted apart.
   const dup = duplicatesOf(workers);
+  const firstPlans = workers.map(
+    (w) => ((w.events.find((e) => e.type === 'plan')?.at ?? NaN) - startedAt) / 1000,
+  );
   const packStarts = startedEv.filter((e) => e.stage === STAGE).map((e) => e.at);
   const packDone = doneEv.filter((e) => e.stage === STAGE);
   const packPhaseS = (Math.max(...packDone.map((e) => e.at)) - Math.min(...packStarts)) / 1000;
@@ -314,6 +317,17 @@ try {
         workers.reduce((a, w) => a + (w.cpu ? w.cpu.userMs + w.cpu.systemMs : 0), 0) / 1000,
       ),
       workerPeakRssMb: Math.round(Math.max(...workers.map((w) => w.cpu?.maxRssMb ?? 0))),
+      /**
+       * Start-up: from the fleet's start to each worker's first plan (process start, store
+       * probe, the manifests read, the first snapshot), median and slowest.
+       */
+      firstPlanS: {
+        median: r2(median(firstPlans)),
+        max: r2(Math.max(...firstPlans)),
+      },
+      /** Manifest reads (each worker reads every language's manifest once, at start). */
+      manifestReads: reqs.filter((r) => r.area === 'state/manifests' && r.op === 'GetObject')
+        .length,
       planRoundsPerWorker: median(
         workers.map((w) => w.events.filter((e) => e.type === 'plan').length),
       ),

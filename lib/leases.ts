@@ -219,9 +219,9 @@ export interface LeaseOptions {
 }
 
 /**
- * How old the worker's view of the state (leases and markers) may be when it claims: an older
- * one is refreshed first (two listings, shared by the claims made meanwhile). A claim the view
- * answers costs no request; one it cannot answer costs a create that others may win.
+ * How old the worker's view of the state (leases and markers) may get while it claims before a
+ * refresh starts (two listings, in the background). A claim the view answers costs no request;
+ * one it cannot answer costs a create that others may win.
  */
 const VIEW_MS = 2_000;
 /** A lost create refreshes the view at most this often (a refresh costs a few listings). */
@@ -268,7 +268,7 @@ export class LeaseClaims implements Claims {
     planned: readonly string[] = [],
   ): Promise<Result<ClaimOutcome>> {
     const dir = leaseDir(task, fp);
-    const view = await this.view();
+    const view = this.view();
     if (view !== undefined && finished(view.markers.get(`${task.id}@${fp.hash}`), planned)) {
       return ok({ kind: 'done', seen: true });
     }
@@ -436,16 +436,15 @@ export class LeaseClaims implements Claims {
   }
 
   /**
-   * A view younger than VIEW_MS (refreshed first when older), or undefined when the state
-   * cannot be listed right now (the claim then asks the store directly). Never one older than
-   * half a TTL: a lease it does not show must be too young to be stale.
+   * The last view, if younger than half a TTL (a lease it does not show must be too young to be
+   * stale); a refresh starts in the background when it is older than VIEW_MS. A claim never
+   * waits for a listing: an outdated view only costs a create that loses (then `held`).
    */
-  private async view(): Promise<View | undefined> {
-    const fresh = (v: View | undefined): v is View =>
-      v !== undefined && performance.now() - v.at < Math.min(VIEW_MS, this.o.ttlMs / 2);
-    if (fresh(this.seen)) return this.seen;
-    const r = await this.refresh().catch(() => undefined);
-    return r?.ok === true && fresh(r.value) ? r.value : undefined;
+  private view(): View | undefined {
+    const v = this.seen;
+    const age = v === undefined ? Infinity : performance.now() - v.at;
+    if (age >= VIEW_MS) this.refreshSoon();
+    return age < this.o.ttlMs / 2 ? v : undefined;
   }
 
   private async entries(dir: string): Promise<Result<LeaseEntry[]>> {

@@ -70,7 +70,10 @@ export const planOrder: ReadyOrder = { key: (t) => [-t.depth, t.planIndex] };
  * finishes soonest when the longest tasks start first: the last one to start must not be a long
  * one), then, among tasks of about the same size, an order of this worker's own (a hash of worker
  * and task), so workers sharing a graph start on different tasks instead of racing for the same
- * ones. "About the same": the same quarter octave of bytes (within ~19%).
+ * ones. "About the same": the same octave of bytes. Finer classes keep longest-first closer to
+ * exact but leave workers walking the many small tasks (the dataset's one-file languages spread
+ * over ten octaves) in one shared order, racing for each (measured: 65% of claims lost with
+ * quarter octaves); the order inside the top octave costs the makespan little.
  */
 export function workerSpread(worker: string): ReadyOrder {
   return {
@@ -82,9 +85,8 @@ export function workerSpread(worker: string): ReadyOrder {
   };
 }
 
-/** Quarter octaves of a size: 4·log2(bytes), rounded down; 0 for nothing. */
-export const sizeClass = (bytes: number): number =>
-  bytes > 1 ? Math.floor(Math.log2(bytes) * 4) : 0;
+/** The octave of a size: log2(bytes), rounded down; 0 for nothing. */
+export const sizeClass = (bytes: number): number => (bytes > 1 ? Math.floor(Math.log2(bytes)) : 0);
 
 /** How a started task ended, as far as scheduling cares. */
 export type TaskOutcome =

@@ -79,8 +79,9 @@ describe('lease protocol', () => {
     const a = await won(claims(store, 'a').claim(task, fp));
     await store.put(objectKey(markerKey(task, fp, 'a')), '{}');
     await a.release('done');
-    // Its view of the state shows the marker: done, without a request for this task.
+    // Its view of the state (the round's listing) shows the marker: done, without a request.
     const late = claims(store, 'b');
+    await late.held();
     expect(await late.claim(task, fp)).toEqual({ ok: true, value: { kind: 'done', seen: true } });
     // Once the record is stale too: still done, and no takeover epoch is written.
     advance(TTL + 2_000);
