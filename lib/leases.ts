@@ -40,7 +40,7 @@ import { err, ok } from './errors.js';
 import type { Fingerprint } from './fingerprint.js';
 import { sha256Hex } from './fingerprint.js';
 import type { ObjectInfo, ObjectStore } from './io/stores/object-store.js';
-import { listAll, readStoreClock, StoreError } from './io/stores/object-store.js';
+import { forEachListed, readStoreClock } from './io/stores/object-store.js';
 import { snapshotMarkers } from './io/state/markers.js';
 import { EpochHolder } from './epoch-holder.js';
 import type { TaskId, TaskInstance } from './model.js';
@@ -192,19 +192,15 @@ export const isStale = (l: LeaseEntry, storeNowMs: number, ttlMs: number): boole
  */
 export async function listLeases(state: ObjectStore): Promise<Result<Map<string, LeaseEntry[]>>> {
   const out = new Map<string, LeaseEntry[]>();
-  try {
-    for await (const o of listAll(state, LEASES_PREFIX)) {
-      const l = leaseEntry(o);
-      if (l === undefined) continue;
-      const group = `${l.task}/${l.fingerprint}`;
-      const list = out.get(group);
-      if (list === undefined) out.set(group, [l]);
-      else list.push(l);
-    }
-  } catch (e) {
-    if (e instanceof StoreError) return err(e.failure);
-    throw e;
-  }
+  const listed = await forEachListed(state, LEASES_PREFIX, (o) => {
+    const l = leaseEntry(o);
+    if (l === undefined) return;
+    const group = `${l.task}/${l.fingerprint}`;
+    const list = out.get(group);
+    if (list === undefined) out.set(group, [l]);
+    else list.push(l);
+  });
+  if (!listed.ok) return listed;
   for (const list of out.values()) list.sort((a, b) => a.epoch - b.epoch);
   return ok(out);
 }

@@ -22,7 +22,7 @@ import { MirrorHub } from './io/hub/hub-mirror.js';
 import { openHfHub } from './io/hub/hub-hf.js';
 import { readManifest, readParamsArchive, snapshotState } from './io/state/markers.js';
 import type { ObjectStore } from './io/stores/object-store.js';
-import { listAllKeys, listAllKeysSized, StoreError } from './io/stores/object-store.js';
+import { forEachKey, forEachKeySized } from './io/stores/object-store.js';
 import { openStore } from './io/stores/store-url.js';
 import type { Manifest, Pipeline, StageName, TaskId, TaskKind } from './model.js';
 import { objectKey } from './model.js';
@@ -335,21 +335,18 @@ async function fingerprintAll(s: Session, g: Graph): Promise<Map<TaskId, Fingerp
  * sizes of pack objects (free in an S3 listing; a local stat each on a filesystem store).
  */
 async function listOutputs(s: Session): Promise<Result<OutputListing>> {
-  try {
-    const work = new Set<string>();
-    for await (const k of listAllKeys(s.stores.work, '')) work.add(k);
-    const bucket = new Set<string>();
-    const sizes = new Map<string, number>();
-    const sized = (k: string): boolean => packObjectOf(k) !== undefined;
-    for (const prefix of bucketPrefixes(s.pipeline)) {
-      for await (const o of listAllKeysSized(s.stores.bucket, prefix, sized)) {
-        bucket.add(o.key);
-        if (o.size !== undefined) sizes.set(o.key, o.size);
-      }
-    }
-    return ok(indexListing(work, bucket, sizes));
-  } catch (e) {
-    if (e instanceof StoreError) return err(e.failure);
-    throw e;
+  const work = new Set<string>();
+  const w = await forEachKey(s.stores.work, '', (k) => work.add(k));
+  if (!w.ok) return w;
+  const bucket = new Set<string>();
+  const sizes = new Map<string, number>();
+  const sized = (k: string): boolean => packObjectOf(k) !== undefined;
+  for (const prefix of bucketPrefixes(s.pipeline)) {
+    const b = await forEachKeySized(s.stores.bucket, prefix, sized, (o) => {
+      bucket.add(o.key);
+      if (o.size !== undefined) sizes.set(o.key, o.size);
+    });
+    if (!b.ok) return b;
   }
+  return ok(indexListing(work, bucket, sizes));
 }

@@ -309,7 +309,9 @@ export async function copyStore(
 ): Promise<number> {
   const limit = pLimit(concurrency);
   const jobs: Promise<void>[] = [];
-  for await (const o of listAll(from, '')) {
+  const listed = await listAll(from, '');
+  if (!listed.ok) throw new Error(listed.error.message);
+  for (const o of listed.value) {
     jobs.push(
       limit(async () => {
         const b = await from.get(o.key);

@@ -15,7 +15,7 @@ import { parsePipeline } from '../../lib/config/parse.js';
 import { fingerprintGraph } from '../../lib/fingerprint.js';
 import { expandGraph, selectSubgraph } from '../../lib/graph.js';
 import { readManifest, snapshotMarkers } from '../../lib/io/state/markers.js';
-import { listAll, listAllKeys, listAllKeysSized } from '../../lib/io/stores/object-store.js';
+import { forEachKey, forEachKeySized, listAll } from '../../lib/io/stores/object-store.js';
 import type { Manifest, TaskId } from '../../lib/model.js';
 import { bucketPrefixes, indexListing, missingOutputs, packObjectOf } from '../../lib/outputs.js';
 import { plan } from '../../lib/planner.js';
@@ -55,7 +55,7 @@ counts.markers = [...markers.values()].reduce((a, m) => a + m.length, 0);
 const manifests = await phase('read manifests (one per language)', async () => {
   const out = new Map<string, Manifest>();
   const keys: string[] = [];
-  for await (const o of listAll(session.stores.state, 'manifests/')) keys.push(o.key);
+  for (const o of must(await listAll(session.stores.state, 'manifests/'))) keys.push(o.key);
   for (const l of langs) {
     const fp = keys.find((k) => k.startsWith(`manifests/${encodeURIComponent(l)}/`));
     const hash = fp?.slice(fp.lastIndexOf('/') + 1, -'.json'.length);
@@ -81,18 +81,21 @@ const fingerprints = await phase('fingerprint every task', () =>
 );
 const listing = await phase('list outputs (work store + bucket)', async () => {
   const work = new Set<string>();
-  for await (const k of listAllKeys(session.stores.work, '')) work.add(k);
+  must(await forEachKey(session.stores.work, '', (k) => work.add(k)));
   const bucket = new Set<string>();
   const sizes = new Map<string, number>();
   for (const prefix of bucketPrefixes(pipeline)) {
-    for await (const o of listAllKeysSized(
-      session.stores.bucket,
-      prefix,
-      (k) => packObjectOf(k) !== undefined,
-    )) {
-      bucket.add(o.key);
-      if (o.size !== undefined) sizes.set(o.key, o.size);
-    }
+    must(
+      await forEachKeySized(
+        session.stores.bucket,
+        prefix,
+        (k) => packObjectOf(k) !== undefined,
+        (o) => {
+          bucket.add(o.key);
+          if (o.size !== undefined) sizes.set(o.key, o.size);
+        },
+      ),
+    );
   }
   counts.outputObjects = work.size + bucket.size;
   return indexListing(work, bucket, sizes);

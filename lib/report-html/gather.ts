@@ -10,11 +10,11 @@
  * - the stats summary, when a stats stage finished.
  */
 import type { Result } from '../errors.js';
-import { err, ok } from '../errors.js';
+import { ok } from '../errors.js';
 import { parseTaskId } from '../graph.js';
 import type { MarkerBody, PartRecord } from '../io/state/markers.js';
 import type { ObjectStore } from '../io/stores/object-store.js';
-import { listAll, StoreError } from '../io/stores/object-store.js';
+import { forEachKey } from '../io/stores/object-store.js';
 import type { TaskId } from '../model.js';
 import type { Session } from '../session.js';
 import { resolveLanguages, snapshot } from '../session.js';
@@ -144,17 +144,13 @@ async function runningParts(
   const out = new Map<TaskId, PartRecord[]>();
   if (running.size === 0) return ok(out);
   const keys: { id: TaskId; key: string }[] = [];
-  try {
-    for await (const o of listAll(state, PARTS_PREFIX)) {
-      const p = parsePartRecordKey(o.key);
-      if (p?.part === undefined) continue;
-      if (!running.has(p.task) || fingerprints.get(p.task) !== p.fingerprint) continue;
-      keys.push({ id: p.task, key: o.key });
-    }
-  } catch (e) {
-    if (e instanceof StoreError) return err(e.failure);
-    throw e;
-  }
+  const listed = await forEachKey(state, PARTS_PREFIX, (key) => {
+    const p = parsePartRecordKey(key);
+    if (p?.part === undefined) return;
+    if (!running.has(p.task) || fingerprints.get(p.task) !== p.fingerprint) return;
+    keys.push({ id: p.task, key });
+  });
+  if (!listed.ok) return listed;
   for await (const [id, rec] of orderedMap(keys, READS, async ({ id, key }) => {
     return [id, await readJson<PartRecord>(state, key)] as const;
   })) {

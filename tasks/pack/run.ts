@@ -212,7 +212,9 @@ async function removeStale(
 ): Promise<Result<number>> {
   const wanted = new Set(keep.map((o) => o.key));
   const stale: string[] = [];
-  for await (const o of listAll(ctx.stores.bucket, family)) {
+  const listed = await listAll(ctx.stores.bucket, family);
+  if (!listed.ok) return listed;
+  for (const o of listed.value) {
     const name = o.key.replace(/\.errors\.jsonl$/, '.jsonl.zst');
     if (!wanted.has(o.key) && parsePartKey(name) !== undefined) stale.push(o.key);
   }

@@ -12,7 +12,7 @@ import type { Failure, Result } from '../../lib/errors.js';
 import type { ListOptions, ObjectStore } from '../../lib/io/stores/object-store.js';
 import {
   CLOCK_PREFIX,
-  listAllKeys,
+  forEachKey,
   readStoreClock,
   storeNow,
 } from '../../lib/io/stores/object-store.js';
@@ -64,10 +64,11 @@ async function listEverything(store: ObjectStore, prefix: string, opts: ListOpti
 const byteOrder = (keys: string[]) =>
   [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 
-/** `listAllKeys` (the store's `listKeys` where it has one), collected. */
+/** `forEachKey` (the store's `listKeys` where it has one), collected. */
 async function allKeys(store: ObjectStore, prefix: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const key of listAllKeys(store, prefix)) out.push(key);
+  const r = await forEachKey(store, prefix, (key) => out.push(key));
+  if (!r.ok) throw new Error(r.error.message);
   return out;
 }
 

@@ -14,7 +14,7 @@ import type { Manifest, TaskId, TaskInstance } from '../../model.js';
 import { objectKey } from '../../model.js';
 import type { MarkerRef } from '../../planner.js';
 import type { ObjectStore } from '../stores/object-store.js';
-import { listAll, listAllKeys, StoreError } from '../stores/object-store.js';
+import { forEachKey, listAll } from '../stores/object-store.js';
 import {
   isFailureKey,
   manifestKey,
@@ -68,23 +68,19 @@ export async function snapshotState(
 ): Promise<Result<{ markers: Map<TaskId, MarkerRef[]>; failures: Set<TaskId> }>> {
   const markers = new Map<TaskId, MarkerRef[]>();
   const failures = new Set<TaskId>();
-  try {
-    for await (const key of listAllKeys(state, MARKERS_PREFIX)) {
-      if (isFailureKey(key)) {
-        const id = parseFailureKey(key);
-        if (id !== undefined) failures.add(id);
-        continue;
-      }
-      const p = parseMarkerKey(key);
-      if (p === undefined) continue;
-      const refs = markers.get(p.task);
-      if (refs === undefined) markers.set(p.task, [p.ref]);
-      else refs.push(p.ref);
+  const listed = await forEachKey(state, MARKERS_PREFIX, (key) => {
+    if (isFailureKey(key)) {
+      const id = parseFailureKey(key);
+      if (id !== undefined) failures.add(id);
+      return;
     }
-  } catch (e) {
-    if (e instanceof StoreError) return err(e.failure);
-    throw e;
-  }
+    const p = parseMarkerKey(key);
+    if (p === undefined) return;
+    const refs = markers.get(p.task);
+    if (refs === undefined) markers.set(p.task, [p.ref]);
+    else refs.push(p.ref);
+  });
+  if (!listed.ok) return listed;
   return ok({ markers, failures });
 }
 
@@ -264,26 +260,23 @@ export class PartLedger {
   async load(): Promise<Result<Map<number, PartRecord>>> {
     this.used = true;
     const out = new Map<number, PartRecord>();
-    try {
-      for await (const o of listAll(this.state, this.prefix)) {
-        const r = await this.state.get(o.key);
-        if (!r.ok) {
-          if (r.error.reason === 'not-found') continue;
-          return r;
-        }
-        const part = parsePartRecordKey(o.key)?.part ?? -1;
-        const rec = checkPartRecord(r.value.toString('utf8'), part);
-        if (rec.ok) {
-          out.set(rec.value.part, rec.value);
-          continue;
-        }
-        const d = await this.state.delete(o.key);
-        if (!d.ok) return d;
-        this.onDamaged(`part record ${o.key} was damaged (${rec.error}): its part is redone`);
+    const listed = await listAll(this.state, this.prefix);
+    if (!listed.ok) return listed;
+    for (const o of listed.value) {
+      const r = await this.state.get(o.key);
+      if (!r.ok) {
+        if (r.error.reason === 'not-found') continue;
+        return r;
       }
-    } catch (e) {
-      if (e instanceof StoreError) return err(e.failure);
-      throw e;
+      const part = parsePartRecordKey(o.key)?.part ?? -1;
+      const rec = checkPartRecord(r.value.toString('utf8'), part);
+      if (rec.ok) {
+        out.set(rec.value.part, rec.value);
+        continue;
+      }
+      const d = await this.state.delete(o.key);
+      if (!d.ok) return d;
+      this.onDamaged(`part record ${o.key} was damaged (${rec.error}): its part is redone`);
     }
     return ok(out);
   }
@@ -303,14 +296,10 @@ export class PartLedger {
   async clearOthers(): Promise<Result<number>> {
     const taskPrefix = partsPrefix(this.task);
     const keys: string[] = [];
-    try {
-      for await (const o of listAll(this.state, taskPrefix)) {
-        if (!o.key.startsWith(this.prefix)) keys.push(o.key);
-      }
-    } catch (e) {
-      if (e instanceof StoreError) return err(e.failure);
-      throw e;
-    }
+    const listed = await forEachKey(this.state, taskPrefix, (key) => {
+      if (!key.startsWith(this.prefix)) keys.push(key);
+    });
+    if (!listed.ok) return listed;
     const r = await deleteKeys(this.state, keys);
     return r.ok ? ok(keys.length) : r;
   }
@@ -319,12 +308,8 @@ export class PartLedger {
   async clear(opts: { always?: boolean } = {}): Promise<Result<void>> {
     if (!this.used && opts.always !== true) return ok(undefined);
     const keys: string[] = [];
-    try {
-      for await (const o of listAll(this.state, this.prefix)) keys.push(o.key);
-    } catch (e) {
-      if (e instanceof StoreError) return err(e.failure);
-      throw e;
-    }
+    const listed = await forEachKey(this.state, this.prefix, (key) => keys.push(key));
+    if (!listed.ok) return listed;
     return deleteKeys(this.state, keys);
   }
 }
@@ -332,17 +317,13 @@ export class PartLedger {
 /** Every task with part records, and their keys, from one listing of `parts/`. */
 export async function listPartRecords(state: ObjectStore): Promise<Result<Map<TaskId, string[]>>> {
   const out = new Map<TaskId, string[]>();
-  try {
-    for await (const key of listAllKeys(state, PARTS_PREFIX)) {
-      const id = parsePartRecordKey(key)?.task;
-      if (id === undefined) continue;
-      const keys = out.get(id);
-      if (keys === undefined) out.set(id, [key]);
-      else keys.push(key);
-    }
-  } catch (e) {
-    if (e instanceof StoreError) return err(e.failure);
-    throw e;
-  }
+  const listed = await forEachKey(state, PARTS_PREFIX, (key) => {
+    const id = parsePartRecordKey(key)?.task;
+    if (id === undefined) return;
+    const keys = out.get(id);
+    if (keys === undefined) out.set(id, [key]);
+    else keys.push(key);
+  });
+  if (!listed.ok) return listed;
   return ok(out);
 }

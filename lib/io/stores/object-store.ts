@@ -110,7 +110,7 @@ export interface ObjectStore {
   /**
    * Every key under `prefix` in `list` order, and nothing else about them, for stores where
    * that is much cheaper than `list` (the filesystem: no stat per object). Optional: use
-   * `listAllKeys`, which falls back to `list`. Throws StoreError like `listAll`.
+   * `forEachKey`, which falls back to `list`. Throws StoreError (forEachKey returns it).
    */
   listKeys?(prefix: string): AsyncIterable<string>;
   /**
@@ -132,56 +132,82 @@ export interface ObjectStore {
   filePathHint?(key: ObjectKey): string | undefined;
 }
 
-/** Every object under a prefix, page by page (one list request per page). */
-export async function* listAll(
+/**
+ * Every object under a prefix to `visit`, page by page (one list request per page), without
+ * holding them all; a page that fails ends it with that failure.
+ */
+export async function forEachListed(
   store: ObjectStore,
   prefix: string,
+  visit: (o: ObjectInfo) => void,
   opts: { pageSize?: number } = {},
-): AsyncGenerator<ObjectInfo, void, undefined> {
+): Promise<Result<void>> {
   let pageToken: string | undefined;
   do {
     const page = await store.list(prefix, {
       ...(opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}),
       ...(pageToken !== undefined ? { pageToken } : {}),
     });
-    if (!page.ok) throw new StoreError(page.error);
-    yield* page.value.objects;
+    if (!page.ok) return page;
+    for (const o of page.value.objects) visit(o);
     pageToken = page.value.nextToken;
   } while (pageToken !== undefined);
+  return ok(undefined);
 }
 
-/** Every key under a prefix: `listKeys` where the store has it, else `listAll`'s keys. */
-export async function* listAllKeys(
+/** Every object under a prefix (all pages), or the failure of the page that failed. */
+export async function listAll(
   store: ObjectStore,
   prefix: string,
-): AsyncGenerator<string, void, undefined> {
-  if (store.listKeys !== undefined) {
-    yield* store.listKeys(prefix);
-    return;
+  opts: { pageSize?: number } = {},
+): Promise<Result<ObjectInfo[]>> {
+  const out: ObjectInfo[] = [];
+  const r = await forEachListed(store, prefix, (o) => out.push(o), opts);
+  return r.ok ? ok(out) : r;
+}
+
+/** Every key under a prefix to `visit`: `listKeys` where the store has it, else `list`'s keys. */
+export async function forEachKey(
+  store: ObjectStore,
+  prefix: string,
+  visit: (key: string) => void,
+): Promise<Result<void>> {
+  if (store.listKeys === undefined) {
+    return forEachListed(store, prefix, (o) => {
+      visit(o.key);
+    });
   }
-  for await (const o of listAll(store, prefix)) yield o.key;
+  try {
+    for await (const key of store.listKeys(prefix)) visit(key);
+    return ok(undefined);
+  } catch (e) {
+    if (e instanceof StoreError) return err(e.failure);
+    throw e;
+  }
 }
 
 /**
- * Every key under `prefix`, with its size where `sized(key)` asks for it: from the listing
- * itself where it carries sizes (S3), else (stores with a cheaper keys-only listing, the
+ * Every key under `prefix` to `visit`, with its size where `sized(key)` asks for it: from the
+ * listing itself where it carries sizes (S3), else (stores with a cheaper keys-only listing, the
  * filesystem) from a local stat of just those keys. A key whose file went away meanwhile has
- * no size. Throws StoreError like `listAll`.
+ * no size.
  */
-export async function* listAllKeysSized(
+export async function forEachKeySized(
   store: ObjectStore,
   prefix: string,
   sized: (key: string) => boolean,
-): AsyncGenerator<{ key: string; size?: number }, void, undefined> {
+  visit: (o: { key: string; size?: number }) => void,
+): Promise<Result<void>> {
   if (store.listKeys === undefined || store.localPath === undefined) {
-    for await (const o of listAll(store, prefix)) yield { key: o.key, size: o.size };
-    return;
+    return forEachListed(store, prefix, (o) => {
+      visit({ key: o.key, size: o.size });
+    });
   }
-  for await (const key of store.listKeys(prefix)) {
-    const path = sized(key) ? store.localPath(key as ObjectKey) : undefined;
+  return forEachKey(store, prefix, (key) => {
+    const path = sized(key) ? store.localPath?.(key as ObjectKey) : undefined;
     const size = path === undefined ? undefined : statSync(path, { throwIfNoEntry: false })?.size;
-    yield size === undefined ? { key } : { key, size };
-  }
+    visit(size === undefined ? { key } : { key, size });
+  });
 }
 
 /** One reading of a store's clock, bracketed by the local clock. */
