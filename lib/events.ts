@@ -92,7 +92,7 @@ export interface FetchSummary {
   /** Its bound at the end (the packs' bounds within the ceiling) and its limit then (AIMD). */
   max: number;
   limit: number;
-  /** GETs that took a slot, and the most in flight at once. */
+  /** GETs that took a slot, and the most in flight at once (0 with `window: fixed`, which does not use the window). */
   requests: number;
   peakInFlight: number;
   /** Throttled answers (503 SlowDown …) and the window cuts they caused. */
