@@ -80,6 +80,8 @@ export async function forgetTasks(
       count++;
     }
     const t = parseTaskId(id);
+    // Result dropped on purpose: the failure record is display only (status); a leftover one
+    // is overwritten by the next failure or removed by the next success.
     await s.stores.state.delete(objectKey(failureKey(t)));
   }
   let parts = 0;

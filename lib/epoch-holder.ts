@@ -118,6 +118,7 @@ export class EpochHolder {
     this.stopTimers();
     if (keep || this.ac.signal.aborted) return;
     for (const k of [this.key, ...[...this.o.older].reverse()]) {
+      // Result dropped on purpose: an epoch left behind goes stale and is taken over or swept.
       await this.o.state.delete(objectKey(k));
     }
   }

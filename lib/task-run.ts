@@ -260,6 +260,8 @@ async function runAndMark(
     const written = await writeMarker(env.stores.state, task, fp, body);
     if (!written.ok) return await fail(written.error);
     bodies.set(task.id, body);
+    // Results dropped on purpose, after the marker: leftover part records are cleared by the
+    // next run of the task (clearOthers / reset), a leftover failure record is display only.
     await ctx.parts.clear();
     if (env.failures === undefined || env.failures.has(task.id)) {
       await env.stores.state.delete(objectKey(taskFailureKey(task)));
@@ -372,6 +374,8 @@ async function recordFailure(
   where: FailureContext,
 ): Promise<void> {
   const { stack: _stack, ...rest } = f as Failure & { stack?: string };
+  // Result dropped on purpose: the record is for `status`; the failure itself is reported by
+  // the run whether or not it could be written.
   await state.put(
     objectKey(taskFailureKey(t)),
     JSON.stringify({ task: t.id, failure: rest, at: new Date().toISOString(), ...where }) + '\n',

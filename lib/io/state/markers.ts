@@ -168,9 +168,15 @@ export async function archiveParams(
   if (archived.has(memo)) return;
   const have = await state.get(key);
   const intact = have.ok && isParamsEntry(have.value.toString('utf8'));
+  // Best effort (the archive serves `explain`; a run never depends on it), so Results end here:
+  // a failed delete shows as a failed create-only put below, and an entry that could not be
+  // written is not remembered, so the next task of the stage tries again.
   if (have.ok && !intact) await state.delete(key);
-  // Create-only: a concurrent writer of the same key wrote the same bytes.
-  if (!intact) await state.put(key, JSON.stringify(params) + '\n', { ifNoneMatch: '*' });
+  if (!intact) {
+    // Create-only: a concurrent writer of the same key wrote the same bytes.
+    const put = await state.put(key, JSON.stringify(params) + '\n', { ifNoneMatch: '*' });
+    if (!put.ok && put.error.reason !== 'precondition-failed') return;
+  }
   archived.add(memo);
 }
 

@@ -261,6 +261,7 @@ export async function readStoreClock(
       roundTripMs: after - before,
     });
   } finally {
+    // Result dropped on purpose: best effort (see above), a leftover `_clock/` object is harmless.
     await store.delete(key);
   }
 }

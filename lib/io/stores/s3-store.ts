@@ -452,7 +452,8 @@ export class S3Store implements ObjectStore {
       const [out] = await Promise.all([upload.done(), feeding]);
       const sha256 = hash.digest('hex');
       if (knownSha256 !== undefined && knownSha256 !== sha256) {
-        // The file changed while it was uploaded: what is stored matches neither.
+        // The file changed while it was uploaded: what is stored matches neither. The delete's
+        // Result is dropped on purpose: the put fails either way, and its retry overwrites it.
         await this.delete(key);
         return err({
           reason: 'transient',
