@@ -144,6 +144,21 @@ export async function execute(plan: Plan, env: ExecEnv): Promise<ExecResult> {
       running.set(id, p);
     }
     if (running.size === 0) break;
+    if (sched.stale && !env.signal.aborted && env.claims?.held !== undefined) {
+      // A stale plan with tasks still running: rather than idle the free slots until they all
+      // end, refresh the view of what others hold (two listings) and go on from the ready list;
+      // tasks the view shows as taken then cost no request.
+      const view = env.claims.held().then(
+        (r) => (r.ok ? ('view' as const) : ('no-view' as const)),
+        () => 'no-view' as const,
+      );
+      const task = Promise.race(running.values()).then(() => 'task' as const);
+      const next = await Promise.race([view, task]);
+      if (next === 'view') sched.viewRefreshed();
+      // No view (the listing failed): wait for a running task as before.
+      else if (next === 'no-view') await task;
+      continue;
+    }
     await Promise.race(running.values());
   }
   return {

@@ -13,7 +13,7 @@
  *
  * Stopping: after an interrupt (`interrupt()`), after the first failure with `failFast`, and,
  * among workers, after `staleAfter` claims lost in a row (the plan is out of date: others took
- * or finished what it lists). Running tasks always finish; nothing new starts.
+ * or finished what it lists) until `viewRefreshed()`. Running tasks always finish.
  *
  * The order in which ready tasks are tried is one policy, `ReadyOrder`: a sort key per task,
  * computed once. The default runs deeper stages first (a parquet is finished before the next one
@@ -187,11 +187,21 @@ export class Scheduler {
 
   /** Whether nothing new starts (interrupt, fail-fast after a failure, or a stale plan). */
   get stopped(): boolean {
-    return (
-      this.#interrupted ||
-      (this.#o.staleAfter !== undefined && this.#lostInARow >= this.#o.staleAfter) ||
-      (this.#o.failFast === true && this.#failed.size > 0)
-    );
+    return this.#interrupted || this.stale || (this.#o.failFast === true && this.#failed.size > 0);
+  }
+
+  /** Among workers: `staleAfter` claims were lost in a row (the plan looks out of date). */
+  get stale(): boolean {
+    return this.#o.staleAfter !== undefined && this.#lostInARow >= this.#o.staleAfter;
+  }
+
+  /**
+   * The worker's view of what others hold and finished was refreshed after the plan went stale:
+   * claims the view answers cost nothing and are not lost claims, so starting may go on (without
+   * this, a stale worker idles its free slots until its longest running task ends).
+   */
+  viewRefreshed(): void {
+    this.#lostInARow = 0;
   }
 
   get succeeded(): ReadonlySet<TaskId> {

@@ -11,6 +11,7 @@ import type { Failure } from '../../lib/errors.js';
 import { err, ok } from '../../lib/errors.js';
 import type { RunEvent } from '../../lib/events.js';
 import { execute } from '../../lib/executor.js';
+import { planOrder } from '../../lib/scheduler.js';
 import type { ExecEnv } from '../../lib/executor.js';
 import { fingerprintGraph } from '../../lib/fingerprint.js';
 import { expandGraph } from '../../lib/graph.js';
@@ -18,6 +19,7 @@ import type { Graph } from '../../lib/graph.js';
 import { MirrorHub } from '../../lib/io/hub/hub-mirror.js';
 import { snapshotMarkers } from '../../lib/io/state/markers.js';
 import { MemoryStore } from '../../lib/io/stores/memory-store.js';
+import type { Claims } from '../../lib/leases.js';
 import type { Pipeline, TaskId, TaskKind } from '../../lib/model.js';
 import { objectKey } from '../../lib/model.js';
 import { plan } from '../../lib/planner.js';
@@ -58,7 +60,12 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function runWith(p: Pipeline, behaviour: Behaviour, jobs: number) {
+async function runWith(
+  p: Pipeline,
+  behaviour: Behaviour,
+  jobs: number,
+  extra: Partial<ExecEnv> = {},
+) {
   const g: Graph = expandGraph(p, ['C++', 'Python'], new Map());
   const fps = fingerprintGraph({
     graph: g,
@@ -94,6 +101,7 @@ async function runWith(p: Pipeline, behaviour: Behaviour, jobs: number) {
     emit: (e) => events.push(e),
     signal: new AbortController().signal,
     jobs,
+    ...extra,
   });
   const markers = await snapshotMarkers(state);
   if (!markers.ok) throw new Error('snapshot failed');
@@ -177,5 +185,48 @@ describe('executor', () => {
       message: 'kaboom',
     });
     expect(res.succeeded.size).toBe(4);
+  });
+
+  it('a worker whose claims went stale refreshes its view and goes on while a long task runs', async () => {
+    // Seven independent stages: `a` runs long; b..e are lost to others (staleAfter is 4 at -j 2);
+    // f and g must still start here, before `a` ends, once the view is refreshed.
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    const p: Pipeline = { ...pipeline(), stages: names.map((n) => stage(n, 'shell')) };
+    const lost = new Set(['b', 'c', 'd', 'e']);
+    let refreshes = 0;
+    const claims: Claims = {
+      describe: 'test claims',
+      claim: (task) =>
+        Promise.resolve(
+          ok(
+            lost.has(task.id)
+              ? { kind: 'held' as const, by: 'someone' }
+              : {
+                  kind: 'won' as const,
+                  claim: {
+                    signal: new AbortController().signal,
+                    confirm: () => Promise.resolve(ok(undefined)),
+                    release: () => Promise.resolve(),
+                  },
+                },
+          ),
+        ),
+      held: async () => {
+        refreshes++;
+        await sleep(5);
+        return ok(new Set<string>());
+      },
+    };
+    const { res, log } = await runWith(
+      p,
+      (ctx) => sleep(ctx.task.id === 'a' ? 400 : 5).then(() => undefined),
+      2,
+      { claims, worker: 'w1', order: planOrder },
+    );
+    expect(res.succeeded).toEqual(new Set(['a', 'f', 'g']));
+    expect(res.deferred).toEqual(lost);
+    expect(log.indexOf('start f')).toBeGreaterThan(-1);
+    expect(log.indexOf('start f')).toBeLessThan(log.indexOf('end a'));
+    expect(refreshes).toBeGreaterThan(0);
   });
 });

@@ -231,6 +231,21 @@ describe('scheduler', () => {
     expect(s.deferred).toEqual(new Set(['a', 'c', 'd', 'e']));
   });
 
+  it('a refreshed view lifts a stale stop: the rest of the ready list is tried', () => {
+    const lines = ['a: x', 'b: x', 'c: x', 'd: x'];
+    const s = new Scheduler(fixture(lines, { jobs: 1, staleAfter: 2 }));
+    for (const t of ['a', 'b']) {
+      expect(ids(s.startNow())).toEqual([t]);
+      s.finish(id(t), { type: 'claim-lost' });
+    }
+    expect(s.stale).toBe(true);
+    expect(s.startNow()).toEqual([]);
+    s.viewRefreshed();
+    expect(s.stale).toBe(false);
+    expect(s.stopped).toBe(false);
+    expect(drain(s, () => ({ type: 'succeeded' })).started).toEqual(['c', 'd']);
+  });
+
   it('without `staleAfter` lost claims never stop it', () => {
     const s = new Scheduler(fixture(['a: x', 'b: x', 'c: x', 'd: x', 'e: x'], { jobs: 1 }));
     expect(drain(s, () => ({ type: 'claim-lost' })).started).toHaveLength(5);
