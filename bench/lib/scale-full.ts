@@ -42,7 +42,9 @@ export async function full(
     const first = packs[0];
     const last = packs[packs.length - 1];
     const rssGrowth =
-      first && last ? round(last.peakRssMb / Math.max(1, first.peakRssMb), 3) : null;
+      first && last && packs.length > 1 // one size measures no growth
+        ? round(last.peakRssMb / Math.max(1, first.peakRssMb), 3)
+        : null;
     const peakScratchParts = Math.max(...packs.map((r) => r.peakScratchParts));
     return {
       inputs: i,
