@@ -11,15 +11,13 @@
  * each phase) that a fixed window still
  * misses by far.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwhStats, SwhTestServer } from '../servers/swh/harness.js';
 import { startSwhServer } from '../servers/swh/harness.js';
-import { REPO, Rig } from '../helpers/rig.js';
+import { Rig } from '../helpers/rig.js';
+import { makeSwhShard } from '../helpers/swh-shard.js';
 
 const ROWS = 2400;
 const R1 = 40;
@@ -31,22 +29,7 @@ let dir: string;
 let swh: SwhTestServer;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'stackflow-adaptive-'));
-  const made = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'scripts/make-big-parquet.ts',
-      '--swh',
-      '--rows',
-      String(ROWS),
-      '--out',
-      dir,
-    ],
-    { cwd: REPO, encoding: 'utf8' },
-  );
-  expect(made.status, made.stderr).toBe(0);
+  dir = makeSwhShard('adaptive', ROWS);
   swh = await startSwhServer({
     config: {
       // Small blobs and no stragglers: the client's CPU and head-of-line waits stay out of it.

@@ -4,14 +4,12 @@
  * (tasks/pack/reorder.ts) again and again while later rows arrive. The parts and their errors
  * sidecars are byte-identical to a run against the same store without stragglers.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwhTestServer } from '../servers/swh/harness.js';
 import { startSwhServer } from '../servers/swh/harness.js';
-import { REPO, Rig } from '../helpers/rig.js';
+import { Rig } from '../helpers/rig.js';
+import { makeSwhShard } from '../helpers/swh-shard.js';
 
 const ROWS = 1500;
 
@@ -19,22 +17,7 @@ let dir: string;
 let swh: SwhTestServer;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'stackflow-stragglers-'));
-  const made = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'scripts/make-big-parquet.ts',
-      '--swh',
-      '--rows',
-      String(ROWS),
-      '--out',
-      dir,
-    ],
-    { cwd: REPO, encoding: 'utf8' },
-  );
-  expect(made.status, made.stderr).toBe(0);
+  dir = makeSwhShard('stragglers', ROWS);
   swh = await startSwhServer({
     config: {
       size: { medianBytes: 2000, sigma: 1.2, maxBytes: 200_000 },

@@ -5,14 +5,12 @@
  * twice the decided window, and the shared window still keeps to the decision (the synthetic
  * Software Heritage counts the GETs in flight). `run-finished` reports the window's figures.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwhTestServer } from '../servers/swh/harness.js';
 import { startSwhServer } from '../servers/swh/harness.js';
-import { REPO, Rig } from '../helpers/rig.js';
+import { Rig } from '../helpers/rig.js';
+import { makeSwhShard } from '../helpers/swh-shard.js';
 
 const ROWS = 800;
 const WINDOW = 8;
@@ -21,22 +19,7 @@ let dir: string;
 let swh: SwhTestServer;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'stackflow-ceiling-'));
-  const made = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'scripts/make-big-parquet.ts',
-      '--swh',
-      '--rows',
-      String(ROWS),
-      '--out',
-      dir,
-    ],
-    { cwd: REPO, encoding: 'utf8' },
-  );
-  expect(made.status, made.stderr).toBe(0);
+  dir = makeSwhShard('ceiling', ROWS);
   swh = await startSwhServer({
     config: {
       size: { medianBytes: 300, sigma: 0.5, maxBytes: 4096 },
