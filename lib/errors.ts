@@ -67,6 +67,15 @@ export type Failure =
       message: string;
     }
   | {
+      /**
+       * The run lost its state lock (lib/run-lock.ts) while the task ran, and stopped it: the
+       * message says why the lock was lost and what to do. Nothing of the task is written to
+       * the state (it may be another run's now), no failure record either.
+       */
+      reason: 'lock-lost';
+      message: string;
+    }
+  | {
       /** Anything the user has to fix: bad params, an unsupported URL scheme, a missing tool. */
       reason: 'invalid-input';
       message: string;
@@ -122,6 +131,23 @@ export class FailureError extends Error {
   }
 }
 
+/**
+ * The reason a run's signal aborts with when something other than an interrupt stops the run (a
+ * lost state lock): the failure every task it stops reports, instead of "interrupted".
+ */
+export class RunStopped extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+    this.name = 'RunStopped';
+  }
+}
+
+/** The failure of a task stopped because `signal` aborted: why the run was stopped. */
+export function stoppedFailure(signal: AbortSignal): Failure {
+  const why: unknown = signal.reason;
+  return why instanceof RunStopped ? why.failure : { reason: 'aborted', message: 'interrupted' };
+}
+
 /** errno codes → the failure they mean (what happened, in the user's words). */
 type ErrnoReason = 'permission-denied' | 'disk-full' | 'network-unreachable' | 'transient';
 const ERRNO_REASONS: Readonly<Record<string, { reason: ErrnoReason; what: string }>> = {
@@ -168,7 +194,7 @@ export function errnoFailure(e: unknown, where: string): Failure | undefined {
  * as FailureError), else `internal-error` — a bug, with its stack kept for `--debug`.
  */
 export function convertExceptionToFailure(e: unknown, signal?: AbortSignal): Failure {
-  if (signal?.aborted === true) return { reason: 'aborted', message: 'interrupted' };
+  if (signal?.aborted === true) return stoppedFailure(signal);
   if (e instanceof FailureError) return e.failure;
   if (e instanceof Error) {
     if (e.name === 'AbortError') return { reason: 'aborted', message: 'interrupted' };

@@ -2,12 +2,13 @@
  * EFFECTS. One task's run: claim it (workers sharing a graph), read its upstream outputs, delete
  * its old markers and failure record, run its attempts (lib/attempt.ts) in a scratch dir, verify
  * every output (size + sha256), archive its params and only then write its marker. Failures are
- * recorded for `status`/`report`; a lost lease stops the task without a failure record. What to
+ * recorded for `status`/`report`; a lost lease, an interrupt or a lost state lock stops the task
+ * without a failure record (its failure says which: lib/errors.ts `stoppedFailure`). What to
  * run and when is the scheduler's (lib/scheduler.ts); the executor (lib/executor.ts) joins them.
  */
 import { join } from 'node:path';
 import type { Failure, Result } from './errors.js';
-import { err, ok } from './errors.js';
+import { err, ok, stoppedFailure } from './errors.js';
 import type { ExecEnv, Stores } from './executor.js';
 import { redactSecrets, stageKeyedParams } from './fingerprint.js';
 import { digestObject } from './io/fs/files.js';
@@ -138,7 +139,7 @@ async function runAndMark(
     reason: step.reason,
     attempt: 1,
   });
-  const fail = async (f: Failure): Promise<Result<never>> => {
+  const fail = async (failed: Failure): Promise<Result<never>> => {
     if (claim?.signal.aborted === true && !env.signal.aborted) {
       env.emit({
         type: 'note',
@@ -147,7 +148,11 @@ async function runAndMark(
       });
       return err({ reason: 'aborted', message: 'lease lost' });
     }
-    if (f.reason !== 'aborted') {
+    // Stopped with the run: whatever the task made of its abort (a command killed by SIGTERM, a
+    // request cut short), its failure is why the run stopped (an interrupt, a lost state lock).
+    const f = env.signal.aborted ? stoppedFailure(env.signal) : failed;
+    // A run that lost its state lock writes nothing more to it: it may be another run's now.
+    if (f.reason !== 'aborted' && f.reason !== 'lock-lost') {
       await recordFailure(env.stores.state, task, f, {
         host: hostName(),
         worker: env.worker ?? workerId(),

@@ -48,6 +48,7 @@ export function exitFor(f: Failure): number {
     case 'permission-denied':
     case 'disk-full':
     case 'aborted':
+    case 'lock-lost':
     case 'internal-error':
       return EXIT.failed;
     default:

@@ -5,7 +5,9 @@
  */
 import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
-import { unreachable } from '../errors.js';
+import type { Failure } from '../errors.js';
+import { RunStopped, unreachable } from '../errors.js';
+import { SILENT } from '../epoch-holder.js';
 import type { Claims } from '../leases.js';
 import { defaultWorkerId, LeaseClaims, ShardClaims } from '../leases.js';
 import type { FetchSummary, RunEvent } from '../events.js';
@@ -182,9 +184,11 @@ async function runTargets(
       }
       if (taken.value === undefined) return EXIT.interrupted;
       lock = taken.value;
-      // A lost lock (taken over, or heartbeats not landing) stops the run like an interrupt.
-      lock.signal.addEventListener('abort', () => {
-        ac.abort();
+      // A lost lock (taken over, or heartbeats not landing) stops the run like an interrupt, but
+      // the tasks it stops say so (lockLostFailure), not "interrupted".
+      const held = lock;
+      held.signal.addEventListener('abort', () => {
+        ac.abort(new RunStopped(lockLostFailure(held.signal.reason)));
       });
     }
     const r = await runRounds({
@@ -243,6 +247,26 @@ async function runTargets(
     await lock?.release();
     signal.removeEventListener('abort', onInterrupt);
   }
+}
+
+/**
+ * The failure of a task stopped because the run lost its state lock: why (the lock's abort
+ * reason, lib/run-lock.ts) and what to do about it.
+ */
+export function lockLostFailure(reason: unknown): Failure {
+  const why = (reason instanceof Error ? reason.message : String(reason)).replace(
+    /^state lock lost: /,
+    '',
+  );
+  const silent = why === SILENT;
+  const cause = silent ? `${why}: the state store was unreachable or too slow to answer` : why;
+  const next = silent
+    ? 'check that the state store answers (`stackflow doctor`), then rerun `stackflow run`: it waits for any run that holds the state by then'
+    : 'another run holds the state now: let it finish (`stackflow status` shows what is done), then rerun `stackflow run` for what is left';
+  return {
+    reason: 'lock-lost',
+    message: `stopped: this run lost the state lock (${cause}), so nothing of this task was recorded; ${next}`,
+  };
 }
 
 /** How this process shares the graph: alone (undefined), through leases, or as a static shard. */

@@ -175,6 +175,14 @@ describe('signals', () => {
     expect(r.events.some((e) => e.type === 'task-succeeded' && e.task === 'slow')).toBe(false);
     // The command's own child went with it (bash alone used to be killed, `sleep` ran on).
     expect(pidsOf(args)).toEqual([]);
+    // Stopped, not failed: "interrupted" (not "command exited SIGTERM"), and no failure record.
+    expect(failures(r)).toEqual([
+      expect.objectContaining({
+        task: 'slow',
+        failure: { reason: 'aborted', message: 'interrupted' },
+      }),
+    ]);
+    expect(walk(join(rig.cache, 'state')).filter((k) => k.endsWith('@failed.json'))).toEqual([]);
     rig.env = { SLEEP: '0' };
     const again = await rig.run(['run', '--json']);
     expect(again.code, JSON.stringify(again.events.filter((e) => e.type === 'task-failed'))).toBe(
