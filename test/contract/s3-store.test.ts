@@ -172,6 +172,89 @@ describe('S3Store', () => {
     store.close();
   });
 
+  it('a multipart upload gives each of its requests a budget: scattered failures of many parts are cured', async () => {
+    const notices: RetryNotice[] = [];
+    const retries = 8;
+    const store = await freshStore({
+      baseMs: 1,
+      retries,
+      multipartThreshold: 5 << 20,
+      partSize: 5 << 20,
+      onRetry: (x) => notices.push(x),
+    });
+    const bytes = randomBytes(40 << 20);
+    const before = await server.stats();
+    // Every part upload fails until the parts in flight have failed 3 or 4 times each in all
+    // (more failures than one budget for the whole upload would allow), then none does.
+    await server.setFaults({ rate: 1, kinds: ['503', '500'], methods: ['PUT'] });
+    let faulted = 0;
+    const put = store.put(k('big/cured.bin'), Readable.from([bytes]));
+    try {
+      for (;;) {
+        const st = await server.stats();
+        faulted = Object.values(st.faults).reduce((a, b) => a + b, 0);
+        faulted -= Object.values(before.faults).reduce((a, b) => a + b, 0);
+        if (faulted >= 14) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      await server.setFaults(null);
+    }
+    const info = must(await put);
+    expect(faulted).toBeGreaterThan(retries);
+    expect(info.size).toBe(bytes.length);
+    expect(must(await store.get(info.key)).equals(bytes)).toBe(true);
+    // Each retry says which part of which object it retries.
+    expect(notices.length).toBeGreaterThanOrEqual(faulted);
+    for (const x of notices) {
+      expect(x.what).toMatch(new RegExp(`^PUT ${store.url}/big/cured\\.bin part \\d+$`));
+    }
+    store.close();
+  }, 60_000);
+
+  it('a multipart upload whose part fails for good stops at once: no further part, the upload aborted', async () => {
+    const retries = 2;
+    const notices: RetryNotice[] = [];
+    const store = await freshStore({
+      baseMs: 1,
+      retries,
+      multipartThreshold: 5 << 20,
+      partSize: 5 << 20,
+      onRetry: (x) => notices.push(x),
+    });
+    const parts = 16;
+    const bytes = randomBytes(parts * (5 << 20));
+    // Part 2 fails every time; every other request works.
+    await server.setFaults({ rate: 1, kinds: ['503'], partNumbers: [2] });
+    let after: Record<string, number> = {};
+    const before = (await server.stats()).byOp;
+    try {
+      const r = await store.put(k('big/dead.bin'), Readable.from([bytes]));
+      expect(r.ok ? 'ok' : r.error).toMatchObject({
+        reason: 'transient',
+        message: expect.stringContaining('big/dead.bin') as unknown,
+      });
+      after = (await server.stats()).byOp;
+    } finally {
+      await server.setFaults(null);
+    }
+    const sent = (op: string) => (after[op] ?? 0) - (before[op] ?? 0);
+    // Part 2 had a call's budget; the parts in flight beside it finished, and no other part was
+    // sent (the whole file, 15 more parts, went up for nothing when a failure did not stop it).
+    expect(notices.map((x) => x.what)).toEqual(
+      Array.from({ length: retries }, () => `PUT ${store.url}/big/dead.bin part 2`),
+    );
+    expect(sent('UploadPart') - (1 + retries)).toBeLessThan(parts - 1);
+    expect(sent('UploadPart') - (1 + retries)).toBeLessThanOrEqual(8);
+    expect(sent('AbortMultipartUpload')).toBe(1);
+    expect(sent('CompleteMultipartUpload')).toBe(0);
+    // Nothing of the call goes on after it returned.
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await server.stats()).byOp).toEqual(after);
+    expect((await store.head(k('big/dead.bin'))).ok).toBe(false);
+    store.close();
+  }, 60_000);
+
   it('connects once per call (the private send helper)', async () => {
     const store = await freshStore();
     must(await store.put(k('c'), 'c'));

@@ -8,6 +8,7 @@
  * Only throttling, transient (timeouts, resets) and 5xx errors are retried; 4xx never (404 is a
  * missing blob, 412 a lost race, 403 a configuration problem).
  */
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
 import type { RetryNotice } from '../../util/retry.js';
 import { backoffMs } from '../../util/retry.js';
@@ -106,6 +107,35 @@ export class BoundedRetryStrategy implements RetryStrategyV2 {
 
   recordSuccess(): void {
     // No shared quota to refill: every request gets its own bounded attempts.
+  }
+}
+
+/** A command of the S3 client, whatever its input and output. */
+export type SdkCommand = Parameters<S3Client['send']>[0];
+
+/**
+ * Sends `command` through `client` under the budget `scope`: opened on `strategy` for this one
+ * request and its retries, the command tagged with its id, closed when the request settles.
+ */
+export async function sendInScope(
+  client: S3Client,
+  strategy: BoundedRetryStrategy,
+  command: SdkCommand,
+  scope: RetryScope,
+): Promise<unknown> {
+  const id = strategy.openBudget(scope);
+  command.middlewareStack.add(
+    (next, context) => (args) => {
+      context['partition_id'] = id;
+      return next(args);
+    },
+    // override: a command sent again (lib-storage's abort) carries its latest budget.
+    { step: 'initialize', name: 'stackflowRetryBudget', override: true },
+  );
+  try {
+    return await client.send(command);
+  } finally {
+    strategy.closeBudget(id);
   }
 }
 

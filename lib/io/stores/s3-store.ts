@@ -7,7 +7,8 @@
  * - Retries: bounded, jittered, counted (s3-retry.ts); a GET whose body breaks mid-stream is
  *   retried as a whole here, because the SDK only retries until the headers arrive.
  * - Puts: one PutObject up to `multipartThreshold` (the body in memory, so a retry can resend
- *   it), multipart through `@aws-sdk/lib-storage` above. The sha256 of the bytes travels as
+ *   it), in parts above (s3-multipart.ts: each request of the upload gets a call's budget, and
+ *   the first that fails for good ends the call). The sha256 of the bytes travels as
  *   `x-amz-meta-sha256`, so `head` can report it.
  * - Conditional puts map to If-None-Match `*` / If-Match; a 412 that follows a retried attempt
  *   is checked against the stored sha256, since the first attempt may have landed. Conditional
@@ -51,7 +52,9 @@ import type {
 } from './object-store.js';
 import type { S3Location } from './s3-location.js';
 import type { RetryScope } from './s3-retry.js';
-import { BoundedRetryStrategy, describeSdkError } from './s3-retry.js';
+import type { SdkCommand } from './s3-retry.js';
+import { BoundedRetryStrategy, describeSdkError, sendInScope } from './s3-retry.js';
+import { uploadInParts } from './s3-multipart.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkPutOptions, checkStart, invalid, MAX_PAGE_SIZE } from './store-common.js';
 
@@ -60,7 +63,8 @@ export interface S3StoreOptions {
   maxSockets?: number;
   /**
    * Retries per call for throttling, timeouts, resets, 5xx and (GET) bodies cut mid-stream, all
-   * layers together: a call makes at most 1 + retries requests. Default 8.
+   * layers together: a call makes at most 1 + retries requests (a put in parts: each request
+   * of it, see s3-multipart.ts). Default 8.
    */
   retries?: number;
   /** First backoff ceiling in ms. Default 100. */
@@ -180,24 +184,15 @@ export class S3Store implements ObjectStore {
     scope: RetryScope | string,
     make: (sdk: Sdk) => Command<ServiceInputTypes, I, ServiceOutputTypes, O, unknown>,
   ): Promise<O> {
-    const { sdk, client, strategy } = await this.connect();
-    const command = make(sdk);
-    const id = strategy.openBudget(
+    const connection = await this.connect();
+    const command = make(connection.sdk);
+    // The SDK types a command by its concrete input and output; `O` is this command's output.
+    return (await sendInScope(
+      connection.client,
+      connection.strategy,
+      command as unknown as SdkCommand,
       typeof scope === 'string' ? { what: scope, left: this.retries } : scope,
-    );
-    command.middlewareStack.add(
-      (next, context) => (args) => {
-        context['partition_id'] = id;
-        return next(args);
-      },
-      { step: 'initialize', name: 'stackflowRetryBudget' },
-    );
-    try {
-      // The SDK types a command by its concrete input and output; `O` is this command's output.
-      return (await client.send(command as unknown as Parameters<S3Client['send']>[0])) as O;
-    } finally {
-      strategy.closeBudget(id);
-    }
+    )) as O;
   }
 
   /** `GET s3://bucket/prefix/key`: what a notice or message names. */
@@ -414,7 +409,10 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  /** A multipart upload; `knownSha256` (of a local file) is stored as metadata for `head`. */
+  /**
+   * A put in parts (s3-multipart.ts: a budget per request, stopped at the first that fails for
+   * good); `knownSha256` (of a local file) is stored as metadata for `head`.
+   */
   private async putLarge(
     key: ObjectKey,
     source: Readable,
@@ -434,22 +432,22 @@ export class S3Store implements ObjectStore {
       },
       body,
     );
-    const { Upload } = await import('@aws-sdk/lib-storage');
-    const { client } = await this.connect();
-    const upload = new Upload({
-      client,
-      params: {
-        Bucket: this.bucket,
-        Key: this.full(key),
-        Body: body,
-        ...(knownSha256 !== undefined ? { Metadata: { [META_SHA256]: knownSha256 } } : {}),
-      },
+    const connection = await this.connect();
+    const upload = uploadInParts({
+      sdk: connection.sdk,
+      client: connection.client,
+      send: (command, scope) => sendInScope(connection.client, connection.strategy, command, scope),
+      retries: this.retries,
+      bucket: this.bucket,
+      key: this.full(key),
+      what: this.what('PUT', key),
+      body,
       partSize: this.partSize,
       queueSize: 4,
-      leavePartsOnError: false,
+      ...(knownSha256 !== undefined ? { metadata: { [META_SHA256]: knownSha256 } } : {}),
     });
     try {
-      const [out] = await Promise.all([upload.done(), feeding]);
+      const [out] = await Promise.all([upload, feeding]);
       const sha256 = hash.digest('hex');
       if (knownSha256 !== undefined && knownSha256 !== sha256) {
         // The file changed while it was uploaded: what is stored matches neither. The delete's

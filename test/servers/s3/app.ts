@@ -53,7 +53,8 @@ export function harnessMiddleware(
     const listPrefix = req.op.startsWith('ListObjects')
       ? (queryParam(ctx, 'prefix') ?? '')
       : undefined;
-    const kind = faults.choose(ctx.method, req, listPrefix);
+    const part = req.op === 'UploadPart' ? Number(queryParam(ctx, 'partNumber')) : undefined;
+    const kind = faults.choose(ctx.method, req, listPrefix, part);
     let cutBody = false;
     switch (kind) {
       case null:

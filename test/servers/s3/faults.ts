@@ -35,11 +35,21 @@ export class FaultInjector {
   /**
    * The fault for this request, or null. Only kinds that can apply are drawn from:
    * `reset-mid-body` needs a GetObject. Draws from the PRNG only for eligible requests.
+   * `partNumber`: an UploadPart's, for `partNumbers`.
    */
-  choose(method: string, req: S3Request, listPrefix: string | undefined): FaultKind | null {
+  choose(
+    method: string,
+    req: S3Request,
+    listPrefix: string | undefined,
+    partNumber?: number,
+  ): FaultKind | null {
     const c = this.config;
     if (c === null || c.rate <= 0) return null;
     if (c.methods !== undefined && !c.methods.includes(method)) return null;
+    if (c.partNumbers !== undefined) {
+      if (req.op !== 'UploadPart' || partNumber === undefined) return null;
+      if (!c.partNumbers.includes(partNumber)) return null;
+    }
     if (c.bucket !== undefined && req.bucket !== c.bucket) return null;
     if (c.keyPrefix !== undefined) {
       const subject = req.key ?? listPrefix;

@@ -49,6 +49,8 @@ export interface FaultConfig {
   keyPrefix?: string;
   /** Only requests to this bucket are eligible. */
   bucket?: string;
+  /** Only UploadPart requests for these part numbers are eligible (one part failing for good). */
+  partNumbers?: number[];
 }
 
 /**
@@ -88,9 +90,18 @@ export function parseFaultConfig(value: unknown): FaultConfig | null {
   if (value === null) return null;
   if (typeof value !== 'object') throw new Error('faults: expected an object or null');
   const v = value as Record<string, unknown>;
-  const known = new Set(['rate', 'kinds', 'latencyMs', 'seed', 'methods', 'keyPrefix', 'bucket']);
+  const known = new Set([
+    'rate',
+    'kinds',
+    'latencyMs',
+    'seed',
+    'methods',
+    'keyPrefix',
+    'bucket',
+    'partNumbers',
+  ]);
   for (const k of Object.keys(v)) if (!known.has(k)) throw new Error(`faults: unknown field ${k}`);
-  const { rate, kinds, latencyMs, seed, methods, keyPrefix, bucket } = v;
+  const { rate, kinds, latencyMs, seed, methods, keyPrefix, bucket, partNumbers } = v;
   if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
     throw new Error('faults.rate: expected a number in 0..1');
   }
@@ -128,6 +139,12 @@ export function parseFaultConfig(value: unknown): FaultConfig | null {
   if (bucket !== undefined) {
     if (typeof bucket !== 'string') throw new Error('faults.bucket: expected a string');
     out.bucket = bucket;
+  }
+  if (partNumbers !== undefined) {
+    if (!Array.isArray(partNumbers) || !partNumbers.every((n) => Number.isInteger(n))) {
+      throw new Error('faults.partNumbers: expected an array of integers');
+    }
+    out.partNumbers = partNumbers as number[];
   }
   return out;
 }
