@@ -53,8 +53,10 @@ export default defineTask({
   writes: (p) => fields(p, 'prefix'),
   checks: { prefix: prefixProblem },
   reads: 'pack',
-  // No limits: it scans every part of a language in one query (hours for the largest) and
-  // reports no progress until it ends.
+  // No timeout: the largest language takes hours (its parts are read at the disk's and DuckDB's
+  // pace), and a timeout would kill that and start it over. It reports progress per batch of
+  // parts read (a few parts, at most 256 MiB); 30m also covers the sort and counts at the end.
+  limits: { stall: '30m' },
   outputs: {
     bucket: (task, p) => (task.language === undefined ? [] : [statsKey(p.prefix, task.language)]),
     bucketPrefix: (p) => p.prefix,

@@ -9,8 +9,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rig, SAMPLE, started } from '../helpers/rig.js';
+import type { CliResult } from '../helpers/rig.js';
 import type { Defects } from './verify.js';
 import { unzstd } from './verify.js';
+import { BATCH_PARTS } from '../../tasks/stats/run.js';
 
 interface Stats {
   language: string;
@@ -75,11 +77,33 @@ async function expected(dir: string, language: string, topN: number) {
   };
 }
 
+/**
+ * The `progress` events of `task`: how many came before it ended (and after: none), and the
+ * last one's rows and bytes (JSON progress carries the task's running totals, at most one line
+ * a second).
+ */
+function progressOf(r: CliResult, task: string) {
+  const end = r.events.findIndex((e) => e.type === 'task-succeeded' && e.task === task);
+  const mine = (from: number, to?: number) =>
+    r.events.slice(from, to).filter((e) => e.type === 'progress' && e.task === task);
+  const last = mine(0, end).at(-1);
+  return {
+    before: mine(0, end).length,
+    after: mine(end).length,
+    rows: Number(last?.rows ?? 0),
+    bytes: Number(last?.bytes ?? 0),
+  };
+}
+
+const readStats = (rig: Rig, lang: string) =>
+  JSON.parse(readFileSync(join(rig.cache, 'bucket/stats', `${lang}.json`), 'utf8')) as Stats;
+
 describe('stats on the sample', () => {
   const rig = new Rig();
+  let first: CliResult | undefined;
   beforeAll(async () => {
-    const r = await rig.run(['run', '--cache-dir', 'cache']);
-    expect(r.code, r.stderr).toBe(0);
+    first = await rig.run(['run', '--cache-dir', 'cache']);
+    expect(first.code, first.stderr).toBe(0);
   }, 300_000);
   afterAll(() => {
     rig.cleanup();
@@ -109,6 +133,20 @@ describe('stats on the sample', () => {
       corrupt_gzip: defects.corrupt_gzip.length,
       undecodable: defects.undecodable.length,
     });
+  });
+
+  it('reports its rows and content bytes as progress while it reads the parts', () => {
+    if (first === undefined) throw new Error('the run did not happen');
+    for (const lang of languages) {
+      const got = readStats(rig, lang);
+      // The sample's languages fit in one batch: one progress event with all of it.
+      expect(progressOf(first, `stats:${lang}`), lang).toEqual({
+        before: 1,
+        after: 0,
+        rows: got.rows,
+        bytes: got.content_bytes,
+      });
+    }
   });
 
   it('merges every language into summary.json', () => {
@@ -144,4 +182,46 @@ describe('stats on the sample', () => {
     const cpp = JSON.parse(readFileSync(join(rig.cache, 'bucket/stats/C++.json'), 'utf8')) as Stats;
     expect(Object.keys(cpp.top_extensions)).toHaveLength(2);
   });
+});
+
+describe('stats over many parts', () => {
+  const rig = new Rig();
+  afterAll(() => {
+    rig.cleanup();
+  });
+
+  it('reads them a batch at a time: the same statistics, progress as it goes', async () => {
+    // A few rows per part: the larger languages have more parts than one batch takes.
+    rig.writePipeline(
+      readFileSync(join(rig.dir, 'pipeline.yaml'), 'utf8').replace(
+        'rows_per_part: 250',
+        'rows_per_part: 40\n      max_missing_rate: 1',
+      ),
+    );
+    const r = await rig.run(['run', 'stats', '--cache-dir', 'cache']);
+    expect(r.code, r.stderr).toBe(0);
+    const languages = readdirSync(join(rig.cache, 'bucket/packed')).sort();
+    let batched = 0;
+    for (const lang of languages) {
+      const dir = join(rig.cache, 'bucket/packed', lang);
+      const parts = readdirSync(dir).filter((f) => f.endsWith('.jsonl.zst')).length;
+      const want = await expected(dir, lang, 20);
+      const got = readStats(rig, lang);
+      expect(got).toEqual({
+        ...want,
+        generated_share: expect.closeTo(want.generated_share, 12) as unknown,
+        vendor_share: expect.closeTo(want.vendor_share, 12) as unknown,
+      });
+      // Running totals, sampled: the last one at most the whole, and some of it.
+      const p = progressOf(r, `stats:${lang}`);
+      expect(p.before, lang).toBeGreaterThan(0);
+      expect(p.after).toBe(0);
+      expect(p.rows).toBeGreaterThan(0);
+      expect(p.rows).toBeLessThanOrEqual(got.rows);
+      expect(p.bytes).toBeGreaterThan(0);
+      expect(p.bytes).toBeLessThanOrEqual(got.content_bytes);
+      if (parts > BATCH_PARTS) batched++;
+    }
+    expect(batched).toBeGreaterThan(0);
+  }, 300_000);
 });

@@ -54,6 +54,9 @@ describe('stage limits', () => {
     expect(stageLimits('pack', {})).toEqual({ stallTimeoutMs: 900_000 });
     expect(stageLimits('shell', {})).toEqual({});
     expect(stageLimits('discover', {})).toEqual({ timeoutMs: 3_600_000 });
+    // stats reports a batch of parts read at a time; the largest language takes hours.
+    expect(stageLimits('stats', {})).toEqual({ stallTimeoutMs: 1_800_000 });
+    expect(stageLimits('stats-merge', {})).toEqual({ timeoutMs: 3_600_000 });
     expect(stageLimits('sync', { timeout: 'none', stall_timeout: '90s' })).toEqual({
       stallTimeoutMs: 90_000,
     });
