@@ -3,12 +3,16 @@
  * CLI: the task it stops fails with `lock-lost`, saying so and what to do (not "interrupted", as
  * if the user had pressed Ctrl-C) — in its `task-failed` event, the printed line and the closing
  * summary — and the fenced run writes nothing of it to the state (no marker, no failure record:
- * the state may be another run's now). Exit 1; the next run does the task.
+ * the state may be another run's now). Exit 1; the next run does the task. Both ways of losing
+ * it: another run took it over (a later epoch), and its heartbeats stopped landing (the state
+ * store on loopback S3 failing every request to the lock for half its TTL, 30 s).
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collect, Rig, walk } from '../helpers/rig.js';
+import { startS3Server } from '../servers/s3/harness.js';
+import type { S3TestServer } from '../servers/s3/harness.js';
 
 const PIPELINE = `version: 1
 dataset:
@@ -31,6 +35,16 @@ const rigs: Rig[] = [];
 afterEach(() => {
   for (const r of rigs.splice(0)) r.cleanup();
 });
+
+let s3: S3TestServer;
+beforeAll(async () => {
+  s3 = await startS3Server({ buckets: ['lockstate'] });
+}, 60_000);
+afterAll(async () => {
+  await s3.stop();
+});
+
+type Failed = { task: string; failure: { reason: string; message: string } };
 
 /** Resolves when `child`'s stdout has shown `needle`. */
 function waitFor(child: ReturnType<Rig['start']>, needle: string): Promise<void> {
@@ -102,4 +116,38 @@ describe('a run that loses its state lock', () => {
       expect.objectContaining({ type: 'task-succeeded', task: 'slow' }),
     );
   }, 60_000);
+
+  it('whose heartbeats stop landing (the state store fails): the task says so and points at the store', async () => {
+    const rig = new Rig({
+      pipeline: `${PIPELINE}state: s3://lockstate/state\ns3:\n  lockstate: { endpoint: '${s3.endpoint}' }\n`,
+    });
+    rigs.push(rig);
+    rig.env = { ...s3.env, SLEEP: '47.375' };
+    const child = rig.start(['run', 'slow', '--json']);
+    const done = collect(child);
+    await waitFor(child, '"type":"task-started","task":"slow"');
+    // Every request to the lock fails from now on: its heartbeats stop landing.
+    await s3.setFaults({ rate: 1, kinds: ['500'], keyPrefix: 'state/locks/' });
+    try {
+      const r = await done;
+      expect(r.code, r.stderr).toBe(1);
+      const failed = r.events.filter((e) => e.type === 'task-failed') as Failed[];
+      expect(failed.map((f) => [f.task, f.failure.reason])).toEqual([['slow', 'lock-lost']]);
+      const { message } = failed[0]?.failure ?? { message: '' };
+      expect(message).toContain(
+        'lost the state lock (its heartbeats stopped landing for half its TTL: the state store was unreachable',
+      );
+      expect(message).toContain('`stackflow doctor`');
+      expect(r.stderr).toContain(`✗ slow (lock-lost): ${message}`);
+    } finally {
+      await s3.setFaults(null);
+    }
+    // The lost epoch stays (its holder deletes nothing); its process is gone: taken over at once.
+    rig.env = { ...s3.env, SLEEP: '0' };
+    const again = await rig.run(['run', 'slow', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.events).toContainEqual(
+      expect.objectContaining({ type: 'task-succeeded', task: 'slow' }),
+    );
+  }, 120_000);
 });
