@@ -62,10 +62,14 @@ export { unreachable } from './errors.js';
 export { withRetry } from './util/retry.js';
 export type { RetryOptions } from './util/retry.js';
 export { flatten, orderedMap } from './util/ordered.js';
-export type { FetchWindow, FetchWindowStats } from './util/fetch-window.js';
+export type { FetchWindowStats } from './util/fetch-window.js';
 export { sharedFetchWindow } from './util/fetch-window.js';
 export type { S3BucketSettings, S3Location } from './io/stores/s3-location.js';
 export { resolveS3Location } from './io/stores/s3-location.js';
+export type { ThreadStoreSpec } from './io/stores/thread-store.js';
+export { openThreadStore } from './io/stores/thread-store.js';
+export type { Slot, SlotOutcome } from './util/fetch-window.js';
+export { FetchWindow } from './util/fetch-window.js';
 
 /** DuckDB's module (lib/io/duckdb.ts), loaded on first use: planning never needs it. */
 const duckdb = (): Promise<typeof import('./io/duckdb.js')> => import('./io/duckdb.js');

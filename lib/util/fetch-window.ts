@@ -27,7 +27,11 @@ import { AimdController } from './aimd.js';
 export type SlotOutcome = 'answered' | 'throttled' | 'failed';
 
 export interface Slot {
-  done(outcome: SlotOutcome): void;
+  /**
+   * The GET ended. `latencyMs` is its own time when it was measured elsewhere (a worker thread
+   * holding the slot through the pack's line pool); by default the time since the slot was given.
+   */
+  done(outcome: SlotOutcome, latencyMs?: number): void;
 }
 
 /** What a run can report about the window. */
@@ -171,12 +175,13 @@ export class FetchWindow {
     const startedAt = this.now();
     let settled = false;
     return {
-      done: (outcome) => {
+      done: (outcome, latencyMs) => {
         if (settled) return;
         settled = true;
         const t = this.now();
-        if (outcome === 'answered') this.ctl.onAnswer(t - startedAt, t, this.inFlight);
-        else if (outcome === 'throttled') this.ctl.onThrottle(startedAt, t, this.inFlight);
+        const began = latencyMs === undefined ? startedAt : Math.max(startedAt, t - latencyMs);
+        if (outcome === 'answered') this.ctl.onAnswer(t - began, t, this.inFlight);
+        else if (outcome === 'throttled') this.ctl.onThrottle(began, t, this.inFlight);
         this.inFlight--;
         this.pump();
       },

@@ -22,8 +22,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type {
-  FetchWindow,
   Failure,
+  ThreadStoreSpec,
   ObjectStore,
   Result,
   S3Location,
@@ -31,6 +31,7 @@ import type {
   TaskContext,
 } from '../../lib/task-api.js';
 import {
+  FetchWindow,
   checkS5cmd,
   ensureDir,
   err,
@@ -60,9 +61,21 @@ export type FetchBlob = (blobId: string) => Promise<Result<Uint8Array>>;
  */
 export type LocalFile = (blobId: string) => string | undefined;
 
+/**
+ * Blobs the line workers fetch themselves (remote-fetch.ts), each from its own client of the
+ * store `store` describes, every GET in a slot of `window`, which the main thread keeps.
+ */
+export interface RemoteBlobs {
+  store: ThreadStoreSpec;
+  window: FetchWindow;
+  onRetry?: (failure: Failure) => void;
+}
+
 /** The blobs of one part, ready to be fetched in row order. */
 export interface PartBlobs {
   fetch: FetchBlob;
+  /** Present when the line workers fetch the blobs (see `RemoteBlobs`); `fetch` is the fallback. */
+  remote?: RemoteBlobs;
   /** Present when the blobs are files of a local store (see `LocalFile`). */
   localFile?: LocalFile;
   /** Frees what the part holds on disk. Idempotent; call it in a finally. */
@@ -95,6 +108,8 @@ export interface FetcherOptions {
   s5cmdPath: string;
   /** s5cmd `--numworkers`. */
   s5cmdWorkers: number;
+  /** GETs in flight for this pack at most (`window: fixed`: exactly that many). Default 64. */
+  concurrency?: number;
 }
 
 /** What a fetcher may touch: a narrow slice of the task context (tests build it by hand). */
@@ -108,7 +123,13 @@ export type FetcherContext = Pick<TaskContext, '$' | 'scratch' | 'signal' | 'con
 export function makeFetcher(opts: FetcherOptions, ctx: FetcherContext): Result<ContentFetcher> {
   switch (opts.fetcher) {
     case 'sdk':
-      return ok(sdkFetcher(ctx, opts.window === 'adaptive' ? ctx.window : undefined));
+      return ok(
+        sdkFetcher(
+          ctx,
+          opts.window === 'adaptive' ? ctx.window : undefined,
+          opts.concurrency ?? 64,
+        ),
+      );
     case 's5cmd':
       return s5cmdFetcher(opts, ctx);
   }
@@ -118,7 +139,11 @@ export function makeFetcher(opts: FetcherOptions, ctx: FetcherContext): Result<C
  * Per-row `ctx.content.get`, retried while transient (throttling with a longer backoff); each
  * attempt in a slot of `window` when there is one. The file's path on a local store.
  */
-function sdkFetcher(ctx: FetcherContext, window: FetchWindow | undefined): ContentFetcher {
+function sdkFetcher(
+  ctx: FetcherContext,
+  window: FetchWindow | undefined,
+  concurrency: number,
+): ContentFetcher {
   const store = ctx.content;
   const localFile: LocalFile | undefined =
     store.filePathHint === undefined
@@ -135,9 +160,24 @@ function sdkFetcher(ctx: FetcherContext, window: FetchWindow | undefined): Conte
       signal: ctx.signal,
       onRetry: (_n, f) => ctx.onRetry?.(f),
     });
+  // A store a worker thread can open again (S3): the line workers fetch, off the main thread. A
+  // fixed window is this pack's own, `concurrency` slots whatever the store answers.
+  const spec = store.threadSpec?.();
+  let remote: RemoteBlobs | undefined;
+  if (spec !== undefined) {
+    let w = window;
+    if (w === undefined) {
+      w = new FetchWindow({ min: concurrency, initial: concurrency });
+      w.join(concurrency);
+    }
+    remote = { store: spec, window: w, ...(ctx.onRetry ? { onRetry: ctx.onRetry } : {}) };
+  }
   return {
     ready: () => Promise.resolve(ok(undefined)),
-    open: () => Promise.resolve(ok({ fetch, localFile, close: () => Promise.resolve() })),
+    open: () =>
+      Promise.resolve(
+        ok({ fetch, localFile, ...(remote ? { remote } : {}), close: () => Promise.resolve() }),
+      ),
   };
 }
 

@@ -8,14 +8,21 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import type { LineBatch } from './lines.js';
+import type { LineBatch, LineBatchResult } from './lines.js';
 import { buildLines } from './lines.js';
+import type { MainSlotMessage, RemoteFetcher } from './remote-fetch.js';
 
 /** One request: a batch and the id its answer is matched with. */
 export interface LineRequest {
+  type: 'build';
   id: number;
   batch: LineBatch;
 }
+
+/** An answer: the batch's lines, or (a remote batch) the failure that stopped it. */
+export type LineAnswer =
+  | { type: 'built'; id: number; result: LineBatchResult }
+  | { type: 'broken'; id: number; message: string };
 
 /** Files up to this size are read into one reused buffer; a larger one gets its own. */
 const SCRATCH_MAX = 8 << 20;
@@ -66,11 +73,46 @@ function readFileSyncOrUndefined(path: string): Uint8Array | undefined {
 
 const port = parentPort;
 if (port === null) throw new Error('Internal error: line-worker.ts must run in a worker thread');
-port.on('message', (req: LineRequest) => {
-  const result = buildLines(req.batch, readFileSyncOrUndefined);
-  port.postMessage({ id: req.id, result }, [
+
+function answer(id: number, result: LineBatchResult): void {
+  port?.postMessage({ type: 'built', id, result } satisfies LineAnswer, [
     result.lines.buffer as ArrayBuffer,
     result.chars.buffer as ArrayBuffer,
     result.bytes.buffer as ArrayBuffer,
   ]);
+}
+
+/** Loaded on the first remote batch: it brings the SDK (see remote-fetch.ts). */
+let remote: Promise<RemoteFetcher> | undefined;
+const remoteFetcher = (): Promise<RemoteFetcher> =>
+  (remote ??= import('./remote-fetch.js').then(
+    (m) => new m.RemoteFetcher((msg) => port.postMessage(msg)),
+  ));
+
+port.on('message', (req: LineRequest | MainSlotMessage) => {
+  if (req.type !== 'build') {
+    void remoteFetcher().then((f) => {
+      f.onMessage(req);
+    });
+    return;
+  }
+  if (req.batch.blobs.kind !== 'remote') {
+    answer(req.id, buildLines(req.batch, readFileSyncOrUndefined));
+    return;
+  }
+  const { id, batch } = req;
+  remoteFetcher()
+    .then((f) => f.build(id, batch))
+    .then(
+      (result) => {
+        answer(id, result);
+      },
+      (e: unknown) => {
+        port.postMessage({
+          type: 'broken',
+          id,
+          message: e instanceof Error ? e.message : String(e),
+        } satisfies LineAnswer);
+      },
+    );
 });

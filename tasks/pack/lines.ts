@@ -6,6 +6,7 @@
  * local files reads them through the `read` function it is given (the worker's blocking reads), so
  * a batch gives the same bytes in any worker.
  */
+import type { Failure, ThreadStoreSpec } from '../../lib/task-api.js';
 import { decodeBlob } from './decode.js';
 import type { DecodeError } from './decode.js';
 
@@ -20,7 +21,20 @@ export type BatchBlobs =
    * "missing" means. Reading stops after the row that brings the bytes read to `maxBytes` (the
    * memory bound the main thread's batching gives `bytes` batches).
    */
-  | { kind: 'files'; paths: string[]; maxBytes: number };
+  | { kind: 'files'; paths: string[]; maxBytes: number }
+  /**
+   * Blobs of a remote store, fetched by the worker (remote-fetch.ts) from its own client of the
+   * store `store`: row i's blob is the object `ids[i]`. Each GET waits for a slot of the fetch
+   * window `window` (a window of the main thread, lent through the line pool), so the process's
+   * GETs in flight stay within its window whichever thread sends them.
+   */
+  | { kind: 'remote'; ids: string[]; store: ThreadStoreSpec; window: number };
+
+/** Why a fetched row has no blob: `missing` (a 404) or `refused` (the store would not read it). */
+export interface FetchFailure {
+  reason: 'missing' | 'refused';
+  detail: string;
+}
 
 /** Rows whose blob was fetched or located, in row order. Plain data: it crosses a worker boundary. */
 export interface LineBatch {
@@ -54,9 +68,20 @@ export interface LineBatchResult {
   chars: Int32Array;
   /** Per answered row: the line's length in bytes within `lines` (0 for a row without a line). */
   bytes: Int32Array;
-  /** The rows that did not decode: their position in the batch and why. */
-  failed: { at: number; error: DecodeError }[];
+  /** The rows that did not decode or whose blob is missing: their position in the batch and why. */
+  failed: { at: number; error: DecodeError | FetchFailure }[];
+  /**
+   * Rows whose fetch failed for good (retries spent, a refusal of the whole store): the part
+   * fails at the first of them (`chars` is `NOT_DECODED`). Only `remote` batches have them.
+   */
+  fatal: { at: number; failure: Failure }[];
 }
+
+/** What a `remote` batch's worker got for one row: the gzip bytes, or why there are none. */
+export type FetchedBlob =
+  | { ok: true; gz: Uint8Array }
+  | { ok: false; missing: FetchFailure }
+  | { ok: false; fatal: Failure };
 
 /**
  * Reads a whole regular file, or says it cannot (undefined, whatever the reason). The bytes need
@@ -65,31 +90,70 @@ export interface LineBatchResult {
 export type ReadFile = (path: string) => Uint8Array | undefined;
 
 export function buildLines(batch: LineBatch, read?: ReadFile): LineBatchResult {
-  const n = batch.heads.length;
-  const chars = new Int32Array(n);
-  const bytes = new Int32Array(n);
-  const failed: LineBatchResult['failed'] = [];
-  const lines: string[] = [];
   const blobs = batch.blobs;
   if (blobs.kind === 'files' && read === undefined) {
     throw new Error('Internal error: a batch of files without a way to read them');
   }
+  if (blobs.kind === 'remote') {
+    throw new Error('Internal error: a remote batch is fetched before its lines are built');
+  }
+  return build(
+    batch,
+    (i) => {
+      if (blobs.kind === 'bytes') {
+        const from = i === 0 ? 0 : (blobs.gzEnds[i - 1] ?? 0);
+        return blobs.gz.subarray(from, blobs.gzEnds[i] ?? from);
+      }
+      return read?.(blobs.paths[i] ?? '');
+    },
+    blobs.kind === 'files' ? blobs.maxBytes : Infinity,
+  );
+}
+
+/** The lines of a `remote` batch whose blobs the worker fetched (`fetched[i]` for row i). */
+export function buildFetched(batch: LineBatch, fetched: readonly FetchedBlob[]): LineBatchResult {
+  return build(
+    batch,
+    (i) => {
+      const f = fetched[i];
+      if (f === undefined) throw new Error('Internal error: a remote row without its fetch');
+      if (f.ok) return f.gz;
+      return 'missing' in f ? f.missing : { fatal: f.fatal };
+    },
+    Infinity,
+  );
+}
+
+/**
+ * Row i's gzip bytes; undefined when its file could not be read (`UNREAD`); a fetch failure
+ * (recorded for the row) or a fatal one (the part's).
+ */
+type BlobAt = (i: number) => Uint8Array | undefined | FetchFailure | { fatal: Failure };
+
+/** Stops after the row that brings the bytes read to `maxBytes` (a `files` batch's bound). */
+function build(batch: LineBatch, blobAt: BlobAt, maxBytes: number): LineBatchResult {
+  const n = batch.heads.length;
+  const chars = new Int32Array(n);
+  const bytes = new Int32Array(n);
+  const failed: LineBatchResult['failed'] = [];
+  const fatal: LineBatchResult['fatal'] = [];
+  const lines: string[] = [];
   let answered = n;
   let readBytes = 0;
   let total = 0;
   for (let i = 0; i < n; i++) {
-    let gz: Uint8Array | undefined;
-    if (blobs.kind === 'bytes') {
-      const from = i === 0 ? 0 : (blobs.gzEnds[i - 1] ?? 0);
-      gz = blobs.gz.subarray(from, blobs.gzEnds[i] ?? from);
-    } else {
-      gz = read?.(blobs.paths[i] ?? '');
-      if (gz === undefined) {
-        chars[i] = UNREAD;
-        continue;
-      }
-      readBytes += gz.byteLength;
+    const gz = blobAt(i);
+    if (gz === undefined) {
+      chars[i] = UNREAD;
+      continue;
     }
+    if (!(gz instanceof Uint8Array)) {
+      chars[i] = NOT_DECODED;
+      if ('fatal' in gz) fatal.push({ at: i, failure: gz.fatal });
+      else failed.push({ at: i, error: gz });
+      continue;
+    }
+    readBytes += gz.byteLength;
     const text = decodeBlob(gz, batch.encodings[i] ?? '');
     if (!text.ok) {
       chars[i] = NOT_DECODED;
@@ -105,7 +169,7 @@ export function buildLines(batch: LineBatch, read?: ReadFile): LineBatchResult {
       total += len;
       lines.push(line);
     }
-    if (blobs.kind === 'files' && readBytes >= blobs.maxBytes) {
+    if (readBytes >= maxBytes) {
       answered = i + 1;
       break;
     }
@@ -121,5 +185,6 @@ export function buildLines(batch: LineBatch, read?: ReadFile): LineBatchResult {
     chars: chars.subarray(0, answered),
     bytes: bytes.subarray(0, answered),
     failed,
+    fatal,
   };
 }

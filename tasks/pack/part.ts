@@ -28,13 +28,14 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { ZstdFrameWriter } from './zstd-writer.js';
 import type { ReorderStats } from './reorder.js';
 import { reorderMap } from './reorder.js';
-import type { Failure, Result } from '../../lib/task-api.js';
+import type { FetchWindow, Failure, Result, ThreadStoreSpec } from '../../lib/task-api.js';
 import { err, flatten, ok, orderedMap, streamParquetRows } from '../../lib/task-api.js';
 import type { FetchBlob, LocalFile } from './fetchers.js';
 import type { LinePool } from './line-pool.js';
+import { windowId } from './line-pool.js';
 import { leaseLineWorkers } from './line-pool.js';
 import type { BatchBlobs, LineBatch, LineBatchResult } from './lines.js';
-import { UNREAD } from './lines.js';
+import { NOT_DECODED, UNREAD } from './lines.js';
 
 export interface PackParams {
   rowsPerPart: number;
@@ -83,6 +84,11 @@ export interface PartJob {
   fetch: FetchBlob;
   /** Present when the blobs are local files the line workers can read (see fetchers.ts). */
   localFile?: LocalFile | undefined;
+  /**
+   * Present when the line workers fetch the blobs themselves, from their own client of this
+   * store, in slots of `window` (see fetchers.ts `RemoteBlobs`); `fetch` is then not used.
+   */
+  remote?: { store: ThreadStoreSpec; window: FetchWindow; onRetry?: (f: Failure) => void };
   params: PackParams;
   /** Where the compressed part is written. */
   outPath: string;
@@ -111,7 +117,6 @@ export async function packPart(
   const errors: RowError[] = [];
   const lease = leaseLineWorkers(job.params.lineWorkers);
   const pool = lease.pool;
-  const inFlight = inFlightBatches(job.params.lineWorkers);
   try {
     const writer = new ZstdFrameWriter({
       level: job.params.zstdLevel,
@@ -128,19 +133,10 @@ export async function packPart(
     // rows -> fetched blobs or their paths (job.params.concurrency at once, out of order, back
     // in row order through a reorder buffer of reorderBytes) -> batches -> lines built in the
     // workers (inFlightBatches at once, in batch order) -> the writer, here.
-    const fetched = reorderMap(
-      numbered,
-      {
-        concurrency: job.params.concurrency,
-        maxBytes: reorderBytes(job.params.concurrency),
-        bytesOf: heldBytes,
-        signal: job.signal,
-        ...(job.onHeld ? { onHeld: job.onHeld } : {}),
-      },
-      (r) => fetchRow(r, job),
-      job.reorder,
-    );
-    const built = orderedMap(batches(fetched), inFlight, (b) => buildBatch(b, job, pool));
+    const built =
+      job.remote !== undefined && job.localFile === undefined
+        ? remoteLines(numbered, job, job.remote, pool)
+        : localLines(numbered, job, pool);
     // The writer gets the same pushes as when lines were strings joined here: a push is cut once
     // the pending lines reach 2^20 UTF-16 units. Frames end at push boundaries, so this keeps the
     // output byte-identical to the single-threaded packer (and to the s5cmd fetcher's parts).
@@ -209,6 +205,50 @@ export async function packPart(
   }
 }
 
+/** The lines of rows whose blobs are fetched here (or read from local files by the workers). */
+function localLines(
+  numbered: AsyncIterable<{ index: number; values: Record<string, unknown> }>,
+  job: PartJob,
+  pool: LinePool,
+): AsyncIterable<Built[]> {
+  const fetched = reorderMap(
+    numbered,
+    {
+      concurrency: job.params.concurrency,
+      maxBytes: reorderBytes(job.params.concurrency),
+      bytesOf: heldBytes,
+      signal: job.signal,
+      ...(job.onHeld ? { onHeld: job.onHeld } : {}),
+    },
+    (r) => fetchRow(r, job),
+    job.reorder,
+  );
+  return orderedMap(batches(fetched), inFlightBatches(job.params.lineWorkers), (b) =>
+    buildBatch(b, job, pool),
+  );
+}
+
+/**
+ * The lines of rows whose blobs the line workers fetch (remote-fetch.ts): batches of rows go to
+ * the workers in row order and come back as lines, `remoteBatchesInFlight` at once. A slow GET
+ * holds back its own batch only: the batches behind it keep the window busy.
+ */
+function remoteLines(
+  numbered: AsyncIterable<{ index: number; values: Record<string, unknown> }>,
+  job: PartJob,
+  remote: NonNullable<PartJob['remote']>,
+  pool: LinePool,
+): AsyncIterable<Built[]> {
+  const rows = (async function* () {
+    for await (const r of numbered) yield describeRow(r);
+  })();
+  return orderedMap(
+    remoteBatches(rows),
+    remoteBatchesInFlight(job.params.concurrency, job.params.lineWorkers),
+    (b) => buildRemote(b, job, remote, pool),
+  );
+}
+
 /**
  * Batches being fetched or built at once: enough to keep every line worker busy while one is
  * consumed. (How many line workers a part gets is the host's sizing decision: lib/sizing.ts.)
@@ -243,6 +283,8 @@ interface RowMeta {
   /** The row's metadata JSON, built here: a string crosses to a worker faster than an object. */
   head: string;
   encoding: string;
+  /** The row's `length_bytes` (its text's size), 0 when the parquet does not say. */
+  textBytes: number;
 }
 
 /** A row after its blob fetch (or, for a local file, its path), before its line is built. */
@@ -268,10 +310,11 @@ type Built =
   | { kind: 'error'; error: RowError }
   | { kind: 'fatal'; failure: Failure };
 
-async function fetchRow(
-  r: { index: number; values: Record<string, unknown> },
-  job: PartJob,
-): Promise<Fetched> {
+/** A row's metadata, or why it cannot be packed (its blob_id is not a sha1). */
+function describeRow(r: {
+  index: number;
+  values: Record<string, unknown>;
+}): RowMeta | Extract<Fetched, { kind: 'error' }> {
   const blobId = r.values.blob_id;
   const encoding = r.values.src_encoding;
   if (blobId === null || blobId === undefined) {
@@ -281,20 +324,30 @@ async function fetchRow(
     const shown = typeof blobId === 'string' ? blobId : JSON.stringify(blobId);
     return bad(r.index, shown, 'bad-row', 'blob_id is not a 40-hex sha1');
   }
-  const row: RowMeta = {
+  const length = r.values.length_bytes;
+  return {
     index: r.index,
     blobId,
     head: JSON.stringify(r.values),
     encoding: typeof encoding === 'string' ? encoding : 'UTF-8',
+    textBytes: typeof length === 'number' && length > 0 ? length : 0,
   };
-  const path = job.localFile?.(blobId);
+}
+
+async function fetchRow(
+  r: { index: number; values: Record<string, unknown> },
+  job: PartJob,
+): Promise<Fetched> {
+  const row = describeRow(r);
+  if ('kind' in row) return row;
+  const path = job.localFile?.(row.blobId);
   if (path !== undefined) return { kind: 'file', ...row, path };
   return fetchBlob(row, job);
 }
 
 /** The row with its blob's bytes, `missing`, or the fetch's fatal failure. */
 async function fetchBlob(row: RowMeta, job: PartJob): Promise<Exclude<Fetched, FileRow>> {
-  const { index, blobId, head, encoding } = row;
+  const { index, blobId } = row;
   const got = await job.fetch(blobId);
   if (!got.ok) {
     if (got.error.reason === 'not-found') return bad(index, blobId, 'missing', 'no such blob');
@@ -305,7 +358,7 @@ async function fetchBlob(row: RowMeta, job: PartJob): Promise<Exclude<Fetched, F
     }
     return { kind: 'fatal', failure: got.error };
   }
-  return { kind: 'blob', index, blobId, head, encoding, gz: got.value };
+  return { kind: 'blob', ...row, gz: got.value };
 }
 
 /** Consecutive fetched rows, cut at BATCH_ROWS / BATCH_GZ_BYTES, or right after a fatal one. */
@@ -416,14 +469,21 @@ function packBytes(at: At<BytesRow>[]): BatchBlobs {
  * Puts the outcomes of a pool answer for the rows `at` into `out`; the rows whose file the worker
  * could not read go to `unread` instead.
  */
-function settle<R extends BlobRow>(
+function settle<R extends { i: number; row: RowMeta & { kind?: string } }>(
   res: LineBatchResult,
-  at: At<R>[],
+  at: R[],
   out: (Built | undefined)[],
-  unread: At<R>[],
+  unread: R[],
 ): void {
+  // Rows without a line, by their position in `at`.
+  const failures = new Map<number, Built>();
+  for (const f of res.failed) {
+    const r = at[f.at];
+    if (r === undefined) throw new Error('Internal error: a failure for a row not sent');
+    failures.set(f.at, bad(r.row.index, r.row.blobId, f.error.reason, f.error.detail));
+  }
+  for (const f of res.fatal) failures.set(f.at, { kind: 'fatal', failure: f.failure });
   let offset = 0;
-  let failed = 0;
   for (let k = 0; k < res.answered; k++) {
     const r = at[k];
     if (r === undefined) throw new Error('Internal error: a pool answer for a row not sent');
@@ -436,11 +496,79 @@ function settle<R extends BlobRow>(
       if (r.row.kind !== 'file') throw new Error('Internal error: fetched bytes answered unread');
       unread.push(r);
     } else {
-      const f = res.failed[failed++];
+      const f = failures.get(k);
       if (f === undefined) throw new Error('Internal error: a failed row without its error');
-      out[r.i] = bad(r.row.index, r.row.blobId, f.error.reason, f.error.detail);
+      out[r.i] = f;
     }
   }
+}
+
+/**
+ * Remote batches in flight: enough rows to cover the part's window twice over (a slow GET at the
+ * head holds back its batch, not the window), and at least enough to keep the workers busy.
+ */
+const remoteBatchesInFlight = (concurrency: number, lineWorkers: number): number =>
+  Math.max(inFlightBatches(lineWorkers), Math.ceil((2 * concurrency) / BATCH_ROWS) + 1);
+/** A remote batch also ends once its rows' texts (`length_bytes`) reach this (bounds its memory). */
+const REMOTE_BATCH_TEXT_BYTES = 16 << 20;
+
+/** A row for a remote batch: its metadata, or why it has no blob to fetch. */
+type RemoteRow = RowMeta | Extract<Fetched, { kind: 'error' }>;
+
+/** Consecutive rows, cut at BATCH_ROWS or REMOTE_BATCH_TEXT_BYTES of text. */
+async function* remoteBatches(
+  source: AsyncIterable<RemoteRow>,
+): AsyncGenerator<RemoteRow[], void, undefined> {
+  let items: RemoteRow[] = [];
+  let textBytes = 0;
+  for await (const it of source) {
+    items.push(it);
+    if (!('kind' in it)) textBytes += it.textBytes;
+    if (items.length >= BATCH_ROWS || textBytes >= REMOTE_BATCH_TEXT_BYTES) {
+      yield items;
+      items = [];
+      textBytes = 0;
+    }
+  }
+  if (items.length > 0) yield items;
+}
+
+/** A remote batch's lines: its rows' blobs fetched and built by a line worker. */
+async function buildRemote(
+  items: RemoteRow[],
+  job: PartJob,
+  remote: NonNullable<PartJob['remote']>,
+  pool: LinePool,
+): Promise<Built[]> {
+  const out: (Built | undefined)[] = new Array<Built | undefined>(items.length);
+  const at: At<RowMeta>[] = [];
+  items.forEach((row, i) => {
+    if ('kind' in row) out[i] = row;
+    else at.push({ i, row });
+  });
+  if (at.length > 0) {
+    const batch: LineBatch = {
+      contentKey: job.contentKey,
+      heads: at.map((r) => r.row.head),
+      encodings: at.map((r) => r.row.encoding),
+      blobs: {
+        kind: 'remote',
+        ids: at.map((r) => r.row.blobId),
+        store: remote.store,
+        window: windowId(remote.window),
+      },
+    };
+    const res = await pool.build(batch, {
+      window: remote.window,
+      signal: job.signal,
+      ...(remote.onRetry ? { onRetry: remote.onRetry } : {}),
+    });
+    settle(res, at, out, []);
+  }
+  return out.map((b) => {
+    if (b === undefined) throw new Error('Internal error: a row of a batch without an outcome');
+    return b;
+  });
 }
 
 const bad = (

@@ -139,6 +139,7 @@ async function packFile(
           to,
           fetch: blobs.value.fetch,
           localFile: blobs.value.localFile,
+          remote: blobs.value.remote,
           params,
           outPath,
           signal: ctx.signal,

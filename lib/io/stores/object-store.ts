@@ -25,6 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
+import type { ThreadStoreSpec } from './thread-store.js';
 import type { Readable } from 'node:stream';
 import { err, FailureError, ok } from '../../errors.js';
 import type { Failure, Result } from '../../errors.js';
@@ -130,6 +131,12 @@ export interface ObjectStore {
    * have it.
    */
   filePathHint?(key: ObjectKey): string | undefined;
+  /**
+   * How a worker thread opens this very store (`openThreadStore`): plain data, never a secret
+   * (credentials come from the SDK's chain in the thread too). Only stores that a thread can
+   * open again have it (S3); a reader without it uses this store.
+   */
+  threadSpec?(): ThreadStoreSpec;
 }
 
 /**

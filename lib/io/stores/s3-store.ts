@@ -51,6 +51,7 @@ import type {
   PutOptions,
 } from './object-store.js';
 import type { S3Location } from './s3-location.js';
+import type { ThreadStoreSpec } from './thread-store.js';
 import type { RetryScope } from './s3-retry.js';
 import type { SdkCommand } from './s3-retry.js';
 import { BoundedRetryStrategy, describeSdkError, sendInScope } from './s3-retry.js';
@@ -146,8 +147,11 @@ export class S3Store implements ObjectStore {
   private readonly retries: number;
   private readonly baseMs: number;
   private readonly onRetry: ((n: RetryNotice) => void) | undefined;
+  private readonly spec: ThreadStoreSpec;
 
   constructor(loc: S3Location, opts: S3StoreOptions = {}) {
+    const { onRetry: _, ...plain } = opts;
+    this.spec = { kind: 's3', location: { ...loc }, options: plain };
     this.bucket = loc.bucket;
     this.root = loc.prefix;
     this.url = `s3://${loc.bucket}/${loc.prefix}`.replace(/\/$/, '');
@@ -193,6 +197,11 @@ export class S3Store implements ObjectStore {
       command as unknown as SdkCommand,
       typeof scope === 'string' ? { what: scope, left: this.retries } : scope,
     )) as O;
+  }
+
+  /** The same store, for a worker thread to open (thread-store.ts); plain data, no secret. */
+  threadSpec(): ThreadStoreSpec {
+    return structuredClone(this.spec);
   }
 
   /** `GET s3://bucket/prefix/key`: what a notice or message names. */
