@@ -184,7 +184,7 @@ export class LinePool {
         },
         reject: (e) => {
           remote?.signal.removeEventListener('abort', onAbort);
-          reject(e);
+          reject(e instanceof Error ? e : new Error(String(e)));
         },
         onRetry: remote?.onRetry,
       });
@@ -240,19 +240,24 @@ export class LinePool {
     }
   }
 
+  #wantsMore(slot: Slot, lane: Lane): boolean {
+    return lane.demand > 0 && !slot.dead && !this.#closed;
+  }
+
   /** Takes slots of the lane's window for the worker while it wants some, one grant per turn. */
   async #grant(slot: Slot, lane: Lane): Promise<void> {
     if (lane.granting) return;
     lane.granting = true;
     try {
-      while (lane.demand > 0 && !slot.dead && !this.#closed) {
+      while (this.#wantsMore(slot, lane)) {
         let held: WindowSlot;
         try {
           held = await lane.window.acquire();
         } catch {
           return;
         }
-        if (lane.demand <= 0 || slot.dead || this.#closed) {
+        // The worker's wants may have been answered meanwhile (it died, the pool closed).
+        if (!this.#wantsMore(slot, lane)) {
           held.done('failed');
           return;
         }

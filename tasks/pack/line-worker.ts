@@ -86,7 +86,10 @@ function answer(id: number, result: LineBatchResult): void {
 let remote: Promise<RemoteFetcher> | undefined;
 const remoteFetcher = (): Promise<RemoteFetcher> =>
   (remote ??= import('./remote-fetch.js').then(
-    (m) => new m.RemoteFetcher((msg) => port.postMessage(msg)),
+    (m) =>
+      new m.RemoteFetcher((msg) => {
+        port.postMessage(msg);
+      }),
   ));
 
 port.on('message', (req: LineRequest | MainSlotMessage) => {

@@ -35,7 +35,7 @@ import type { LinePool } from './line-pool.js';
 import { windowId } from './line-pool.js';
 import { leaseLineWorkers } from './line-pool.js';
 import type { BatchBlobs, LineBatch, LineBatchResult } from './lines.js';
-import { NOT_DECODED, UNREAD } from './lines.js';
+import { UNREAD } from './lines.js';
 
 export interface PackParams {
   rowsPerPart: number;
@@ -230,8 +230,9 @@ function localLines(
 
 /**
  * The lines of rows whose blobs the line workers fetch (remote-fetch.ts): batches of rows go to
- * the workers in row order and come back as lines, `remoteBatchesInFlight` at once. A slow GET
- * holds back its own batch only: the batches behind it keep the window busy.
+ * the workers in row order, `remoteBatchesInFlight` at once, and their lines come back out of
+ * order, put back in order by a reorder buffer (reorder.ts) of `reorderBytes`. A batch slowed by
+ * a straggling GET frees no slot, but the batches after it do: the window stays busy.
  */
 function remoteLines(
   numbered: AsyncIterable<{ index: number; values: Record<string, unknown> }>,
@@ -242,12 +243,26 @@ function remoteLines(
   const rows = (async function* () {
     for await (const r of numbered) yield describeRow(r);
   })();
-  return orderedMap(
+  return reorderMap(
     remoteBatches(rows),
-    remoteBatchesInFlight(job.params.concurrency, job.params.lineWorkers),
+    {
+      concurrency: remoteBatchesInFlight(job.params.concurrency, job.params.lineWorkers),
+      maxBytes: reorderBytes(job.params.concurrency),
+      bytesOf: builtBytes,
+      signal: job.signal,
+      ...(job.onHeld ? { onHeld: job.onHeld } : {}),
+    },
     (b) => buildRemote(b, job, remote, pool),
+    job.reorder,
   );
 }
+
+/** What a built batch holds while it waits for its turn. */
+const builtBytes = (b: Built[]): number => {
+  let n = 0;
+  for (const it of b) n += 64 + (it.kind === 'line' ? it.line.byteLength : 256);
+  return n;
+};
 
 /**
  * Batches being fetched or built at once: enough to keep every line worker busy while one is
@@ -347,7 +362,7 @@ async function fetchRow(
 
 /** The row with its blob's bytes, `missing`, or the fetch's fatal failure. */
 async function fetchBlob(row: RowMeta, job: PartJob): Promise<Exclude<Fetched, FileRow>> {
-  const { index, blobId } = row;
+  const { index, blobId, head, encoding, textBytes } = row;
   const got = await job.fetch(blobId);
   if (!got.ok) {
     if (got.error.reason === 'not-found') return bad(index, blobId, 'missing', 'no such blob');
@@ -358,7 +373,7 @@ async function fetchBlob(row: RowMeta, job: PartJob): Promise<Exclude<Fetched, F
     }
     return { kind: 'fatal', failure: got.error };
   }
-  return { kind: 'blob', ...row, gz: got.value };
+  return { kind: 'blob', index, blobId, head, encoding, textBytes, gz: got.value };
 }
 
 /** Consecutive fetched rows, cut at BATCH_ROWS / BATCH_GZ_BYTES, or right after a fatal one. */
@@ -504,11 +519,11 @@ function settle<R extends { i: number; row: RowMeta & { kind?: string } }>(
 }
 
 /**
- * Remote batches in flight: enough rows to cover the part's window twice over (a slow GET at the
- * head holds back its batch, not the window), and at least enough to keep the workers busy.
+ * Remote batches being fetched at once: enough rows for the part's window and the next batch's
+ * first GETs, and at least enough to keep the workers busy.
  */
 const remoteBatchesInFlight = (concurrency: number, lineWorkers: number): number =>
-  Math.max(inFlightBatches(lineWorkers), Math.ceil((2 * concurrency) / BATCH_ROWS) + 1);
+  Math.max(inFlightBatches(lineWorkers), Math.ceil(concurrency / BATCH_ROWS) + 2);
 /** A remote batch also ends once its rows' texts (`length_bytes`) reach this (bounds its memory). */
 const REMOTE_BATCH_TEXT_BYTES = 16 << 20;
 

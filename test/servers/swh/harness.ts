@@ -82,10 +82,14 @@ export async function startSwhServer(
   });
   const endpoint = server.endpoint;
   const control = async (method: string, path: string, body?: unknown): Promise<unknown> => {
-    const res = await fetch(`${endpoint}${CONTROL_PREFIX}${path}`, {
-      method,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    const send = () =>
+      fetch(`${endpoint}${CONTROL_PREFIX}${path}`, {
+        method,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    // A keep-alive connection the server closed while idle fails the request that reuses it
+    // (undici: "other side closed"); the control requests are idempotent, so once more.
+    const res = await send().catch(() => send());
     const text = await res.text();
     if (!res.ok)
       throw new Error(`swh test server ${method} ${path}: ${String(res.status)} ${text}`);
