@@ -4,13 +4,20 @@
  * whose gzip is corrupt or whose bytes do not decode are left out of the part and written to its
  * errors sidecar (never dropped silently).
  *
- * Threads: this module (the main thread) reads rows, fetches blobs and feeds the zstd writer, whose
- * frames compress in the libuv pool; gunzip, decoding and the JSON of each line run in a small
- * worker pool (line-pool.ts), a batch of rows at a time. Blobs are fetched out of order (a GET's
- * slot is freed when it answers) and put back in row order by a reorder buffer bounded in bytes
- * (reorder.ts), so a slow GET at the head does not empty the fetch window; batches are built and
- * awaited in order. Memory is bounded by the window, the reorder buffer and the batches in
- * flight, not by the row count.
+ * Threads: this module (the main thread) reads rows and feeds the zstd writer, whose frames
+ * compress in the libuv pool; gunzip, decoding and the JSON of each line run in a small worker
+ * pool (line-pool.ts), a batch of rows at a time. Where the blobs come from decides who fetches:
+ *
+ * - A store a worker thread can open again (S3: the content store's `threadSpec`): the line
+ *   workers fetch the blobs themselves (remote-lines.ts, remote-fetch.ts), every GET in a slot of
+ *   this thread's fetch window, so the SDK's work per GET never runs here.
+ * - Otherwise (a local store, s5cmd's batch dir, a test's memory store): blobs are fetched here,
+ *   out of order (a GET's slot is freed when it answers), and put back in row order by a reorder
+ *   buffer bounded in bytes (reorder.ts), so a slow GET at the head does not empty the fetch
+ *   window; batches are built and awaited in order.
+ *
+ * Memory is bounded by the window, the reorder buffer and the batches in flight, not by the row
+ * count.
  *
  * Blobs that are files of a local store (`job.localFile`) are not fetched here: a batch carries
  * their paths, and the worker reads them (BATCH_GZ_BYTES at a time, like the batches of fetched
@@ -32,10 +39,21 @@ import type { FetchWindow, Failure, Result, ThreadStoreSpec } from '../../lib/ta
 import { err, flatten, ok, orderedMap, streamParquetRows } from '../../lib/task-api.js';
 import type { FetchBlob, LocalFile } from './fetchers.js';
 import type { LinePool } from './line-pool.js';
-import { windowId } from './line-pool.js';
 import { leaseLineWorkers } from './line-pool.js';
-import type { BatchBlobs, LineBatch, LineBatchResult } from './lines.js';
-import { UNREAD } from './lines.js';
+import { remoteLines } from './remote-lines.js';
+import type { At, BlobRow, BytesRow, Built, Fetched, FileRow, RowError, RowMeta } from './rows.js';
+import {
+  BATCH_GZ_BYTES,
+  BATCH_ROWS,
+  bad,
+  describeRow,
+  inFlightBatches,
+  reorderBytes,
+  settle,
+} from './rows.js';
+
+export type { RowError } from './rows.js';
+import type { BatchBlobs, LineBatch } from './lines.js';
 
 export interface PackParams {
   rowsPerPart: number;
@@ -58,19 +76,6 @@ export interface PartCounts {
   bad_rows: number;
   raw_bytes: number;
   zst_bytes: number;
-}
-
-/** A row that could not be packed, as written to the `.errors.jsonl` sidecar. */
-export interface RowError {
-  row: number;
-  /** As the parquet holds it: null when NULL. */
-  blob_id: string | null;
-  /**
-   * `bad-row`: the blob_id is NULL or not 40 hex digits; `refused`: the content store would not
-   * read the blob (a symlink out of a `file://` store's root).
-   */
-  reason: 'missing' | 'corrupt-gzip' | 'undecodable' | 'unknown-encoding' | 'bad-row' | 'refused';
-  detail: string;
 }
 
 export interface PartJob {
@@ -228,55 +233,6 @@ function localLines(
   );
 }
 
-/**
- * The lines of rows whose blobs the line workers fetch (remote-fetch.ts): batches of rows go to
- * the workers in row order, `remoteBatchesInFlight` at once, and their lines come back out of
- * order, put back in order by a reorder buffer (reorder.ts) of `reorderBytes`. A batch slowed by
- * a straggling GET frees no slot, but the batches after it do: the window stays busy.
- */
-function remoteLines(
-  numbered: AsyncIterable<{ index: number; values: Record<string, unknown> }>,
-  job: PartJob,
-  remote: NonNullable<PartJob['remote']>,
-  pool: LinePool,
-): AsyncIterable<Built[]> {
-  const rows = (async function* () {
-    for await (const r of numbered) yield describeRow(r);
-  })();
-  return reorderMap(
-    remoteBatches(rows),
-    {
-      concurrency: remoteBatchesInFlight(job.params.concurrency, job.params.lineWorkers),
-      maxBytes: reorderBytes(job.params.concurrency),
-      bytesOf: builtBytes,
-      signal: job.signal,
-      ...(job.onHeld ? { onHeld: job.onHeld } : {}),
-    },
-    (b) => buildRemote(b, job, remote, pool),
-    job.reorder,
-  );
-}
-
-/** What a built batch holds while it waits for its turn. */
-const builtBytes = (b: Built[]): number => {
-  let n = 0;
-  for (const it of b) n += 64 + (it.kind === 'line' ? it.line.byteLength : 256);
-  return n;
-};
-
-/**
- * Batches being fetched or built at once: enough to keep every line worker busy while one is
- * consumed. (How many line workers a part gets is the host's sizing decision: lib/sizing.ts.)
- */
-const inFlightBatches = (lineWorkers: number): number => 2 * Math.max(1, lineWorkers) + 1;
-/**
- * Bytes a part's fetched rows may hold while they wait for their turn (a slow GET at the head):
- * 256 KiB per GET of the part's window (~40 rows of a median blob and its metadata, a few round
- * trips' worth), at least 16 MiB and at most 64 MiB, within the pack's memory (lib/sizing.ts
- * SIZING.packBytes). Fetching pauses while it is full, and resumes when the head arrives.
- */
-export const reorderBytes = (concurrency: number): number =>
-  Math.min(64 << 20, Math.max(16 << 20, concurrency * (256 << 10)));
 /** What a fetched row holds besides its blob: its metadata JSON (UTF-16) and the objects. */
 const heldBytes = (f: Fetched): number =>
   256 +
@@ -287,68 +243,6 @@ const heldBytes = (f: Fetched): number =>
       : f.kind === 'error'
         ? 2 * f.error.detail.length
         : 0);
-/** A batch ends at this many rows or gzip bytes, whichever comes first (bounds its memory). */
-const BATCH_ROWS = 256;
-const BATCH_GZ_BYTES = 4 << 20;
-
-/** What a row's line is made of, besides its blob. */
-interface RowMeta {
-  index: number;
-  blobId: string;
-  /** The row's metadata JSON, built here: a string crosses to a worker faster than an object. */
-  head: string;
-  encoding: string;
-  /** The row's `length_bytes` (its text's size), 0 when the parquet does not say. */
-  textBytes: number;
-}
-
-/** A row after its blob fetch (or, for a local file, its path), before its line is built. */
-type Fetched =
-  | (RowMeta & { kind: 'blob'; gz: Uint8Array })
-  | (RowMeta & { kind: 'file'; path: string })
-  | { kind: 'error'; error: RowError }
-  | { kind: 'fatal'; failure: Failure };
-type BytesRow = Extract<Fetched, { kind: 'blob' }>;
-type FileRow = Extract<Fetched, { kind: 'file' }>;
-/** A row whose blob is to be fetched or read. */
-type BlobRow = BytesRow | FileRow;
-
-/** A row of a batch: its position there, and the row. */
-interface At<R> {
-  i: number;
-  row: R;
-}
-
-/** A row's outcome, in row order: its line (and the line's UTF-16 length), or why there is none. */
-type Built =
-  | { kind: 'line'; line: Uint8Array; chars: number }
-  | { kind: 'error'; error: RowError }
-  | { kind: 'fatal'; failure: Failure };
-
-/** A row's metadata, or why it cannot be packed (its blob_id is not a sha1). */
-function describeRow(r: {
-  index: number;
-  values: Record<string, unknown>;
-}): RowMeta | Extract<Fetched, { kind: 'error' }> {
-  const blobId = r.values.blob_id;
-  const encoding = r.values.src_encoding;
-  if (blobId === null || blobId === undefined) {
-    return bad(r.index, null, 'bad-row', 'blob_id is NULL');
-  }
-  if (typeof blobId !== 'string' || !/^[0-9a-f]{40}$/.test(blobId)) {
-    const shown = typeof blobId === 'string' ? blobId : JSON.stringify(blobId);
-    return bad(r.index, shown, 'bad-row', 'blob_id is not a 40-hex sha1');
-  }
-  const length = r.values.length_bytes;
-  return {
-    index: r.index,
-    blobId,
-    head: JSON.stringify(r.values),
-    encoding: typeof encoding === 'string' ? encoding : 'UTF-8',
-    textBytes: typeof length === 'number' && length > 0 ? length : 0,
-  };
-}
-
 async function fetchRow(
   r: { index: number; values: Record<string, unknown> },
   job: PartJob,
@@ -479,119 +373,3 @@ function packBytes(at: At<BytesRow>[]): BatchBlobs {
   });
   return { kind: 'bytes', gz, gzEnds };
 }
-
-/**
- * Puts the outcomes of a pool answer for the rows `at` into `out`; the rows whose file the worker
- * could not read go to `unread` instead.
- */
-function settle<R extends { i: number; row: RowMeta & { kind?: string } }>(
-  res: LineBatchResult,
-  at: R[],
-  out: (Built | undefined)[],
-  unread: R[],
-): void {
-  // Rows without a line, by their position in `at`.
-  const failures = new Map<number, Built>();
-  for (const f of res.failed) {
-    const r = at[f.at];
-    if (r === undefined) throw new Error('Internal error: a failure for a row not sent');
-    failures.set(f.at, bad(r.row.index, r.row.blobId, f.error.reason, f.error.detail));
-  }
-  for (const f of res.fatal) failures.set(f.at, { kind: 'fatal', failure: f.failure });
-  let offset = 0;
-  for (let k = 0; k < res.answered; k++) {
-    const r = at[k];
-    if (r === undefined) throw new Error('Internal error: a pool answer for a row not sent');
-    const chars = res.chars[k] ?? UNREAD;
-    if (chars >= 0) {
-      const bytes = res.bytes[k] ?? 0;
-      out[r.i] = { kind: 'line', line: res.lines.subarray(offset, offset + bytes), chars };
-      offset += bytes;
-    } else if (chars === UNREAD) {
-      if (r.row.kind !== 'file') throw new Error('Internal error: fetched bytes answered unread');
-      unread.push(r);
-    } else {
-      const f = failures.get(k);
-      if (f === undefined) throw new Error('Internal error: a failed row without its error');
-      out[r.i] = f;
-    }
-  }
-}
-
-/**
- * Remote batches being fetched at once: enough rows for the part's window and the next batch's
- * first GETs, and at least enough to keep the workers busy.
- */
-const remoteBatchesInFlight = (concurrency: number, lineWorkers: number): number =>
-  Math.max(inFlightBatches(lineWorkers), Math.ceil(concurrency / BATCH_ROWS) + 2);
-/** A remote batch also ends once its rows' texts (`length_bytes`) reach this (bounds its memory). */
-const REMOTE_BATCH_TEXT_BYTES = 16 << 20;
-
-/** A row for a remote batch: its metadata, or why it has no blob to fetch. */
-type RemoteRow = RowMeta | Extract<Fetched, { kind: 'error' }>;
-
-/** Consecutive rows, cut at BATCH_ROWS or REMOTE_BATCH_TEXT_BYTES of text. */
-async function* remoteBatches(
-  source: AsyncIterable<RemoteRow>,
-): AsyncGenerator<RemoteRow[], void, undefined> {
-  let items: RemoteRow[] = [];
-  let textBytes = 0;
-  for await (const it of source) {
-    items.push(it);
-    if (!('kind' in it)) textBytes += it.textBytes;
-    if (items.length >= BATCH_ROWS || textBytes >= REMOTE_BATCH_TEXT_BYTES) {
-      yield items;
-      items = [];
-      textBytes = 0;
-    }
-  }
-  if (items.length > 0) yield items;
-}
-
-/** A remote batch's lines: its rows' blobs fetched and built by a line worker. */
-async function buildRemote(
-  items: RemoteRow[],
-  job: PartJob,
-  remote: NonNullable<PartJob['remote']>,
-  pool: LinePool,
-): Promise<Built[]> {
-  const out: (Built | undefined)[] = new Array<Built | undefined>(items.length);
-  const at: At<RowMeta>[] = [];
-  items.forEach((row, i) => {
-    if ('kind' in row) out[i] = row;
-    else at.push({ i, row });
-  });
-  if (at.length > 0) {
-    const batch: LineBatch = {
-      contentKey: job.contentKey,
-      heads: at.map((r) => r.row.head),
-      encodings: at.map((r) => r.row.encoding),
-      blobs: {
-        kind: 'remote',
-        ids: at.map((r) => r.row.blobId),
-        store: remote.store,
-        window: windowId(remote.window),
-      },
-    };
-    const res = await pool.build(batch, {
-      window: remote.window,
-      signal: job.signal,
-      ...(remote.onRetry ? { onRetry: remote.onRetry } : {}),
-    });
-    settle(res, at, out, []);
-  }
-  return out.map((b) => {
-    if (b === undefined) throw new Error('Internal error: a row of a batch without an outcome');
-    return b;
-  });
-}
-
-const bad = (
-  row: number,
-  blob_id: string | null,
-  reason: RowError['reason'],
-  detail: string,
-): Extract<Fetched, { kind: 'error' }> => ({
-  kind: 'error',
-  error: { row, blob_id, reason, detail },
-});
