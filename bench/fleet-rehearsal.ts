@@ -37,6 +37,7 @@ import { idealMakespan } from '../lib/estimate/schedule.js';
 import { startRecordingProxy } from './lib/fleet-proxy.js';
 import type { ProxiedRequest } from './lib/fleet-proxy.js';
 import { runFleet } from './lib/fleet-run.js';
+import { claimTimes, slotTime } from './lib/fleet-timeline.js';
 import { cpuMeter, duplicatesOf, linkMirror, shellPipelineYaml } from './lib/fleet-setup.js';
 import { machineInfo } from './lib/machine.js';
 import { median, writeResults } from './lib/stats.js';
@@ -52,6 +53,8 @@ const { values } = parseArgs({
     'target-s': { type: 'string' },
     /** Every worker event as JSON lines, for a closer look (not part of the results). */
     'events-out': { type: 'string' },
+    /** Every proxied request as JSON lines (worker, op, area, key, status, start, end). */
+    'requests-out': { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -138,7 +141,7 @@ const durDir = join(root, 'dur');
 linkMirror(mirror, list);
 for (const [i, p] of list.entries()) {
   mkdirSync(join(durDir, p.language), { recursive: true });
-  writeFileSync(join(durDir, p.language, p.stem), (durS[i] ?? 0).toFixed(3));
+  writeFileSync(join(durDir, p.language, p.stem), `${(durS[i] ?? 0).toFixed(3)}\n`);
 }
 const bucket = 'rehearsal';
 writeFileSync(
@@ -148,9 +151,11 @@ writeFileSync(
     mirror,
     bucket,
     stage: STAGE,
-    // The language and stem reach bash only through the environment, never as code.
+    // The language and stem reach bash only through the environment, never as code. The
+    // duration is read by bash itself (`read`, no `cat` process): the body's only processes
+    // are bash and sleep.
     env: { DUR: '{language}/{stem}' },
-    command: `sleep "$(cat "${durDir}/$DUR")" && echo x > {outputs}`,
+    command: `read -r d < "${durDir}/$DUR" && sleep "$d" && echo x > {outputs}`,
   }),
 );
 
@@ -204,6 +209,13 @@ try {
     writeFileSync(
       values['events-out'],
       all.map((e) => JSON.stringify({ ...e, rel: e.at - startedAt })).join('\n') + '\n',
+    );
+  }
+  if (values['requests-out'] !== undefined) {
+    writeFileSync(
+      values['requests-out'],
+      proxy.requests.map((r) => JSON.stringify({ ...r, rel: r.start - startedAt })).join('\n') +
+        '\n',
     );
   }
   const startedEv = all.filter((e) => e.type === 'task-started');
@@ -277,6 +289,8 @@ try {
       medianTaskS: r2(median(durS)),
       leaseTtlS: ttlS,
       pollMs,
+      taskBody:
+        'a shell task: bash reads its duration (builtin read), runs sleep, writes one output; no other process',
       stores:
         'state, work and bucket on the loopback S3 test server, every request through a recording proxy',
       quick,
@@ -331,6 +345,15 @@ try {
       planRoundsPerWorker: median(
         workers.map((w) => w.events.filter((e) => e.type === 'plan').length),
       ),
+      /** Where the pack phase's slot-time went (bench/lib/fleet-timeline.ts). */
+      slotTime: slotTime(all, {
+        stage: STAGE,
+        jobs: J,
+        workers: H,
+        planned: new Map(planned.map((p, i) => [p.id, durS[i] ?? 0])),
+      }),
+      /** Lease claims timed at the proxy; lost ones against their winner. */
+      claims: claimTimes(reqs),
     },
     duplicateTraces: dup.traces,
     requestsByArea: Object.fromEntries(Object.entries(byArea).sort((a, b) => b[1] - a[1])),

@@ -215,18 +215,34 @@ export interface LeaseOptions {
 }
 
 /**
- * How old the worker's view of the state (leases and markers) may get while it claims before a
- * refresh starts (two listings, in the background). A claim the view answers costs no request;
- * one it cannot answer costs a create that others may win.
+ * When the worker's view of the state (every lease and every marker, listed in the background)
+ * is refreshed. A claim the view answers costs no request; one it cannot answer costs a create
+ * that others may have won since (a lost claim: one request).
+ * - The leases are listed again only when claims are being lost: once the creates lost since
+ *   the last listing are at least as many as its pages (so these listings never cost more
+ *   requests than the lost claims that prompted them), and no sooner than REFRESH_MS after it.
+ *   Without losses, every TTL/4, so the view stays usable (it answers only while younger than
+ *   half a TTL).
+ * - The markers are listed every TTL/4, never for a lost claim. They answer only for a task
+ *   whose lease looks stale (a live lease already says "not yours", finished or not), and a
+ *   finished holder's lease stays live for most of a TTL after its last heartbeat (one every
+ *   TTL/8 while it ran), so a markers listing younger than TTL/4 already shows it finished.
+ *
+ * Measured on the fleet rehearsal before this rule (both listings whenever the view was 2 s old,
+ * or 0.5 s after a lost create): at the end of the run, where only small tasks are left, every
+ * worker listed every lease and marker every ~1.4 s (a quarter of the store's requests, the
+ * costliest ones), and the store's answers slowed from ~3 ms to 250–480 ms for every request.
  */
-const VIEW_MS = 2_000;
-/** A lost create refreshes the view at most this often (a refresh costs a few listings). */
 const REFRESH_MS = 500;
 
-/** What one look at the state showed: every lease and every marker (two listings). */
+/** What the last listings of the state showed: every lease and every marker. */
 interface View {
-  /** performance.now() when the listings were started. */
+  /** performance.now() when the leases' listing was started: the view's age. */
   at: number;
+  /** The pages the leases' listing took (see REFRESH_MS). */
+  pages: number;
+  /** performance.now() when the markers' listing was started (see REFRESH_MS). */
+  markersAt: number;
   /** By `<task path>/<fingerprint:16>`, each group's epochs in order. */
   leases: Map<string, LeaseEntry[]>;
   /** Marker keys by `<task id>@<fingerprint>`. */
@@ -244,6 +260,8 @@ export class LeaseClaims implements Claims {
    */
   private seen: View | undefined;
   private refreshing: Promise<Result<View>> | undefined;
+  /** Creates lost since the last refresh started (see REFRESH_MS). */
+  private lostSinceView = 0;
 
   constructor(
     private readonly state: ObjectStore,
@@ -281,8 +299,9 @@ export class LeaseClaims implements Claims {
     if (!first.ok || first.value !== undefined)
       return first.ok ? ok(first.value ?? { kind: 'held' }) : first;
     if (view !== undefined && known === undefined) {
-      // Created since the view: live. Learn what else others claimed meanwhile.
-      this.refreshSoon();
+      // Created since the view: live. Enough of these and the view is worth refreshing.
+      this.lostSinceView++;
+      this.refreshIfWorth();
       return ok({ kind: 'held' });
     }
     const current = await this.entries(dir);
@@ -398,22 +417,37 @@ export class LeaseClaims implements Claims {
     return ok(out);
   }
 
-  /** Lists every lease and every marker (two paginated listings, at once): the new view. */
+  /**
+   * Lists every lease, and every marker when the last markers' listing is TTL/4 old (both
+   * paginated listings at once): the new view.
+   */
   private refresh(): Promise<Result<View>> {
     if (this.refreshing !== undefined) return this.refreshing;
     const at = performance.now();
-    this.refreshing = Promise.all([listLeases(this.state), snapshotMarkers(this.state)])
+    this.lostSinceView = 0;
+    const old = this.seen;
+    const keep = old !== undefined && at - old.markersAt < this.o.ttlMs / 4 ? old : undefined;
+    this.refreshing = Promise.all([
+      listLeases(this.state),
+      keep === undefined ? snapshotMarkers(this.state) : undefined,
+    ])
       .then(([leases, markers]): Result<View> => {
         if (!leases.ok) return leases;
-        if (!markers.ok) return markers;
-        const byFp = new Map<string, string[]>();
-        for (const [id, refs] of markers.value) {
+        if (markers !== undefined && !markers.ok) return markers;
+        const byFp = keep?.markers ?? new Map<string, string[]>();
+        for (const [id, refs] of markers?.value ?? []) {
           for (const r of refs) {
             const k = `${id}@${r.fingerprint}`;
             byFp.set(k, [...(byFp.get(k) ?? []), r.key]);
           }
         }
-        const view = { at, leases: leases.value, markers: byFp };
+        const view = {
+          at,
+          leases: leases.value,
+          markers: byFp,
+          markersAt: keep?.markersAt ?? at,
+          pages: pagesOf(leases.value),
+        };
         if (this.seen === undefined || this.seen.at < at) this.seen = view;
         return ok(view);
       })
@@ -423,23 +457,31 @@ export class LeaseClaims implements Claims {
     return this.refreshing;
   }
 
-  /** Starts a refresh unless one is running or the view is younger than REFRESH_MS. */
-  private refreshSoon(): void {
+  /**
+   * Starts a refresh (in the background; a failed one only leaves the older view in place)
+   * unless one is running, when the view is older than TTL/4, or when the creates lost since
+   * the last one are at least its pages and it is older than REFRESH_MS (see REFRESH_MS).
+   * (The markers' own TTL/4 is checked by `refresh`; the leases' TTL/4 comes first.)
+   */
+  private refreshIfWorth(): void {
     if (this.refreshing !== undefined) return;
-    if (this.seen !== undefined && performance.now() - this.seen.at < REFRESH_MS) return;
-    // Fire and forget: a failed refresh only leaves the older view in place.
-    this.refresh().catch(() => undefined);
+    const v = this.seen;
+    const age = v === undefined ? Infinity : performance.now() - v.at;
+    const worth =
+      age >= this.o.ttlMs / 4 ||
+      (age >= REFRESH_MS && v !== undefined && this.lostSinceView >= v.pages);
+    if (worth) this.refresh().catch(() => undefined);
   }
 
   /**
    * The last view, if younger than half a TTL (a lease it does not show must be too young to be
-   * stale); a refresh starts in the background when it is older than VIEW_MS. A claim never
-   * waits for a listing: an outdated view only costs a create that loses (then `held`).
+   * stale). A claim never waits for a listing: an outdated view only costs a create that loses
+   * (then `held`), and enough of those refresh it.
    */
   private view(): View | undefined {
+    this.refreshIfWorth();
     const v = this.seen;
     const age = v === undefined ? Infinity : performance.now() - v.at;
-    if (age >= VIEW_MS) this.refreshSoon();
     return age < this.o.ttlMs / 2 ? v : undefined;
   }
 
@@ -449,6 +491,13 @@ export class LeaseClaims implements Claims {
     const list = page.value.objects.flatMap((o) => leaseEntry(o) ?? []);
     return ok(list.sort((a, b) => a.epoch - b.epoch));
   }
+}
+
+/** The pages a listing of these leases took: one per 1,000 (at least one). */
+function pagesOf(leases: ReadonlyMap<string, readonly LeaseEntry[]>): number {
+  let n = 0;
+  for (const l of leases.values()) n += l.length;
+  return Math.max(1, Math.ceil(n / 1000));
 }
 
 /** A marker among `keys` that is not one the plan knew: the task was finished since. */

@@ -163,6 +163,72 @@ describe('lease protocol', () => {
   });
 });
 
+describe("a worker's view of the state", () => {
+  /** Counts full listings of the leases and of the markers (the view's refreshes). */
+  function counting(inner: MemoryStore): {
+    store: MemoryStore;
+    views: { n: number; markers: number };
+  } {
+    const views = { n: 0, markers: 0 };
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'list') {
+          const list: MemoryStore['list'] = (prefix, opts) => {
+            if (prefix === 'leases/') views.n++;
+            if (prefix === 'markers/') views.markers++;
+            return target.list(prefix, opts);
+          };
+          return list;
+        }
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    return { store, views };
+  }
+  /** Lets background refreshes start (and a memory store answer them). */
+  const settle = () => new Promise((r) => setTimeout(r, 10));
+
+  it('is refreshed for lost claims, not by age alone; its markers every TTL/4 only', async () => {
+    const ttl = 60_000;
+    const inner = new MemoryStore();
+    const { store, views } = counting(inner); // b's listings only
+    const b = new LeaseClaims(store, { worker: 'b', host: 'h', ttlMs: ttl });
+    const c = new LeaseClaims(inner, { worker: 'c', host: 'h', ttlMs: ttl });
+    const t0 = performance.now();
+    const at = (ms: number) => vi.spyOn(performance, 'now').mockReturnValue(t0 + ms);
+    await b.held(); // the round's view
+    expect(views).toEqual({ n: 1, markers: 1 });
+    // 5 s later (older than the 2 s that used to refresh it), b wins every claim: the view
+    // still answers right, so no listing.
+    at(5_000);
+    const held = [];
+    for (let i = 0; i < 4; i++) held.push(await won(b.claim(task, fingerprint(`b${String(i)}`))));
+    await settle();
+    expect(views.n).toBe(1);
+    // Claims c made since: each costs b a lost create. The leases' listing takes one page, so
+    // a lost create starts one (the markers are not listed again: younger than TTL/4).
+    for (let i = 0; i < 3; i++) held.push(await won(c.claim(task, fingerprint(`c${String(i)}`))));
+    expect(kind(await b.claim(task, fingerprint('c0')))).toBe('held');
+    await settle();
+    expect(views).toEqual({ n: 2, markers: 1 });
+    // The refreshed view shows c1 and c2 taken: no create, no loss, no listing.
+    for (const fp of ['c1', 'c2']) {
+      const seen = await b.claim(task, fingerprint(fp));
+      expect(seen.ok && seen.value).toEqual({ kind: 'held', seen: true });
+    }
+    await settle();
+    expect(views).toEqual({ n: 2, markers: 1 });
+    // Without losses both are listed every TTL/4 (the view answers only while younger than TTL/2).
+    at(5_000 + ttl / 4 + 1);
+    held.push(await won(b.claim(task, fingerprint('b9'))));
+    await settle();
+    expect(views).toEqual({ n: 3, markers: 2 });
+    vi.restoreAllMocks();
+    for (const h of held) await h.release('failed');
+  });
+});
+
 /**
  * The state store of a holder under load: its heartbeat puts (plain puts of an epoch, never the
  * create-only claims) hang while `hang` is set, as a request queued behind a starved server or

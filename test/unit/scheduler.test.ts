@@ -300,6 +300,7 @@ describe('scheduler', () => {
         depth: 2,
         planIndex: 7,
         bytes: 0,
+        maxBytes: 0,
         anchor: id('a'),
       }),
     ).toEqual([-2, 7]);
@@ -344,6 +345,33 @@ describe('scheduler', () => {
     }
     // Not every worker goes for the same big one first.
     expect(new Set(orders.map((r) => r[0])).size).toBeGreaterThan(1);
+  });
+
+  it('the small parquets (5+ octaves below the largest) are one class: workers spread over all of them, not one octave at a time', () => {
+    // The end of a fleet's run: the one-file languages, ten octaves of ~60 small parquets each.
+    // One class per octave had every worker walk the same ~60 at once, racing for each.
+    const sizes: Record<string, number> = { big: 3e9 };
+    const lines = ['big: pack'];
+    for (let o = 0; o < 10; o++) {
+      for (let i = 0; i < 8; i++) {
+        const name = `s${String(o)}_${String(i)}`;
+        lines.push(`${name}: pack`);
+        sizes[name] = 2 ** (24 - o) + i; // 16 MiB down to 32 KiB: all 7+ octaves below `big`
+      }
+    }
+    lines.push('near: pack');
+    sizes.near = 2 ** 28; // 3.5 octaves below `big`: still a class of its own
+    const orders = ['w1', 'w2', 'w3', 'w4'].map(
+      (w) => new Scheduler(fixture(lines, { jobs: 1, sizes, order: workerSpread(w) })).ready,
+    );
+    for (const ready of orders) {
+      expect(ready.slice(0, 2)).toEqual(['big', 'near']);
+      // A worker's first eight small ones come from several octaves, not all from the largest.
+      const octaves = new Set(ready.slice(2, 10).map((t) => t.split('_')[0]));
+      expect(octaves.size).toBeGreaterThan(3);
+    }
+    // Workers' first picks among them differ.
+    expect(new Set(orders.map((r) => r[2])).size).toBeGreaterThan(1);
   });
 
   it('finishing a task that was never started is an internal error', () => {
