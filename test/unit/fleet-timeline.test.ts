@@ -9,13 +9,7 @@ import type { TimelineEvent } from '../../bench/lib/fleet-timeline.js';
 import type { ProxiedRequest } from '../../bench/lib/fleet-proxy.js';
 
 const T = 1_000_000;
-const ev = (
-  worker: number,
-  s: number,
-  type: string,
-  task: string,
-  ms?: number,
-): TimelineEvent => ({
+const ev = (worker: number, s: number, type: string, task: string, ms?: number): TimelineEvent => ({
   worker,
   at: T + s * 1000,
   type,
