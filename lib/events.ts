@@ -100,4 +100,6 @@ export interface FetchSummary {
   decreases: number;
   /** Most bytes of fetched blobs waiting for their turn in the packs' reorder buffers at once. */
   peakHeldBytes: number;
+  /** GETs sent a second time because the first was slow to answer (hedged; within `requests`). */
+  hedged: number;
 }

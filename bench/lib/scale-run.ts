@@ -64,7 +64,10 @@ export interface PackRun {
   /** The pack task alone (its task-succeeded `ms`). */
   seconds: number;
   rowsPerSecond: number;
+  /** GETs the rows needed, per second (hedges and retries not counted: see requestsPerSecond). */
   getsPerSecond: number;
+  /** Requests the synthetic SWH answered, per second (hedges and retries included). */
+  requestsPerSecond: number;
   /** JSON lines produced (before zstd), MB/s, and the parts written, MB/s. */
   jsonMBps: number;
   outputMBps: number;
@@ -300,7 +303,10 @@ export async function runPack(o: PackRunOptions, extraParams = ''): Promise<Pack
     ok: finished.ok,
     seconds: r2(seconds),
     rowsPerSecond: Math.round(rows / seconds),
-    getsPerSecond: Math.round(st.requests / seconds),
+    // The GETs the rows needed (one per row with a valid blob id), not the server's requests:
+    // a hedged or retried GET is a cost (server.requests), not throughput.
+    getsPerSecond: Math.round((rows - (counts.bad_rows ?? 0)) / seconds),
+    requestsPerSecond: Math.round(st.requests / seconds),
     jsonMBps: r2((counts.raw_bytes ?? 0) / 1e6 / seconds),
     outputMBps: r2((counts.zst_bytes ?? 0) / 1e6 / seconds),
     counts,

@@ -335,6 +335,7 @@ function fetchSummary(): { fetch?: FetchSummary } {
       throttles: st.throttles,
       decreases: st.decreases,
       peakHeldBytes: st.peakHeldBytes,
+      hedged: st.hedged,
     },
   };
 }

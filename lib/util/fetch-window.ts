@@ -47,6 +47,8 @@ export interface FetchWindowStats extends AimdState {
   requests: number;
   /** Most bytes held at once in the packs' reorder buffers so far (see `noteHeld`). */
   peakHeldBytes: number;
+  /** GETs sent a second time because the first was slow to answer (hedged), so far. */
+  hedged: number;
 }
 
 /** A GET waiting for a slot. */
@@ -69,6 +71,7 @@ export class FetchWindow {
   private requests = 0;
   private heldBytes = 0;
   private peakHeld = 0;
+  private hedged = 0;
 
   constructor(opts: Partial<AimdOptions> & { now?: () => number } = {}) {
     const { now, ...aimd } = opts;
@@ -101,6 +104,11 @@ export class FetchWindow {
   noteHeld(deltaBytes: number): void {
     this.heldBytes += deltaBytes;
     this.peakHeld = Math.max(this.peakHeld, this.heldBytes);
+  }
+
+  /** GETs sent a second time because the first was slow (they took slots like any GET). */
+  noteHedged(n: number): void {
+    this.hedged += n;
   }
 
   /** Whether a pack used the window (joined it, or held fetched blobs). */
@@ -203,6 +211,7 @@ export class FetchWindow {
       peakInFlight: this.peak,
       requests: this.requests,
       peakHeldBytes: this.peakHeld,
+      hedged: this.hedged,
     };
   }
 }

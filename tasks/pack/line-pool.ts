@@ -223,6 +223,7 @@ export class LinePool {
       case 'ended': {
         const lane = slot.lanes.get(m.window);
         if (lane === undefined) throw new Error('Internal error: slots of an unknown window');
+        if (m.hedged > 0) lane.window.noteHedged(m.hedged);
         m.outcomes.forEach((o, k) => {
           const held = lane.held.shift();
           if (held === undefined) throw new Error('Internal error: a worker ended a slot not lent');

@@ -110,25 +110,61 @@ export function buildLines(batch: LineBatch, read?: ReadFile): LineBatchResult {
   );
 }
 
-/** The lines of a `remote` batch whose blobs the worker fetched (`fetched[i]` for row i). */
-export function buildFetched(batch: LineBatch, fetched: readonly FetchedBlob[]): LineBatchResult {
-  return build(
-    batch,
-    (i) => {
-      const f = fetched[i];
-      if (f === undefined) throw new Error('Internal error: a remote row without its fetch');
-      if (f.ok) return f.gz;
-      return 'missing' in f ? f.missing : { fatal: f.fatal };
-    },
-    Infinity,
-  );
-}
+/** One row of a `remote` batch once its GET answered: its line, or why there is none. */
+export type RowLine = { line: string } | { error: DecodeError | FetchFailure } | { fatal: Failure };
 
 /**
- * Row i's gzip bytes; undefined when its file could not be read (`UNREAD`); a fetch failure
- * (recorded for the row) or a fatal one (the part's).
+ * Row i's line from what its GET got. A worker builds each row as its GET answers, so the CPU of
+ * a batch is spread between its GETs instead of blocking the worker's event loop (and the slots
+ * it holds) for the whole batch at the end.
  */
-type BlobAt = (i: number) => Uint8Array | undefined | FetchFailure | { fatal: Failure };
+export function fetchedRowLine(batch: LineBatch, i: number, f: FetchedBlob): RowLine {
+  if (!f.ok) return 'missing' in f ? { error: f.missing } : { fatal: f.fatal };
+  return rowLine(batch, i, f.gz);
+}
+
+/** A `remote` batch's answer from its rows' lines, in row order. */
+export function assembleLines(rows: readonly RowLine[]): LineBatchResult {
+  const n = rows.length;
+  const chars = new Int32Array(n);
+  const bytes = new Int32Array(n);
+  const failed: LineBatchResult['failed'] = [];
+  const fatal: LineBatchResult['fatal'] = [];
+  let total = 0;
+  rows.forEach((r, i) => {
+    if ('line' in r) {
+      const len = Buffer.byteLength(r.line, 'utf8');
+      chars[i] = r.line.length;
+      bytes[i] = len;
+      total += len;
+    } else {
+      chars[i] = NOT_DECODED;
+      if ('fatal' in r) fatal.push({ at: i, failure: r.fatal });
+      else failed.push({ at: i, error: r.error });
+    }
+  });
+  const out = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  for (const r of rows) if ('line' in r) at += out.write(r.line, at, 'utf8');
+  return { answered: n, lines: out, chars, bytes, failed, fatal };
+}
+
+/** Row i's line from its gzip bytes: the row's metadata JSON with the content field appended. */
+function rowLine(
+  batch: LineBatch,
+  i: number,
+  gz: Uint8Array,
+): { line: string } | { error: DecodeError } {
+  const text = decodeBlob(gz, batch.encodings[i] ?? '');
+  if (!text.ok) return { error: text.error };
+  // Same bytes as stringifying the row merged with {content}, without copying 26 properties.
+  const head = batch.heads[i] ?? '{}';
+  const sep = head === '{}' ? '' : ',';
+  return { line: `${head.slice(0, -1)}${sep}${batch.contentKey}:${JSON.stringify(text.value)}}\n` };
+}
+
+/** Row i's gzip bytes; undefined when its file could not be read (`UNREAD`). */
+type BlobAt = (i: number) => Uint8Array | undefined | FetchFailure;
 
 /** Stops after the row that brings the bytes read to `maxBytes` (a `files` batch's bound). */
 function build(batch: LineBatch, blobAt: BlobAt, maxBytes: number): LineBatchResult {
@@ -149,25 +185,20 @@ function build(batch: LineBatch, blobAt: BlobAt, maxBytes: number): LineBatchRes
     }
     if (!(gz instanceof Uint8Array)) {
       chars[i] = NOT_DECODED;
-      if ('fatal' in gz) fatal.push({ at: i, failure: gz.fatal });
-      else failed.push({ at: i, error: gz });
+      failed.push({ at: i, error: gz });
       continue;
     }
     readBytes += gz.byteLength;
-    const text = decodeBlob(gz, batch.encodings[i] ?? '');
-    if (!text.ok) {
+    const r = rowLine(batch, i, gz);
+    if ('error' in r) {
       chars[i] = NOT_DECODED;
-      failed.push({ at: i, error: text.error });
+      failed.push({ at: i, error: r.error });
     } else {
-      // Same bytes as stringifying the row merged with {content}, without copying 26 properties.
-      const head = batch.heads[i] ?? '{}';
-      const sep = head === '{}' ? '' : ',';
-      const line = `${head.slice(0, -1)}${sep}${batch.contentKey}:${JSON.stringify(text.value)}}\n`;
-      const len = Buffer.byteLength(line, 'utf8');
-      chars[i] = line.length;
+      const len = Buffer.byteLength(r.line, 'utf8');
+      chars[i] = r.line.length;
       bytes[i] = len;
       total += len;
-      lines.push(line);
+      lines.push(r.line);
     }
     if (readBytes >= maxBytes) {
       answered = i + 1;

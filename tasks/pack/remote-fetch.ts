@@ -23,7 +23,7 @@
 import type { Failure, ObjectStore, Result, ThreadStoreSpec } from '../../lib/task-api.js';
 import { err, objectKey, openThreadStore, withRetry } from '../../lib/task-api.js';
 import type { FetchedBlob, LineBatch, LineBatchResult } from './lines.js';
-import { buildFetched } from './lines.js';
+import { assembleLines, fetchedRowLine } from './lines.js';
 
 /** How a slot came back: the window's outcome, or `unused` (granted, never sent). */
 export const ENDED = { answered: 0, throttled: 1, failed: 2, unused: 3 } as const;
@@ -31,12 +31,42 @@ export const ENDED = { answered: 0, throttled: 1, failed: 2, unused: 3 } as cons
 /** Worker → main thread. */
 export type WorkerSlotMessage =
   | { type: 'want'; window: number; n: number }
-  | { type: 'ended'; window: number; outcomes: Uint8Array; latencies: Float64Array }
+  | {
+      type: 'ended';
+      window: number;
+      outcomes: Uint8Array;
+      latencies: Float64Array;
+      /** GETs sent again since the last message because the first was slow (see #hedged). */
+      hedged: number;
+    }
   | { type: 'retry'; id: number; failure: Failure };
 
 /** Main thread → worker. */
 export type MainSlotMessage =
   { type: 'grant'; window: number; n: number } | { type: 'cancel'; id: number };
+
+/**
+ * When a GET is hedged: HEDGE_FACTOR times the smoothed latency of the GETs answered here, within
+ * [HEDGE_MIN_MS, HEDGE_MAX_MS]. At S3's usual latencies (tens of ms, p99 a few hundred) that
+ * hedges well under 1% of GETs, and every straggler of a second or more.
+ */
+export const HEDGE_FACTOR = 8;
+export const HEDGE_MIN_MS = 200;
+export const HEDGE_MAX_MS = 2000;
+
+/** Smoothed latency of the GETs answered (EWMA, weight 1/16). */
+class LatencyTracker {
+  #srtt: number | undefined;
+
+  note(ms: number): void {
+    this.#srtt = this.#srtt === undefined ? ms : this.#srtt + (ms - this.#srtt) / 16;
+  }
+
+  hedgeAfterMs(): number {
+    const base = this.#srtt ?? HEDGE_MAX_MS / HEDGE_FACTOR;
+    return Math.min(HEDGE_MAX_MS, Math.max(HEDGE_MIN_MS, HEDGE_FACTOR * base));
+  }
+}
 
 /** The retries of one blob's GET (the main thread's fetcher makes the same: fetchers.ts). */
 export const BLOB_RETRIES = 8;
@@ -54,6 +84,7 @@ interface Lane {
   want: number;
   outcomes: number[];
   latencies: number[];
+  hedged: number;
 }
 
 export class RemoteFetcher {
@@ -64,6 +95,7 @@ export class RemoteFetcher {
   /** Remote batches being fetched here. */
   readonly #active = new Set<number>();
   #flushing = false;
+  readonly #latency = new LatencyTracker();
 
   constructor(post: (m: WorkerSlotMessage) => void) {
     this.#post = post;
@@ -76,10 +108,13 @@ export class RemoteFetcher {
     const store = this.#store(blobs.store);
     this.#active.add(id);
     try {
-      const fetched = await Promise.all(
-        blobs.ids.map((blobId) => this.#fetch(id, store, blobs.window, blobId)),
+      // Each row's line is built as its GET answers (see fetchedRowLine).
+      const rows = await Promise.all(
+        blobs.ids.map(async (blobId, i) =>
+          fetchedRowLine(batch, i, await this.#fetch(id, store, blobs.window, blobId)),
+        ),
       );
-      return buildFetched(batch, fetched);
+      return assembleLines(rows);
     } finally {
       this.#active.delete(id);
       this.#cancelled.delete(id);
@@ -120,33 +155,35 @@ export class RemoteFetcher {
     blobId: string,
   ): Promise<FetchedBlob> {
     const key = objectKey(blobId);
-    const got = await withRetry(
-      async (): Promise<Result<Uint8Array>> => {
-        if (!(await this.#acquire(id, window))) {
-          return err({ reason: 'aborted', message: 'interrupted' });
-        }
-        const t0 = performance.now();
-        const r = await store.get(key);
-        this.#ended(
-          window,
-          r.ok || r.error.reason === 'not-found'
-            ? ENDED.answered
-            : r.error.reason === 'transient' && r.error.throttled === true
-              ? ENDED.throttled
-              : ENDED.failed,
-          performance.now() - t0,
-        );
-        return r;
+    const attempt = async (onSent: () => void): Promise<Result<Uint8Array>> => {
+      if (!(await this.#acquire(id, window))) {
+        return err({ reason: 'aborted', message: 'interrupted' });
+      }
+      onSent();
+      const t0 = performance.now();
+      const r = await store.get(key);
+      const ms = performance.now() - t0;
+      const answered = r.ok || r.error.reason === 'not-found';
+      if (answered) this.#latency.note(ms);
+      this.#ended(
+        window,
+        answered
+          ? ENDED.answered
+          : r.error.reason === 'transient' && r.error.throttled === true
+            ? ENDED.throttled
+            : ENDED.failed,
+        ms,
+      );
+      return r;
+    };
+    const got = await withRetry(() => this.#hedged(id, window, attempt), {
+      retries: BLOB_RETRIES,
+      baseMs: BLOB_BASE_MS,
+      shouldRetry: (f) => f.reason === 'transient' && !this.#cancelled.has(id),
+      onRetry: (_n, failure) => {
+        this.#post({ type: 'retry', id, failure });
       },
-      {
-        retries: BLOB_RETRIES,
-        baseMs: BLOB_BASE_MS,
-        shouldRetry: (f) => f.reason === 'transient' && !this.#cancelled.has(id),
-        onRetry: (_n, failure) => {
-          this.#post({ type: 'retry', id, failure });
-        },
-      },
-    );
+    });
     if (got.ok) return { ok: true, gz: got.value };
     if (got.error.reason === 'not-found') {
       return { ok: false, missing: { reason: 'missing', detail: 'no such blob' } };
@@ -156,6 +193,44 @@ export class RemoteFetcher {
       return { ok: false, missing: { reason: 'refused', detail: got.error.message } };
     }
     return { ok: false, fatal: got.error };
+  }
+
+  /**
+   * One attempt, hedged: if it has not answered after `hedgeAfterMs` (several times the usual
+   * latency of GETs here), a second GET of the same object goes out, in a slot of its own, and the
+   * first answer (a body or a 404) wins; the other's is dropped. A GET straggling at the store
+   * (S3's latency has a long tail) then costs one more request instead of holding back its batch,
+   * and every row behind it, for seconds. The bytes are the same whichever answers.
+   */
+  #hedged(
+    id: number,
+    window: number,
+    attempt: (onSent: () => void) => Promise<Result<Uint8Array>>,
+  ): Promise<Result<Uint8Array>> {
+    return new Promise((resolve) => {
+      let pending = 1;
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const onResult = (r: Result<Uint8Array>): void => {
+        pending--;
+        if (settled) return;
+        if (r.ok || r.error.reason === 'not-found' || pending === 0) {
+          settled = true;
+          clearTimeout(timer);
+          resolve(r);
+        }
+      };
+      // Timed from the first GET's send, not from its wait for a slot.
+      const hedge = (): void => {
+        timer = setTimeout(() => {
+          if (settled || this.#cancelled.has(id)) return;
+          pending++;
+          this.#lane(window).hedged++;
+          void attempt(() => undefined).then(onResult);
+        }, this.#latency.hedgeAfterMs());
+      };
+      void attempt(hedge).then(onResult);
+    });
   }
 
   /** Resolves true once a slot is held for this GET; false if its batch was cancelled. */
@@ -210,7 +285,7 @@ export class RemoteFetcher {
   #lane(window: number): Lane {
     let lane = this.#lanes.get(window);
     if (lane === undefined) {
-      lane = { credits: 0, waiting: [], want: 0, outcomes: [], latencies: [] };
+      lane = { credits: 0, waiting: [], want: 0, outcomes: [], latencies: [], hedged: 0 };
       this.#lanes.set(window, lane);
     }
     return lane;
@@ -229,9 +304,11 @@ export class RemoteFetcher {
             window,
             outcomes: Uint8Array.from(lane.outcomes),
             latencies: Float64Array.from(lane.latencies),
+            hedged: lane.hedged,
           });
           lane.outcomes = [];
           lane.latencies = [];
+          lane.hedged = 0;
         }
         if (lane.want > 0) {
           this.#post({ type: 'want', window, n: lane.want });

@@ -5,7 +5,7 @@
  * - the lines are those of the blobs fetched on the main thread (missing rows recorded, not lost);
  * - every GET of every worker takes a slot of the main thread's window: the server never sees
  *   more in flight than the window allows, and no slot is left held afterwards;
- * - retries happen in the workers and are reported;
+ * - retries happen in the workers and are reported; a straggling GET is hedged;
  * - a cancelled batch stops fetching and gives its slots back.
  */
 import { createHash } from 'node:crypto';
@@ -157,6 +157,37 @@ describe('line workers fetching remote blobs', () => {
       expect(window.stats().inFlight).toBe(0);
     } finally {
       await swh.setConfig({ fault503Rate: 0 });
+    }
+  }, 60_000);
+
+  it('hedge a GET that straggles, and keep the bytes', async () => {
+    // 5% of requests take 3-4 s; a hedge goes out after 200 ms at these latencies.
+    await swh.setConfig({
+      latency: { stragglerRate: 0.05, stragglerMinMs: 3000, stragglerMaxMs: 4000 },
+    });
+    try {
+      await swh.resetStats();
+      const window = fixedWindow(16);
+      const blobIds = ids(200, 'hedge');
+      const started = performance.now();
+      const got = await pool.build(remoteBatch(blobIds, window), {
+        window,
+        signal: new AbortController().signal,
+      });
+      const ms = performance.now() - started;
+      await swh.setConfig({ latency: { stragglerRate: 0 } });
+      const hedged = window.stats().hedged;
+      // ~10 stragglers among 200: each hedged once (a hedge may straggle too, rarely).
+      expect(hedged).toBeGreaterThan(2);
+      expect(hedged).toBeLessThan(40);
+      expect((await swh.stats()).requests).toBe(200 + hedged);
+      // Not waiting for the stragglers: well under their 3 s (a loose bound, not a timing target).
+      expect(ms).toBeLessThan(2900);
+      expect(got.fatal).toEqual([]);
+      expect(text(got)).toBe(text(await builtHere(blobIds)));
+      expect(window.stats().inFlight).toBeLessThanOrEqual(hedged);
+    } finally {
+      await swh.setConfig({ latency: { stragglerRate: 0 } });
     }
   }, 60_000);
 
