@@ -46,7 +46,10 @@ export interface OrderFacts {
   planIndex: number;
   /** The bytes of its parquet (0 for a task without one): the longer task, roughly. */
   bytes: number;
-  /** The bytes of the largest parquet among the plan's run steps (0 when none has one). */
+  /**
+   * The bytes of the graph's largest parquet (0 when no task has one): the same for every worker
+   * and every round, done or not.
+   */
   maxBytes: number;
   /**
    * The task whose place in the plan it takes: itself, or for a dependency redone because its
@@ -73,7 +76,7 @@ export const planOrder: ReadyOrder = { key: (t) => [-t.depth, t.planIndex] };
  * one), then, among tasks of about the same size, an order of this worker's own (a hash of worker
  * and task), so workers sharing a graph start on different tasks instead of racing for the same
  * ones. "About the same": the same octave of bytes, and every parquet SMALL_OCTAVES or more
- * octaves below the plan's largest counts as one size. Finer classes keep longest-first closer
+ * octaves below the graph's largest counts as one size. Finer classes keep longest-first closer
  * to exact but leave workers walking the many small tasks (the dataset's one-file languages
  * spread over ten octaves, 60–80 tasks each) in one shared order, racing for each: measured on the
  * rehearsal, the end of the run, where only those are left, lost 1,066 of 1,983 claims with one
@@ -90,7 +93,7 @@ export function workerSpread(worker: string): ReadyOrder {
   };
 }
 
-/** Parquets this many octaves (or more) below the plan's largest are one size class. */
+/** Parquets this many octaves (or more) below the graph's largest are one size class. */
 export const SMALL_OCTAVES = 5;
 
 /** The octave of a size: log2(bytes), rounded down; 0 for nothing. */
@@ -157,7 +160,7 @@ export class Scheduler {
   readonly #facts = new Map<TaskId, OrderFacts>();
   readonly #keys = new Map<TaskId, readonly number[]>();
   readonly #depth: ReadonlyMap<StageName, number>;
-  /** The largest parquet among the plan's run steps (`OrderFacts.maxBytes`). */
+  /** The graph's largest parquet (`OrderFacts.maxBytes`). */
   readonly #maxBytes: number;
   /** Kept sorted by key: one sort now, then binary insertion (100k-task graphs stay linear-ish). */
   readonly #ready: TaskId[];
@@ -176,7 +179,9 @@ export class Scheduler {
     this.#depth = new Map(o.stageOrder.map((s, i) => [s, i]));
     const steps = o.steps.filter((s): s is RunStep => s.action === 'run');
     for (const s of steps) this.#steps.set(s.task, s);
-    this.#maxBytes = steps.reduce((m, s) => Math.max(m, o.tasks.get(s.task)?.file?.size ?? 0), 0);
+    let maxBytes = 0;
+    for (const t of o.tasks.values()) maxBytes = Math.max(maxBytes, t.file?.size ?? 0);
+    this.#maxBytes = maxBytes;
     steps.forEach((s, i) => {
       this.#learn(s, i, s.task);
     });
