@@ -36,7 +36,7 @@ import { sharedFetchWindow } from '../util/fetch-window.js';
 
 export type { RunOpts } from './run-options.js';
 
-/** How long a plain run's state lock survives its holder's silence (heartbeats every TTL/4). */
+/** How long a plain run's state lock survives its holder's silence (heartbeats every TTL/8: lib/epoch-holder.ts). */
 const LOCK_TTL_MS = 60_000;
 
 export async function cmdRun(targetsIn: string[], o: Common & RunOpts): Promise<number> {

@@ -11,7 +11,7 @@
  *
  * Requests: content GETs (one per row, from the calibration); outputs (each part a multipart
  * upload of 16 MiB parts); coordination in the state store: per task a lease create (+ lost
- * races), a heartbeat (a PUT and a LIST) every TTL/4 while it runs, the old marker's delete and
+ * races), a heartbeat (a PUT and a LIST) every TTL/8 while it runs (lib/epoch-holder.ts), the old marker's delete and
  * the new marker, a record per part; per planning round (one per task finished, and every poll
  * while a host waits in the tail) a listing of markers, leases, the work store and the bucket.
  */
@@ -67,7 +67,7 @@ export interface FleetAssumptions {
   storeGetsPerSecond: number;
   /** Network per host, Gbit/s. */
   hostGbps: number;
-  /** Lease TTL (heartbeat every TTL/4) and the pause between plans of a waiting worker. */
+  /** Lease TTL (heartbeat every TTL/8) and the pause between plans of a waiting worker. */
   leaseTtlS: number;
   pollMs: number;
   rowsPerPart: number;
@@ -219,7 +219,7 @@ export function estimate(input: EstimateInput): Estimate {
   const partBytes = f.rowsPerPart * cal.outputBytesPerRow;
   const uploadsPerPart = partBytes > 16 * 2 ** 20 ? 2 + Math.ceil(partBytes / (16 * 2 ** 20)) : 1;
   const tasks = parquets.length;
-  const heartbeats = durations.reduce((a, d) => a + Math.floor(d / (f.leaseTtlS / 4)), 0);
+  const heartbeats = durations.reduce((a, d) => a + Math.floor(d / (f.leaseTtlS / 8)), 0);
   // Planning rounds: one per task finished, and a poll every pollMs while a host waits in the
   // tail for tasks others hold (its slots are done, the fleet's are not).
   const hostEnds = new Array<number>(f.hosts).fill(0);
@@ -241,7 +241,7 @@ export function estimate(input: EstimateInput): Estimate {
     line('content GETs (the blobs; billed to the bucket owner)', gets, 0),
     line('outputs: packed parts (multipart uploads)', 0, parts * uploadsPerPart),
     line('coordination: lease claims (+ lost races)', 0, tasks * 1.25),
-    line('coordination: heartbeats (PUT + LIST every TTL/4)', 0, heartbeats * 2),
+    line('coordination: heartbeats (PUT + LIST every TTL/8)', 0, heartbeats * 2),
     line('coordination: markers and part records', 0, tasks + parts, tasks),
     line('coordination: planning listings', 0, rounds * pagesPerRound),
   ];
