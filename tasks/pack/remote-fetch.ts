@@ -114,7 +114,11 @@ export class RemoteFetcher {
           fetchedRowLine(batch, i, await this.#fetch(id, store, blobs.window, blobId)),
         ),
       );
-      return assembleLines(rows);
+      const answer = assembleLines(rows);
+      // Before the answer: the main thread then knows of every slot this batch used, and its
+      // hedges, when it gets the lines (messages on one port arrive in order).
+      this.#flush();
+      return answer;
     } finally {
       this.#active.delete(id);
       this.#cancelled.delete(id);
@@ -296,25 +300,30 @@ export class RemoteFetcher {
     if (this.#flushing) return;
     this.#flushing = true;
     setImmediate(() => {
-      this.#flushing = false;
-      for (const [window, lane] of this.#lanes) {
-        if (lane.outcomes.length > 0) {
-          this.#post({
-            type: 'ended',
-            window,
-            outcomes: Uint8Array.from(lane.outcomes),
-            latencies: Float64Array.from(lane.latencies),
-            hedged: lane.hedged,
-          });
-          lane.outcomes = [];
-          lane.latencies = [];
-          lane.hedged = 0;
-        }
-        if (lane.want > 0) {
-          this.#post({ type: 'want', window, n: lane.want });
-          lane.want = 0;
-        }
-      }
+      this.#flush();
     });
+  }
+
+  /** Sends what the lanes gathered: slots that ended (and hedges), and wants. */
+  #flush(): void {
+    this.#flushing = false;
+    for (const [window, lane] of this.#lanes) {
+      if (lane.outcomes.length > 0 || lane.hedged > 0) {
+        this.#post({
+          type: 'ended',
+          window,
+          outcomes: Uint8Array.from(lane.outcomes),
+          latencies: Float64Array.from(lane.latencies),
+          hedged: lane.hedged,
+        });
+        lane.outcomes = [];
+        lane.latencies = [];
+        lane.hedged = 0;
+      }
+      if (lane.want > 0) {
+        this.#post({ type: 'want', window, n: lane.want });
+        lane.want = 0;
+      }
+    }
   }
 }
