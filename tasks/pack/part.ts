@@ -41,7 +41,7 @@ import type { FetchBlob, LocalFile } from './fetchers.js';
 import type { LinePool } from './line-pool.js';
 import { leaseLineWorkers } from './line-pool.js';
 import { remoteLines } from './remote-lines.js';
-import type { At, BlobRow, BytesRow, Built, Fetched, FileRow, RowError, RowMeta } from './rows.js';
+import type { At, BytesRow, Built, Fetched, FileRow, RowError, RowMeta } from './rows.js';
 import {
   BATCH_GZ_BYTES,
   BATCH_ROWS,
@@ -49,11 +49,13 @@ import {
   describeRow,
   inFlightBatches,
   reorderBytes,
+  lineBatch,
   settle,
+  settled,
 } from './rows.js';
 
 export type { RowError } from './rows.js';
-import type { BatchBlobs, LineBatch } from './lines.js';
+import type { BatchBlobs } from './lines.js';
 
 export interface PackParams {
   rowsPerPart: number;
@@ -307,7 +309,7 @@ async function buildBatch(items: Fetched[], job: PartJob, pool: LinePool): Promi
     const at = files.slice(from);
     const paths = at.map((r) => r.row.path);
     const res = await pool.build(
-      lineBatch(job, at, { kind: 'files', paths, maxBytes: BATCH_GZ_BYTES }),
+      lineBatch(job.contentKey, at, { kind: 'files', paths, maxBytes: BATCH_GZ_BYTES }),
     );
     if (res.answered < 1) throw new Error('Internal error: a line worker answered no row');
     settle(res, at, out, unread);
@@ -321,7 +323,8 @@ async function buildBatch(items: Fetched[], job: PartJob, pool: LinePool): Promi
     const at = group;
     group = [];
     groupBytes = 0;
-    if (at.length > 0) settle(await pool.build(lineBatch(job, at, packBytes(at))), at, out, []);
+    if (at.length > 0)
+      settle(await pool.build(lineBatch(job.contentKey, at, packBytes(at))), at, out, []);
   };
   const add = async (r: At<BytesRow>): Promise<void> => {
     group.push(r);
@@ -343,20 +346,7 @@ async function buildBatch(items: Fetched[], job: PartJob, pool: LinePool): Promi
     else out[r.i] = r.row;
   }
   await flush();
-  return out.map((b) => {
-    if (b === undefined) throw new Error('Internal error: a row of a batch without an outcome');
-    return b;
-  });
-}
-
-/** The pool request for some rows of a batch. */
-function lineBatch(job: PartJob, at: At<BlobRow>[], blobs: BatchBlobs): LineBatch {
-  return {
-    contentKey: job.contentKey,
-    heads: at.map((r) => r.row.head),
-    encodings: at.map((r) => r.row.encoding),
-    blobs,
-  };
+  return settled(out);
 }
 
 /** Fetched blobs in one unpooled buffer, so it can be moved to the worker without a copy. */

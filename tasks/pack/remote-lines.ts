@@ -9,13 +9,20 @@
  *                                                   gunzip, decode, JSON
  *                                          ─▶ reorder buffer ─▶ lines, in row order ─▶ zstd writer
  */
-import type { LineBatch } from './lines.js';
 import type { LinePool } from './line-pool.js';
 import { windowId } from './line-pool.js';
 import { reorderMap } from './reorder.js';
 import type { PartJob } from './part.js';
 import type { At, Built, Fetched, RowMeta } from './rows.js';
-import { BATCH_ROWS, describeRow, inFlightBatches, reorderBytes, settle } from './rows.js';
+import {
+  BATCH_ROWS,
+  describeRow,
+  inFlightBatches,
+  lineBatch,
+  reorderBytes,
+  settle,
+  settled,
+} from './rows.js';
 
 /**
  * The lines of rows whose blobs the line workers fetch (remote-fetch.ts): batches of rows go to
@@ -99,17 +106,12 @@ async function buildRemote(
     else at.push({ i, row });
   });
   if (at.length > 0) {
-    const batch: LineBatch = {
-      contentKey: job.contentKey,
-      heads: at.map((r) => r.row.head),
-      encodings: at.map((r) => r.row.encoding),
-      blobs: {
-        kind: 'remote',
-        ids: at.map((r) => r.row.blobId),
-        store: remote.store,
-        window: windowId(remote.window),
-      },
-    };
+    const batch = lineBatch(job.contentKey, at, {
+      kind: 'remote',
+      ids: at.map((r) => r.row.blobId),
+      store: remote.store,
+      window: windowId(remote.window),
+    });
     const res = await pool.build(batch, {
       window: remote.window,
       signal: job.signal,
@@ -117,8 +119,5 @@ async function buildRemote(
     });
     settle(res, at, out, []);
   }
-  return out.map((b) => {
-    if (b === undefined) throw new Error('Internal error: a row of a batch without an outcome');
-    return b;
-  });
+  return settled(out);
 }

@@ -4,7 +4,7 @@
  * batch sizes, the reorder buffer's bound, and how a line pool's answer is put back in row order.
  */
 import type { Failure } from '../../lib/task-api.js';
-import type { LineBatchResult } from './lines.js';
+import type { BatchBlobs, LineBatch, LineBatchResult } from './lines.js';
 import { UNREAD } from './lines.js';
 
 /** A row that could not be packed, as written to the `.errors.jsonl` sidecar. */
@@ -57,8 +57,6 @@ export type Fetched =
   | { kind: 'fatal'; failure: Failure };
 export type BytesRow = Extract<Fetched, { kind: 'blob' }>;
 export type FileRow = Extract<Fetched, { kind: 'file' }>;
-/** A row whose blob is to be fetched or read. */
-export type BlobRow = BytesRow | FileRow;
 
 /** A row of a batch: its position there, and the row. */
 export interface At<R> {
@@ -143,3 +141,21 @@ export const bad = (
   kind: 'error',
   error: { row, blob_id, reason, detail },
 });
+
+/** The pool request for some rows of a batch. */
+export function lineBatch(contentKey: string, at: At<RowMeta>[], blobs: BatchBlobs): LineBatch {
+  return {
+    contentKey,
+    heads: at.map((r) => r.row.head),
+    encodings: at.map((r) => r.row.encoding),
+    blobs,
+  };
+}
+
+/** A batch's outcomes, once every row has one. */
+export function settled(out: (Built | undefined)[]): Built[] {
+  return out.map((b) => {
+    if (b === undefined) throw new Error('Internal error: a row of a batch without an outcome');
+    return b;
+  });
+}

@@ -18,24 +18,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { processStart } from '../../lib/scratch.js';
 import type { CliResult } from '../helpers/rig.js';
 import { collect, Rig, started, walk } from '../helpers/rig.js';
-
-/** A pipeline of one shell task; `{SLEEP}` in the command comes from the environment. */
-const shellPipeline = (command: string, stage = ''): string => `version: 1
-dataset:
-  repo: bigcode/the-stack-v2
-  revision: sample-v1
-  source: file://hf
-  languages: [Python]
-content:
-  source: file://swh/content
-tasks:
-  discover: { kind: discover }
-  slow:
-    kind: shell
-${stage}    params:
-      command: '${command}'
-      outputs: ['slow.txt']
-`;
+import { shellPipeline } from '../helpers/shell-pipeline.js';
 
 const rigs: Rig[] = [];
 const newRig = (pipeline?: string): Rig => {

@@ -12,24 +12,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collect, Rig, walk } from '../helpers/rig.js';
 import { startS3Server } from '../servers/s3/harness.js';
+import { shellPipeline } from '../helpers/shell-pipeline.js';
 import type { S3TestServer } from '../servers/s3/harness.js';
 
-const PIPELINE = `version: 1
-dataset:
-  repo: bigcode/the-stack-v2
-  revision: sample-v1
-  source: file://hf
-  languages: [Python]
-content:
-  source: file://swh/content
-tasks:
-  discover: { kind: discover }
-  slow:
-    kind: shell
-    params:
-      command: 'sleep $SLEEP; echo done > {outputs}'
-      outputs: ['slow.txt']
-`;
+const PIPELINE = shellPipeline('sleep $SLEEP; echo done > {outputs}');
 
 const rigs: Rig[] = [];
 afterEach(() => {
