@@ -3,7 +3,9 @@
  * (see part.ts) and publishes it to the bucket as
  * `<prefix><Language>/<Language>-<NNNNN>-<part:06d>-of-<total:06d>.jsonl.zst` (+ `.errors.jsonl`
  * when some rows could not be packed). Each part gets its own record, so an interrupted pack
- * resumes at the first unfinished part.
+ * resumes at the first unfinished part. A part is published while the next one is packed (the
+ * upload no longer stalls the fetching): scratch holds at most those two parts, parts are
+ * published in order, and a publish that fails stops the part being packed.
  */
 import { join } from 'node:path';
 import { rm, writeFile } from 'node:fs/promises';
@@ -26,7 +28,7 @@ import {
 } from '../../lib/task-api.js';
 import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
 import type { ContentFetcher, FetcherOptions } from './fetchers.js';
-import type { PackParams } from './part.js';
+import type { PackParams, PartCounts, RowError } from './part.js';
 import type { PackStageParams } from './index.js';
 
 /**
@@ -94,90 +96,112 @@ async function packFile(
   const totals: Record<string, number> = { parts: 0, resumed_parts: 0 };
   const outputs: OutputRecord[] = [];
   let ready = false;
+  // The part published while the next one is packed (scratch: the one being written and the one
+  // being published, at most). Its outputs are taken in part order, before any later part's.
+  let publishing: { done: Promise<Result<PartRecord>>; failed: AbortController } | undefined;
+  const published = async (): Promise<Result<void>> => {
+    if (publishing === undefined) return ok(undefined);
+    const r = await publishing.done;
+    publishing = undefined;
+    if (!r.ok) return r;
+    outputs.push(...r.value.outputs);
+    add(totals, r.value.counts);
+    totals.parts = (totals.parts ?? 0) + 1;
+    return ok(undefined);
+  };
   return withDuckDB(async (conn) => {
     const rows = await parquetRowCount(conn, local.value);
     const total = Math.max(1, Math.ceil(rows / params.rowsPerPart));
-    for (let part = 0; part < total; part++) {
-      if (ctx.signal.aborted) return err({ reason: 'aborted', message: 'interrupted' });
-      const key = packPartKey({ prefix: params.prefix, language, shard }, part, total);
-      const prior = done.value.get(part);
-      const intact = prior === undefined ? ok(false) : await stillThere(ctx, prior, total);
-      if (!intact.ok) return intact;
-      if (prior !== undefined && intact.value) {
-        outputs.push(...prior.outputs);
-        add(totals, prior.counts);
-        totals.resumed_parts = (totals.resumed_parts ?? 0) + 1;
-        totals.parts = (totals.parts ?? 0) + 1;
-        ctx.progress({ rows: prior.counts.rows ?? 0 });
-        continue;
-      }
-      if (!ready) {
-        // Checked here, not up front: a pack whose parts are all done needs no fetcher.
-        const r = await fetcher.ready();
-        if (!r.ok) return r;
-        ready = true;
-      }
-      const from = part * params.rowsPerPart;
-      const to = Math.min(rows, from + params.rowsPerPart);
-      const outPath = join(ctx.scratch, `part-${part}.jsonl.zst`);
-      const errPath = join(ctx.scratch, `part-${part}.errors.jsonl`);
-      // A part's scratch files go as soon as it is published (or failed), not when the task
-      // ends: a killed pack leaves at most the part it was writing, never the whole parquet.
-      const dropScratch = () =>
-        Promise.all([outPath, errPath].map((p) => rm(p, { force: true }))).then(() => undefined);
-      const blobs = await fetcher.open({ conn, parquet: local.value, part, from, to });
-      if (!blobs.ok) {
-        return err({ ...blobs.error, message: `${key}: ${blobs.error.message}` });
-      }
-      let packed: Awaited<ReturnType<typeof packPart>>;
-      try {
-        packed = await packPart({
-          conn,
-          contentKey: JSON.stringify(params.contentField),
-          parquet: local.value,
-          from,
-          to,
-          fetch: blobs.value.fetch,
-          localFile: blobs.value.localFile,
-          remote: blobs.value.remote,
-          params,
-          outPath,
-          signal: ctx.signal,
-          onRows: (n, bytes) => {
-            ctx.progress({ rows: n, bytes });
-          },
-          // The process's figures (the run's summary): any fetcher, any window mode.
-          onHeld: (d) => {
-            sharedFetchWindow().noteHeld(d);
-          },
-        });
-      } finally {
-        await blobs.value.close();
-      }
-      if (!packed.ok) {
-        await dropScratch();
-        return err({ ...packed.error, message: `${key}: ${packed.error.message}` });
-      }
-      const rec: PartRecord = { part, total, outputs: [], counts: { ...packed.value.counts } };
-      if (packed.value.errors.length > 0) {
-        await writeFile(errPath, packed.value.errors.map((e) => JSON.stringify(e) + '\n').join(''));
-        const pubErr = await publishFile(ctx.stores.bucket, 'bucket', errorsKeyFor(key), errPath);
-        if (!pubErr.ok) {
-          await dropScratch();
-          return pubErr;
+    try {
+      for (let part = 0; part < total; part++) {
+        if (ctx.signal.aborted) {
+          // The part being published still gets its record: a resumed run keeps it.
+          await published();
+          return err({ reason: 'aborted', message: 'interrupted' });
         }
-        rec.outputs.push(pubErr.value);
+        const key = packPartKey({ prefix: params.prefix, language, shard }, part, total);
+        const prior = done.value.get(part);
+        const intact = prior === undefined ? ok(false) : await stillThere(ctx, prior, total);
+        if (!intact.ok) return intact;
+        if (prior !== undefined && intact.value) {
+          const before = await published();
+          if (!before.ok) return before;
+          outputs.push(...prior.outputs);
+          add(totals, prior.counts);
+          totals.resumed_parts = (totals.resumed_parts ?? 0) + 1;
+          totals.parts = (totals.parts ?? 0) + 1;
+          ctx.progress({ rows: prior.counts.rows ?? 0 });
+          continue;
+        }
+        if (!ready) {
+          // Checked here, not up front: a pack whose parts are all done needs no fetcher.
+          const r = await fetcher.ready();
+          if (!r.ok) return r;
+          ready = true;
+        }
+        const from = part * params.rowsPerPart;
+        const to = Math.min(rows, from + params.rowsPerPart);
+        const scratch: PartScratch = {
+          outPath: join(ctx.scratch, `part-${part}.jsonl.zst`),
+          errPath: join(ctx.scratch, `part-${part}.errors.jsonl`),
+        };
+        const blobs = await fetcher.open({ conn, parquet: local.value, part, from, to });
+        if (!blobs.ok) {
+          await published();
+          return err({ ...blobs.error, message: `${key}: ${blobs.error.message}` });
+        }
+        // A failed publish of the previous part stops this one: its error is the pack's.
+        const signal =
+          publishing === undefined
+            ? ctx.signal
+            : AbortSignal.any([ctx.signal, publishing.failed.signal]);
+        let packed: Awaited<ReturnType<typeof packPart>>;
+        try {
+          packed = await packPart({
+            conn,
+            contentKey: JSON.stringify(params.contentField),
+            parquet: local.value,
+            from,
+            to,
+            fetch: blobs.value.fetch,
+            localFile: blobs.value.localFile,
+            remote: blobs.value.remote,
+            params,
+            outPath: scratch.outPath,
+            signal,
+            onRows: (n, bytes) => {
+              ctx.progress({ rows: n, bytes });
+            },
+            // The process's figures (the run's summary): any fetcher, any window mode.
+            onHeld: (d) => {
+              sharedFetchWindow().noteHeld(d);
+            },
+          });
+        } finally {
+          await blobs.value.close();
+        }
+        // This part's turn to publish comes once the previous one has.
+        const before = await published();
+        if (!before.ok) {
+          await dropScratch(scratch);
+          return before;
+        }
+        if (!packed.ok) {
+          await dropScratch(scratch);
+          return err({ ...packed.error, message: `${key}: ${packed.error.message}` });
+        }
+        const failed = new AbortController();
+        const publish = publishPart(ctx, key, { part, total }, packed.value, scratch).then((r) => {
+          if (!r.ok) failed.abort();
+          return r;
+        });
+        publishing = { done: publish, failed };
       }
-      const pub = await publishFile(ctx.stores.bucket, 'bucket', key, outPath);
-      await dropScratch();
-      if (!pub.ok) return pub;
-      rec.outputs.push(pub.value);
-      // The part record is written after its outputs: a part without a record is redone.
-      const recorded = await ctx.parts.record(rec);
-      if (!recorded.ok) return recorded;
-      outputs.push(...rec.outputs);
-      add(totals, rec.counts);
-      totals.parts = (totals.parts ?? 0) + 1;
+      const last = await published();
+      if (!last.ok) return last;
+    } finally {
+      // An exception (a bug) still waits for the publish in flight: no upload outlives the task.
+      if (publishing !== undefined) await publishing.done.catch(() => undefined);
     }
     // Parts of an earlier layout (another rows_per_part) or a stale errors sidecar would sit next
     // to the new parts and duplicate rows for readers of the bucket: remove them before the
@@ -204,6 +228,50 @@ async function packFile(
     }
     return ok({ outputs, counts: totals });
   });
+}
+
+/** A part's files in the task's scratch dir. */
+interface PartScratch {
+  outPath: string;
+  errPath: string;
+}
+
+/** A part's scratch files go as soon as it is published (or failed), not when the task ends. */
+const dropScratch = (s: PartScratch): Promise<void> =>
+  Promise.all([s.outPath, s.errPath].map((p) => rm(p, { force: true }))).then(() => undefined);
+
+/**
+ * Publishes a packed part (its errors sidecar first, when some rows could not be packed), drops
+ * its scratch files and writes its record, after its outputs: a part without a record is redone.
+ */
+async function publishPart(
+  ctx: TaskContext,
+  key: string,
+  at: { part: number; total: number },
+  packed: { counts: PartCounts; errors: readonly RowError[] },
+  scratch: PartScratch,
+): Promise<Result<PartRecord>> {
+  const rec: PartRecord = { ...at, outputs: [], counts: { ...packed.counts } };
+  try {
+    if (packed.errors.length > 0) {
+      await writeFile(scratch.errPath, packed.errors.map((e) => JSON.stringify(e) + '\n').join(''));
+      const pubErr = await publishFile(
+        ctx.stores.bucket,
+        'bucket',
+        errorsKeyFor(key),
+        scratch.errPath,
+      );
+      if (!pubErr.ok) return pubErr;
+      rec.outputs.push(pubErr.value);
+    }
+    const pub = await publishFile(ctx.stores.bucket, 'bucket', key, scratch.outPath);
+    if (!pub.ok) return pub;
+    rec.outputs.push(pub.value);
+  } finally {
+    await dropScratch(scratch);
+  }
+  const recorded = await ctx.parts.record(rec);
+  return recorded.ok ? ok(rec) : recorded;
 }
 
 async function removeStale(
