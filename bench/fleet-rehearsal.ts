@@ -66,7 +66,7 @@ const slots = H * J;
 const r2 = (x: number) => Number(x.toFixed(2));
 const r4 = (x: number) => Number(x.toFixed(4));
 
-// The model: each parquet's pack time on a 32-core host (8 packs × 4 cores each), from the
+// The model: each parquet's pack time on a 32-core host (6 packs × 5.3 cores each), from the
 // estimator with the default calibration (what `stackflow estimate` prints).
 const list = syntheticStackV2();
 const planned = list.map((p) => ({

@@ -4,7 +4,7 @@
  * disk, open-file limit) and what pipeline.yaml or the CLI set. Every number comes with the reason
  * that produced it, so `run --dry-run` can say why:
  *
- *   32 cores, 256 GiB, 3.40 TB free → 8 packs × 3 line workers, window ≤ 2048
+ *   32 cores, 256 GiB, 3.40 TB free → 6 packs × 3 line workers, window ≤ 2048
  *
  * The decision changes how a run goes, never what it writes: it only sets a stage's `limit`, `-j`
  * and the pack params that are runtime params (`line_workers`, `concurrency`), which are outside
@@ -13,9 +13,14 @@
  *
  * The model (per process; constants measured in bench/results/pack.json and pack-memory.json):
  *
- *   cores   a pack keeps ~one core busy on the main thread's share (rows, fetches, zstd handoff)
- *           plus its line workers (gunzip, decode, JSON lines), which scale to ~3 before the main
- *           thread is the limit: packs = cores / (1 + line workers)
+ *   cores   a pack's line workers fetch its blobs (the SDK's work per GET), gunzip, decode and
+ *           build its JSON lines; each one kept busy brings ~0.7 core more of the process's
+ *           other threads (the pack's main thread, GC, zstd, DuckDB): ~1.7 cores per line
+ *           worker (bench/results/scale.json full: per 1M rows, line workers 532 CPU-s, main
+ *           thread 70, the others 309). Line workers per pack: one per core, at most 3 (more
+ *           packs beyond that: packs share nothing, while a pack's lines all pass through its
+ *           one reorder buffer and writer, in row order); packs = cores / (1.7 × line workers),
+ *           rounded: a line worker is not busy all the time (it waits on GETs and on its turn)
  *   memory  75% of memory (the cgroup's limit when lower) for: the process base, per pack its
  *           DuckDB reader, batches and zstd frames, per line worker its heap, and the window's
  *           bodies in flight
@@ -88,7 +93,7 @@ export interface SizingDecision {
   limitedBy: { packs: Limit; lineWorkers: Limit; window: Limit };
   /** One line per decision, saying why. */
   reasons: string[];
-  /** `32 cores, 256 GiB, 3.40 TB free → 8 packs × 3 line workers, window ≤ 2048`. */
+  /** `32 cores, 256 GiB, 3.40 TB free → 6 packs × 3 line workers, window ≤ 2048`. */
   summary: string;
 }
 
@@ -97,8 +102,14 @@ const GiB = 1 << 30;
 
 /** The model's constants, each with where it comes from. Exported for the README and tests. */
 export const SIZING = {
-  /** Line workers beyond this add nothing: the main thread feeding them is then the limit. */
+  /** Line workers per pack, at most: beyond, more packs side by side (they share nothing). */
   maxLineWorkers: 3,
+  /**
+   * Cores one busy line worker keeps busy in all: itself and ~0.7 core of the main thread, GC,
+   * zstd and DuckDB (scale.json full, 3M rows: per 1M rows 532 CPU-s in line workers, 379 in
+   * the rest).
+   */
+  coresPerLineWorker: 1.7,
   /** Share of memory the packs may plan on (the rest: OS, page cache, other processes). */
   memoryShare: 0.75,
   /** Node, the SDK, the CLI: pack-memory's RSS before the first part. */
@@ -143,12 +154,12 @@ export function decideSizing(host: HostFacts, cfg: SizingConfig): SizingDecision
     lwLimit = 'set';
     reasons.push(`line workers per pack: ${lineWorkers}, set by ${cfg.lineWorkers.from}`);
   } else {
-    lineWorkers = Math.max(1, Math.min(SIZING.maxLineWorkers, cores - 1));
+    lineWorkers = Math.max(1, Math.min(SIZING.maxLineWorkers, cores));
     lwLimit = lineWorkers === SIZING.maxLineWorkers ? 'cap' : 'cores';
     reasons.push(
       lwLimit === 'cap'
-        ? `line workers per pack: ${lineWorkers} (more add nothing: the pack's main thread feeding them is then the limit)`
-        : `line workers per pack: ${lineWorkers} (one per core beside the main thread's: ${cores} core${cores === 1 ? '' : 's'})`,
+        ? `line workers per pack: ${lineWorkers} (one per core, at most ${SIZING.maxLineWorkers}: beyond, more packs side by side)`
+        : `line workers per pack: ${lineWorkers} (one per core: ${cores} core${cores === 1 ? '' : 's'})`,
     );
   }
 
@@ -182,7 +193,7 @@ export function decideSizing(host: HostFacts, cfg: SizingConfig): SizingDecision
     pLimit = 'set';
     reasons.push(`packs at once: ${packs}, set by ${cfg.packs.from}`);
   } else {
-    const byCores = Math.max(1, Math.floor(cores / (1 + lineWorkers)));
+    const byCores = Math.max(1, Math.round(cores / (SIZING.coresPerLineWorker * lineWorkers)));
     const perPackMemory = SIZING.packBytes + lineWorkers * SIZING.lineWorkerBytes;
     const forPacks = budget - SIZING.processBaseBytes - windowMax * SIZING.windowSlotBytes;
     const byMemory = Math.floor(forPacks / perPackMemory);
@@ -195,7 +206,7 @@ export function decideSizing(host: HostFacts, cfg: SizingConfig): SizingDecision
     pLimit =
       byMemory < byCores && byMemory <= byDisk ? 'memory' : byDisk < byCores ? 'disk' : 'cores';
     reasons.push(
-      `packs at once by cores: ${byCores} (${cores} cores / (1 main-thread share + ${lineWorkers} line worker${lineWorkers === 1 ? '' : 's'}))`,
+      `packs at once by cores: ${byCores} (${cores} cores / (${lineWorkers} line worker${lineWorkers === 1 ? '' : 's'} × ${SIZING.coresPerLineWorker} cores: each brings the main thread's, GC's, zstd's share))`,
     );
     reasons.push(
       `packs at once by memory: ${Math.max(0, byMemory)} (${formatMemory(Math.max(0, forPacks))} of ${formatMemory(host.memoryBytes)} after the process and the window, ${formatMemory(perPackMemory)} per pack)`,

@@ -31,9 +31,9 @@ describe('run sizes itself from the host', () => {
       ),
     );
     expect(rest).toContain(
-      cores >= 4
-        ? "  line workers per pack: 3 (more add nothing: the pack's main thread feeding them is then the limit)"
-        : `  line workers per pack: 1 (one per core beside the main thread's: ${cores} core${cores === 1 ? '' : 's'})`,
+      cores >= 3
+        ? '  line workers per pack: 3 (one per core, at most 3: beyond, more packs side by side)'
+        : `  line workers per pack: ${cores} (one per core: ${cores} core${cores === 1 ? '' : 's'})`,
     );
     // The sample pipeline sets concurrency: 32, an upper bound on each pack's share.
     expect(rest).toContain(
