@@ -320,25 +320,40 @@ let shared: LinePool | undefined;
 /** Line workers the parts running now asked for, in all. */
 let leased = 0;
 
+/** A share of the process's line pool: `pool` is the pool now (a new one if a worker died). */
+export interface LineLease {
+  readonly pool: LinePool;
+  release(): void;
+}
+
 /**
- * The process's line pool, for one part that wants `perPart` workers: the pool grows to the sum
- * of what the parts running at once asked for (so packs running side by side each get their
- * share) and is replaced if a worker died. Shared, not one per part, so that a pack of many parts
- * pays the workers' startup (a thread, an isolate, loading decode.js and iconv-lite) once. Call
- * `release` when the part ends.
+ * The process's line pool, for a pack (or one part) that wants `perPart` workers: the pool grows
+ * to the sum of what the leases held at once asked for (so packs running side by side each get
+ * their share) and is replaced if a worker died. Shared, not one per part, so that a pack of many
+ * parts pays the workers' startup (a thread, an isolate, loading decode.js and iconv-lite) once.
+ * A pack holds one lease across its parts, so two of its parts in flight at once (run.ts) do not
+ * double its workers. Call `release` when done.
  */
-export function leaseLineWorkers(perPart: number): { pool: LinePool; release: () => void } {
+export function leaseLineWorkers(perPart: number): LineLease {
   const n = Math.max(1, Math.floor(perPart));
   leased += n;
-  if (shared === undefined || shared.broken) shared = new LinePool(leased);
-  else shared.grow(leased);
+  current();
   let released = false;
   return {
-    pool: shared,
+    get pool() {
+      return current();
+    },
     release: () => {
       if (released) return;
       released = true;
       leased -= n;
     },
   };
+}
+
+/** The shared pool, sized to the leases held, replaced if broken. */
+function current(): LinePool {
+  if (shared === undefined || shared.broken) shared = new LinePool(leased);
+  else shared.grow(leased);
+  return shared;
 }

@@ -38,7 +38,7 @@ import { reorderMap } from './reorder.js';
 import type { FetchWindow, Failure, Result, ThreadStoreSpec } from '../../lib/task-api.js';
 import { err, flatten, ok, orderedMap, streamParquetRows } from '../../lib/task-api.js';
 import type { FetchBlob, LocalFile } from './fetchers.js';
-import type { LinePool } from './line-pool.js';
+import type { LineLease, LinePool } from './line-pool.js';
 import { leaseLineWorkers } from './line-pool.js';
 import { remoteLines } from './remote-lines.js';
 import type { At, BytesRow, Built, Fetched, FileRow, RowError, RowMeta } from './rows.js';
@@ -105,6 +105,10 @@ export interface PartJob {
   reorder?: ReorderStats;
   /** Told of every change of the bytes the part's reorder buffer holds. */
   onHeld?: (deltaBytes: number) => void;
+  /** Told once every row of the part is read (its DuckDB stream ended). */
+  onRead?: () => void;
+  /** The pack's share of the line pool, held across its parts; else the part leases its own. */
+  lease?: LineLease;
 }
 
 export async function packPart(
@@ -122,7 +126,8 @@ export async function packPart(
     zst_bytes: 0,
   };
   const errors: RowError[] = [];
-  const lease = leaseLineWorkers(job.params.lineWorkers);
+  // The pack's lease when it holds one across its parts; else this part's own.
+  const lease = job.lease ?? leaseLineWorkers(job.params.lineWorkers);
   const pool = lease.pool;
   try {
     const writer = new ZstdFrameWriter({
@@ -136,6 +141,8 @@ export async function packPart(
     const rows = flatten(streamParquetRows(job.conn, job.parquet, { from: job.from, to: job.to }));
     const numbered = (async function* () {
       for await (const r of rows) yield { index: row++, values: r };
+      // The part's DuckDB stream has ended: the connection is free for the next part's.
+      job.onRead?.();
     })();
     // rows -> fetched blobs or their paths (job.params.concurrency at once, out of order, back
     // in row order through a reorder buffer of reorderBytes) -> batches -> lines built in the
@@ -207,7 +214,7 @@ export async function packPart(
     }
     return ok({ counts, errors });
   } finally {
-    lease.release();
+    if (lease !== job.lease) lease.release();
     await fh.close();
   }
 }

@@ -3,9 +3,9 @@
  * (see part.ts) and publishes it to the bucket as
  * `<prefix><Language>/<Language>-<NNNNN>-<part:06d>-of-<total:06d>.jsonl.zst` (+ `.errors.jsonl`
  * when some rows could not be packed). Each part gets its own record, so an interrupted pack
- * resumes at the first unfinished part. A part is published while the next one is packed (the
- * upload no longer stalls the fetching): scratch holds at most those two parts, parts are
- * published in order, and a publish that fails stops the part being packed.
+ * resumes at the first unfinished part. Two parts are in flight at once (parts-in-flight.ts): the
+ * next part starts once this one has read its rows, and a packed part is published while the next
+ * one packs; scratch holds at most two parts, and parts are published in order.
  */
 import { join } from 'node:path';
 import { rm, writeFile } from 'node:fs/promises';
@@ -28,7 +28,10 @@ import {
 } from '../../lib/task-api.js';
 import type { OutputRecord, PartRecord, Result, TaskContext } from '../../lib/task-api.js';
 import type { ContentFetcher, FetcherOptions } from './fetchers.js';
-import type { PackParams, PartCounts, RowError } from './part.js';
+import type { PackParams } from './part.js';
+import type { PackedPart } from './parts-in-flight.js';
+import { PartsInFlight } from './parts-in-flight.js';
+import { leaseLineWorkers } from './line-pool.js';
 import type { PackStageParams } from './index.js';
 
 /**
@@ -96,112 +99,104 @@ async function packFile(
   const totals: Record<string, number> = { parts: 0, resumed_parts: 0 };
   const outputs: OutputRecord[] = [];
   let ready = false;
-  // The part published while the next one is packed (scratch: the one being written and the one
-  // being published, at most). Its outputs are taken in part order, before any later part's.
-  let publishing: { done: Promise<Result<PartRecord>>; failed: AbortController } | undefined;
-  const published = async (): Promise<Result<void>> => {
-    if (publishing === undefined) return ok(undefined);
-    const r = await publishing.done;
-    publishing = undefined;
-    if (!r.ok) return r;
-    outputs.push(...r.value.outputs);
-    add(totals, r.value.counts);
+  const taken = (rec: Pick<PartRecord, 'outputs' | 'counts'>) => {
+    outputs.push(...rec.outputs);
+    add(totals, rec.counts);
     totals.parts = (totals.parts ?? 0) + 1;
-    return ok(undefined);
   };
   return withDuckDB(async (conn) => {
     const rows = await parquetRowCount(conn, local.value);
     const total = Math.max(1, Math.ceil(rows / params.rowsPerPart));
+    const keyOf = (part: number) =>
+      packPartKey({ prefix: params.prefix, language, shard }, part, total);
+    const scratchOf = (part: number): PartScratch => ({
+      outPath: join(ctx.scratch, `part-${part}.jsonl.zst`),
+      errPath: join(ctx.scratch, `part-${part}.errors.jsonl`),
+    });
+    const parts = new PartsInFlight({
+      signal: ctx.signal,
+      publish: (part, packed) =>
+        publishPart(ctx, keyOf(part), { part, total }, packed, scratchOf(part)),
+      drop: (part) => dropScratch(scratchOf(part)),
+      published: taken,
+    });
+    // One share of the line pool for all the parts: two of them in flight do not double it.
+    const lease = leaseLineWorkers(params.lineWorkers);
     try {
       for (let part = 0; part < total; part++) {
         if (ctx.signal.aborted) {
-          // The part being published still gets its record: a resumed run keeps it.
-          await published();
+          // The parts in flight stop; one being published still gets its record.
+          await parts.finish();
           return err({ reason: 'aborted', message: 'interrupted' });
         }
-        const key = packPartKey({ prefix: params.prefix, language, shard }, part, total);
+        const key = keyOf(part);
         const prior = done.value.get(part);
         const intact = prior === undefined ? ok(false) : await stillThere(ctx, prior, total);
-        if (!intact.ok) return intact;
+        if (!intact.ok) {
+          await parts.close();
+          return intact;
+        }
         if (prior !== undefined && intact.value) {
-          const before = await published();
+          const before = await parts.finish();
           if (!before.ok) return before;
-          outputs.push(...prior.outputs);
-          add(totals, prior.counts);
+          taken(prior);
           totals.resumed_parts = (totals.resumed_parts ?? 0) + 1;
-          totals.parts = (totals.parts ?? 0) + 1;
           ctx.progress({ rows: prior.counts.rows ?? 0 });
           continue;
         }
         if (!ready) {
           // Checked here, not up front: a pack whose parts are all done needs no fetcher.
           const r = await fetcher.ready();
-          if (!r.ok) return r;
+          if (!r.ok) {
+            await parts.close();
+            return r;
+          }
           ready = true;
         }
         const from = part * params.rowsPerPart;
         const to = Math.min(rows, from + params.rowsPerPart);
-        const scratch: PartScratch = {
-          outPath: join(ctx.scratch, `part-${part}.jsonl.zst`),
-          errPath: join(ctx.scratch, `part-${part}.errors.jsonl`),
-        };
-        const blobs = await fetcher.open({ conn, parquet: local.value, part, from, to });
-        if (!blobs.ok) {
-          await published();
-          return err({ ...blobs.error, message: `${key}: ${blobs.error.message}` });
-        }
-        // A failed publish of the previous part stops this one: its error is the pack's.
-        const signal =
-          publishing === undefined
-            ? ctx.signal
-            : AbortSignal.any([ctx.signal, publishing.failed.signal]);
-        let packed: Awaited<ReturnType<typeof packPart>>;
-        try {
-          packed = await packPart({
-            conn,
-            contentKey: JSON.stringify(params.contentField),
-            parquet: local.value,
-            from,
-            to,
-            fetch: blobs.value.fetch,
-            localFile: blobs.value.localFile,
-            remote: blobs.value.remote,
-            params,
-            outPath: scratch.outPath,
-            signal,
-            onRows: (n, bytes) => {
-              ctx.progress({ rows: n, bytes });
-            },
-            // The process's figures (the run's summary): any fetcher, any window mode.
-            onHeld: (d) => {
-              sharedFetchWindow().noteHeld(d);
-            },
-          });
-        } finally {
-          await blobs.value.close();
-        }
-        // This part's turn to publish comes once the previous one has.
-        const before = await published();
-        if (!before.ok) {
-          await dropScratch(scratch);
-          return before;
-        }
-        if (!packed.ok) {
-          await dropScratch(scratch);
-          return err({ ...packed.error, message: `${key}: ${packed.error.message}` });
-        }
-        const failed = new AbortController();
-        const publish = publishPart(ctx, key, { part, total }, packed.value, scratch).then((r) => {
-          if (!r.ok) failed.abort();
-          return r;
+        const started = await parts.start(part, async (signal, onRead) => {
+          // Opened once the part before has read its rows: the connection is free.
+          const blobs = await fetcher.open({ conn, parquet: local.value, part, from, to });
+          if (!blobs.ok) return err({ ...blobs.error, message: `${key}: ${blobs.error.message}` });
+          try {
+            const packed = await packPart({
+              conn,
+              contentKey: JSON.stringify(params.contentField),
+              parquet: local.value,
+              from,
+              to,
+              fetch: blobs.value.fetch,
+              localFile: blobs.value.localFile,
+              remote: blobs.value.remote,
+              params,
+              outPath: scratchOf(part).outPath,
+              signal,
+              onRows: (n, bytes) => {
+                ctx.progress({ rows: n, bytes });
+              },
+              // The process's figures (the run's summary): any fetcher, any window mode.
+              onHeld: (d) => {
+                sharedFetchWindow().noteHeld(d);
+              },
+              onRead,
+              lease,
+            });
+            return packed.ok
+              ? packed
+              : err({ ...packed.error, message: `${key}: ${packed.error.message}` });
+          } finally {
+            await blobs.value.close();
+          }
         });
-        publishing = { done: publish, failed };
+        if (!started.ok) return started;
       }
-      const last = await published();
+      const last = await parts.finish();
       if (!last.ok) return last;
     } finally {
-      // An exception (a bug) still waits for the publish in flight: no upload outlives the task.
-      if (publishing !== undefined) await publishing.done.catch(() => undefined);
+      // An exception (a bug) still stops the part packing and waits for the publish in flight.
+      await parts.close();
+      lease.release();
     }
     // Parts of an earlier layout (another rows_per_part) or a stale errors sidecar would sit next
     // to the new parts and duplicate rows for readers of the bucket: remove them before the
@@ -248,7 +243,7 @@ async function publishPart(
   ctx: TaskContext,
   key: string,
   at: { part: number; total: number },
-  packed: { counts: PartCounts; errors: readonly RowError[] },
+  packed: PackedPart,
   scratch: PartScratch,
 ): Promise<Result<PartRecord>> {
   const rec: PartRecord = { ...at, outputs: [], counts: { ...packed.counts } };
