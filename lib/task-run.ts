@@ -130,6 +130,11 @@ async function runAndMark(
   const startedAt = new Date();
   /** 1 + the transient failures retried: recorded in the marker or the failure record. */
   let attempts = 1;
+  // A claim lost before the task starts (its heartbeats stopped landing while the upstream
+  // outputs were read): the task is another worker's now, and this one never starts it.
+  if (claim?.signal.aborted === true && !env.signal.aborted) {
+    return err({ reason: 'aborted', message: 'lease lost before the task started' });
+  }
   // A lost claim stops the task like an interrupt, but only this task.
   const signal = claim ? AbortSignal.any([env.signal, claim.signal]) : env.signal;
   env.emit({

@@ -187,6 +187,37 @@ describe('executor', () => {
     expect(res.succeeded.size).toBe(4);
   });
 
+  it('a claim lost before its task starts (heartbeats stopped landing) never starts it here', async () => {
+    const p: Pipeline = { ...pipeline(), stages: ['a', 'b'].map((n) => stage(n, 'shell')) };
+    const gone = new AbortController();
+    gone.abort();
+    const claims: Claims = {
+      describe: 'test claims',
+      claim: (task) =>
+        Promise.resolve(
+          ok({
+            kind: 'won' as const,
+            claim: {
+              signal: task.id === 'b' ? gone.signal : new AbortController().signal,
+              confirm: () => Promise.resolve(ok(undefined)),
+              release: () => Promise.resolve(),
+            },
+          }),
+        ),
+      held: () => Promise.resolve(ok(new Set<string>())),
+    };
+    const { res, log, events, markers } = await runWith(p, () => Promise.resolve(undefined), 2, {
+      claims,
+      worker: 'w1',
+      order: planOrder,
+    });
+    expect(res.succeeded).toEqual(new Set(['a']));
+    expect(res.deferred).toEqual(new Set(['b']));
+    expect(log).not.toContain('start b');
+    expect(events.filter((e) => e.type === 'task-started').map((e) => e.task)).toEqual(['a']);
+    expect([...markers.keys()]).toEqual(['a']);
+  });
+
   it('a worker whose claims went stale refreshes its view and goes on while a long task runs', async () => {
     // Seven independent stages: `a` runs long; b..e are lost to others (staleAfter is 4 at -j 2);
     // f and g must still start here, before `a` ends, once the view is refreshed.
