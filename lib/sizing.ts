@@ -16,8 +16,8 @@
  *   cores   a pack's line workers fetch its blobs (the SDK's work per GET), gunzip, decode and
  *           build its JSON lines; each one kept busy brings ~0.7 core more of the process's
  *           other threads (the pack's main thread, GC, zstd, DuckDB): ~1.7 cores per line
- *           worker (bench/results/scale.json full: per 1M rows, line workers 532 CPU-s, main
- *           thread 70, the others 309). Line workers per pack: one per core, at most 3 (more
+ *           worker (bench/results/scale.json full: per 1M rows, line workers 595 CPU-s, main
+ *           thread 69, the others 335). Line workers per pack: one per core, at most 3 (more
  *           packs beyond that: packs share nothing, while a pack's lines all pass through its
  *           one reorder buffer and writer, in row order); packs = cores / (1.7 × line workers),
  *           rounded: a line worker is not busy all the time (it waits on GETs and on its turn)
@@ -106,7 +106,7 @@ export const SIZING = {
   maxLineWorkers: 3,
   /**
    * Cores one busy line worker keeps busy in all: itself and ~0.7 core of the main thread, GC,
-   * zstd and DuckDB (scale.json full, 3M rows: per 1M rows 532 CPU-s in line workers, 379 in
+   * zstd and DuckDB (scale.json full, 3M rows: per 1M rows 595 CPU-s in line workers, 404 in
    * the rest).
    */
   coresPerLineWorker: 1.7,
