@@ -61,7 +61,14 @@ export class PartsInFlight {
    */
   async start(part: number, pack: PackOne): Promise<Result<void>> {
     const prev = this.packing;
-    if (prev !== undefined) await Promise.race([prev.read, prev.done]);
+    if (prev !== undefined) {
+      const readFirst = await Promise.race([
+        prev.read.then(() => true),
+        prev.done.then((r) => r.ok),
+      ]);
+      // A part that failed before reading all its rows: no next part, its error is the pack's.
+      if (!readFirst) return this.toPublish(prev);
+    }
     const before = await this.settlePublish();
     if (!before.ok) return this.stop(before.error);
     const abort = new AbortController();

@@ -147,6 +147,15 @@ describe('PartsInFlight', () => {
     expect(r.log).toEqual(['start 0', 'start 1', 'aborted 1', 'drop 1', 'drop 0']);
   });
 
+  it('a part that fails before reading all its rows: the next one never starts', async () => {
+    const r = rig();
+    await r.start(0);
+    const one = r.start(1);
+    r.pack(0, err({ reason: 'transient', message: 'part 0: DuckDB said no' }));
+    expect(await one).toEqual(err({ reason: 'transient', message: 'part 0: DuckDB said no' }));
+    expect(r.log).toEqual(['start 0', 'drop 0']);
+  });
+
   it('a publish that fails stops the part packing meanwhile, and is the error', async () => {
     const r = rig();
     await r.start(0);
