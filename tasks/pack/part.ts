@@ -80,6 +80,18 @@ export interface PartCounts {
   zst_bytes: number;
 }
 
+/** A part's counts before its first row. */
+export const zeroCounts = (): PartCounts => ({
+  rows: 0,
+  written: 0,
+  missing: 0,
+  corrupt_gzip: 0,
+  undecodable: 0,
+  bad_rows: 0,
+  raw_bytes: 0,
+  zst_bytes: 0,
+});
+
 export interface PartJob {
   conn: DuckDBConnection;
   /** `JSON.stringify(params.contentField)`, computed once. */
@@ -115,16 +127,7 @@ export async function packPart(
   job: PartJob,
 ): Promise<Result<{ counts: PartCounts; errors: RowError[] }>> {
   const fh = await open(job.outPath, 'w');
-  const counts: PartCounts = {
-    rows: 0,
-    written: 0,
-    missing: 0,
-    corrupt_gzip: 0,
-    undecodable: 0,
-    bad_rows: 0,
-    raw_bytes: 0,
-    zst_bytes: 0,
-  };
+  const counts = zeroCounts();
   const errors: RowError[] = [];
   // The pack's lease when it holds one across its parts; else this part's own.
   const lease = job.lease ?? leaseLineWorkers(job.params.lineWorkers);

@@ -10,17 +10,9 @@ import type { PartRecord, Result } from '../../lib/task-api.js';
 import { err, ok } from '../../lib/task-api.js';
 import type { PackedPart } from '../../tasks/pack/parts-in-flight.js';
 import { PartsInFlight } from '../../tasks/pack/parts-in-flight.js';
+import { zeroCounts } from '../../tasks/pack/part.js';
 
-const counts = (rows: number): PackedPart['counts'] => ({
-  rows,
-  written: rows,
-  missing: 0,
-  corrupt_gzip: 0,
-  undecodable: 0,
-  bad_rows: 0,
-  raw_bytes: 0,
-  zst_bytes: 0,
-});
+const counts = (rows: number): PackedPart['counts'] => ({ ...zeroCounts(), rows, written: rows });
 
 /** A deferred promise. */
 function later<T>() {
