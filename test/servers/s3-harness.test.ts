@@ -309,6 +309,95 @@ describe('listing', () => {
   }, 60_000);
 });
 
+describe("listing from the key index (kept by the server's own writes)", () => {
+  const listed = async (b: string, client = c) => {
+    const r = await client.send(new ListObjectsV2Command({ Bucket: b }));
+    return (r.Contents ?? []).map((o) => [o.Key, o.Size, o.ETag]);
+  };
+  const tag = (body: string) => `"${md5(body)}"`;
+
+  it('lists every change made after the first listing, and no failed write', async () => {
+    const b = await freshBucket();
+    expect(await listed(b)).toEqual([]);
+    await put(b, 'a/1', 'x');
+    await put(b, 'a/2', 'yy');
+    expect(await listed(b)).toEqual([
+      ['a/1', 1, tag('x')],
+      ['a/2', 2, tag('yy')],
+    ]);
+    // An overwrite: the new size and ETag, not the ones read before.
+    await put(b, 'a/1', 'zzz');
+    await c.send(new CopyObjectCommand({ Bucket: b, Key: 'a/0', CopySource: `${b}/a/2` }));
+    const { UploadId } = await c.send(new CreateMultipartUploadCommand({ Bucket: b, Key: 'a/3' }));
+    const part = await c.send(
+      new UploadPartCommand({ Bucket: b, Key: 'a/3', UploadId, PartNumber: 1, Body: 'mp' }),
+    );
+    await c.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: b,
+        Key: 'a/3',
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+    expect((await listed(b)).map((e) => e.slice(0, 2))).toEqual([
+      ['a/0', 2],
+      ['a/1', 3],
+      ['a/2', 2],
+      ['a/3', 2],
+    ]);
+    expect((await listed(b))[1]).toEqual(['a/1', 3, tag('zzz')]);
+    await c.send(new DeleteObjectCommand({ Bucket: b, Key: 'a/2' }));
+    await c.send(new DeleteObjectsCommand({ Bucket: b, Delete: { Objects: [{ Key: 'a/0' }] } }));
+    // Writes that fail store nothing, so list nothing.
+    expect((await failure(put(b, 'a/1', 'w', { IfNoneMatch: '*' }))).status).toBe(412);
+    await s3.setFaults({ rate: 1, kinds: ['503'], keyPrefix: 'a/9' });
+    const once = s3.client({ maxAttempts: 1 });
+    expect(
+      (await failure(once.send(new PutObjectCommand({ Bucket: b, Key: 'a/9', Body: 'n' })))).status,
+    ).toBe(503);
+    once.destroy();
+    await s3.setFaults(null);
+    expect(await listed(b)).toEqual([
+      ['a/1', 3, tag('zzz')],
+      ['a/3', 2, (await c.send(new HeadObjectCommand({ Bucket: b, Key: 'a/3' }))).ETag],
+    ]);
+    const sub = await c.send(new ListObjectsV2Command({ Bucket: b, Prefix: 'a/3' }));
+    expect(sub.Contents?.map((o) => o.Key)).toEqual(['a/3']);
+    // A deleted key leaves no common prefix and takes no place in a page.
+    await put(b, 'b/only', 'x');
+    await c.send(new DeleteObjectCommand({ Bucket: b, Key: 'b/only' }));
+    const grouped = await c.send(new ListObjectsV2Command({ Bucket: b, Delimiter: '/' }));
+    expect(grouped.CommonPrefixes?.map((x) => x.Prefix)).toEqual(['a/']);
+  });
+
+  it('lists what a server left on disk when another starts on its directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stackflow-s3-restart-'));
+    try {
+      const first = await startS3Server({ dir, buckets: ['keep'] });
+      const one = first.client();
+      for (const k of ['d/x', 'd/y', 'e']) {
+        await one.send(new PutObjectCommand({ Bucket: 'keep', Key: k, Body: k }));
+      }
+      one.destroy();
+      await first.stop();
+      const second = await startS3Server({ dir });
+      const two = second.client();
+      try {
+        expect((await listed('keep', two)).map((e) => e[0])).toEqual(['d/x', 'd/y', 'e']);
+        await two.send(new DeleteObjectCommand({ Bucket: 'keep', Key: 'd/x' }));
+        await two.send(new PutObjectCommand({ Bucket: 'keep', Key: 'd/w', Body: 'w' }));
+        expect((await listed('keep', two)).map((e) => e[0])).toEqual(['d/w', 'd/y', 'e']);
+      } finally {
+        two.destroy();
+        await second.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('bodies', () => {
   it('stores a stream body sent aws-chunked with default SDK checksums verbatim', async () => {
     const b = await freshBucket();

@@ -15,7 +15,7 @@ import { requireBucket } from './objects.js';
 import type { KoaContext } from './s3rver.js';
 import { s3Error } from './s3rver.js';
 import type { ObjectMeta } from './store.js';
-import { compareBytes } from './store.js';
+import { compareBytes } from './key-index.js';
 
 /** s3rver's one built-in account, as it reports itself elsewhere (ListBuckets, ACLs). */
 const DUMMY_OWNER = { id: '123456789000', displayName: 'S3rver' };

@@ -33,6 +33,7 @@ import type { Readable, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FilesystemStore } from './s3rver.js';
 import { s3Error } from './s3rver.js';
+import { KeyIndex, sortByBytes } from './key-index.js';
 
 const OBJECT_SUFFIX = '._S3rver_object';
 /** Where s3rver keeps multipart uploads, inside the bucket directory (never a key). */
@@ -103,7 +104,26 @@ export function pickMetadata(
   return out;
 }
 
+/** What `head` read from an object's files, and the stat of its bytes it was read with. */
+interface HeadMemo {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  etag: string;
+  stored: StoredMetadata;
+}
+
 export class ObjectFiles {
+  /** Every bucket's keys, for listings (see key-index.ts). */
+  private readonly index = new KeyIndex();
+  /**
+   * `head`'s reads of the ETag and metadata files, by object path: used while the bytes' file
+   * has the same inode, size and times (a write renames a new file over it), and dropped by
+   * this server's own writes and deletes. A listing then costs one stat per key.
+   */
+  private readonly heads = new Map<string, HeadMemo>();
+
   constructor(private readonly store: FilesystemStore) {}
 
   bucketDir(bucket: string): string {
@@ -127,36 +147,66 @@ export class ObjectFiles {
   head(bucket: string, key: string): ObjectMeta | null {
     const p = this.paths(bucket, key);
     const st = statSync(p.object, { throwIfNoEntry: false });
-    if (st === undefined || !st.isFile()) return null;
+    if (st === undefined || !st.isFile()) {
+      this.heads.delete(p.object);
+      return null;
+    }
+    const memo = this.heads.get(p.object);
+    if (
+      memo !== undefined &&
+      memo.ino === st.ino &&
+      memo.size === st.size &&
+      memo.mtimeMs === st.mtimeMs &&
+      memo.ctimeMs === st.ctimeMs
+    ) {
+      return {
+        etag: memo.etag,
+        size: st.size,
+        lastModified: st.mtime,
+        stored: memo.stored,
+        path: p.object,
+      };
+    }
     const md5 = readOptional(p.md5);
     // Every write renames the ETag file before the object, so a missing one means no object.
     if (md5 === undefined) return null;
-    return {
-      etag: `"${md5.trim()}"`,
+    const etag = `"${md5.trim()}"`;
+    const stored = JSON.parse(readOptional(p.metadata) ?? '{}') as StoredMetadata;
+    this.heads.set(p.object, {
+      ino: st.ino,
       size: st.size,
-      lastModified: st.mtime,
-      stored: JSON.parse(readOptional(p.metadata) ?? '{}') as StoredMetadata,
-      path: p.object,
-    };
+      mtimeMs: st.mtimeMs,
+      ctimeMs: st.ctimeMs,
+      etag,
+      stored,
+    });
+    return { etag, size: st.size, lastModified: st.mtime, stored, path: p.object };
   }
 
   /**
    * Stores `source` as the object; see {@link writeFileSet}. `etag` overrides the MD5 (the
    * multipart form).
    */
-  write(
+  async write(
     bucket: string,
     key: string,
     source: Readable | Buffer,
     metadata: StoredMetadata,
     opts: WriteOptions = {},
   ): Promise<{ etag: string; size: number }> {
-    return writeFileSet(this.paths(bucket, key), source, metadata, opts);
+    const p = this.paths(bucket, key);
+    this.heads.delete(p.object);
+    const written = await writeFileSet(p, source, metadata, opts);
+    this.heads.delete(p.object);
+    this.index.added(bucket, key);
+    return written;
   }
 
   /** Removes the object (bytes first, so it is gone at once) and directories it leaves empty. */
   remove(bucket: string, key: string): void {
     const p = this.paths(bucket, key);
+    this.heads.delete(p.object);
+    this.index.removed(bucket, key);
     for (const path of [
       p.object,
       p.md5,
@@ -182,11 +232,20 @@ export class ObjectFiles {
   }
 
   /**
-   * Every key in the bucket that starts with `prefix`, in UTF-8 byte order (S3's listing order).
-   * s3rver lists in directory-walk order, so `p/x` came before `p-1`, and its paging then
-   * skipped keys. Directories that cannot hold a key under `prefix` are not entered.
+   * Every key in the bucket that starts with `prefix`, in UTF-8 byte order (S3's listing order),
+   * from the bucket's key index (key-index.ts). s3rver lists in directory-walk order, so `p/x`
+   * came before `p-1`, and its paging then skipped keys.
    */
   keys(bucket: string, prefix: string): string[] {
+    if (!this.bucketExists(bucket)) {
+      this.index.forget(bucket);
+      return [];
+    }
+    return this.index.keys(bucket, prefix, () => this.walk(bucket));
+  }
+
+  /** Every key in the bucket, from its directories, sorted (the index's first fill). */
+  private walk(bucket: string): string[] {
     const out: string[] = [];
     const walk = (dir: string, rel: string): void => {
       let entries;
@@ -199,29 +258,15 @@ export class ObjectFiles {
       for (const e of entries) {
         if (e.isDirectory()) {
           if (rel === '' && e.name === UPLOADS_DIR) continue;
-          const sub = `${rel}${e.name}/`;
-          if (sub.startsWith(prefix) || prefix.startsWith(sub)) walk(join(dir, e.name), sub);
+          walk(join(dir, e.name), `${rel}${e.name}/`);
         } else if (e.name.endsWith(OBJECT_SUFFIX)) {
-          const key = rel + e.name.slice(0, -OBJECT_SUFFIX.length);
-          if (key.startsWith(prefix)) out.push(key);
+          out.push(rel + e.name.slice(0, -OBJECT_SUFFIX.length));
         }
       }
     };
     walk(this.bucketDir(bucket), '');
     return sortByBytes(out);
   }
-}
-
-/** Sorts strings by their UTF-8 bytes (not UTF-16 code units, which differ above U+FFFF). */
-export function sortByBytes(keys: string[]): string[] {
-  return keys
-    .map((k) => ({ k, b: Buffer.from(k) }))
-    .sort((x, y) => Buffer.compare(x.b, y.b))
-    .map((x) => x.k);
-}
-
-export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 /** Bodies up to this size are gathered in memory and written with one synchronous call. */
