@@ -99,10 +99,14 @@ export function renderFailureSummary(e: Extract<RunEvent, { type: 'run-finished'
   return lines.length > 0 ? lines.join('\n') + '\n' : '';
 }
 
-/** One JSON event per line; progress is throttled to one line per task per second. */
+/**
+ * One JSON event per line; progress is throttled to one line per task per second, and a task's
+ * totals not yet written go out as one last progress line before its end event.
+ */
 class JsonPrinter implements Printer {
   private lastProgress = new Map<string, number>();
-  private acc = new Map<string, { rows: number; bytes: number }>();
+  /** Per task: its totals so far, and whether a progress line has shown them all. */
+  private acc = new Map<string, { rows: number; bytes: number; written: boolean }>();
   constructor(
     private readonly out: Writable,
     /** Gets the failure summary as text too, for whoever reads the log (stdout stays JSON). */
@@ -114,17 +118,32 @@ class JsonPrinter implements Printer {
   }
   emit(e: RunEvent): void {
     if (e.type === 'progress') {
-      const a = this.acc.get(e.task) ?? { rows: 0, bytes: 0 };
+      const a = this.acc.get(e.task) ?? { rows: 0, bytes: 0, written: false };
       a.rows += e.rows;
       a.bytes += e.bytes;
+      a.written = false;
       this.acc.set(e.task, a);
       const now = Date.now();
       if (now - (this.lastProgress.get(e.task) ?? 0) < 1000) return;
       this.lastProgress.set(e.task, now);
+      a.written = true;
       this.write({ ...e, rows: a.rows, bytes: a.bytes });
       return;
     }
-    if (e.type === 'task-succeeded' || e.type === 'task-failed') this.acc.delete(e.task);
+    if (e.type === 'task-succeeded' || e.type === 'task-failed') {
+      const a = this.acc.get(e.task);
+      if (a !== undefined && !a.written) {
+        this.write({
+          type: 'progress',
+          task: e.task,
+          stage: e.stage,
+          rows: a.rows,
+          bytes: a.bytes,
+        });
+      }
+      this.acc.delete(e.task);
+      this.lastProgress.delete(e.task);
+    }
     this.write(shown(e, this.debug));
     if (e.type === 'run-finished') this.err.write(renderFailureSummary(e));
   }
