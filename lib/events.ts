@@ -85,21 +85,29 @@ export interface StageTotals {
   skipped: number;
 }
 
-/** What the process's fetch window did in a run (`run-finished`). */
+/**
+ * What the process's fetching did in a run (`run-finished`): the GETs of every window (the
+ * shared adaptive one and packs' fixed ones), and the adaptive window's state.
+ */
 export interface FetchSummary {
   /** The window's ceiling: the host's sizing decision (`run --dry-run` prints it); null: none. */
   ceiling: number | null;
-  /** Its bound at the end (the packs' bounds within the ceiling) and its limit then (AIMD). */
+  /**
+   * The adaptive window's bound at the end (the packs' bounds within the ceiling) and its limit
+   * then (AIMD); 1 and 1 when only fixed windows fetched.
+   */
   max: number;
   limit: number;
-  /** GETs that took a slot, and the most in flight at once (0 with `window: fixed`, which does not use the window). */
+  /** GETs that took a slot in any window, and the most in flight at once over all of them. */
   requests: number;
   peakInFlight: number;
-  /** Throttled answers (503 SlowDown …) and the window cuts they caused. */
+  /** Throttled answers (503 SlowDown …), and the adaptive window's cuts they caused. */
   throttles: number;
   decreases: number;
   /** Most bytes of fetched blobs waiting for their turn in the packs' reorder buffers at once. */
   peakHeldBytes: number;
   /** GETs sent a second time because the first was slow to answer (hedged; within `requests`). */
   hedged: number;
+  /** Packs that fetched through a fixed window of their own (`window: fixed`). */
+  fixedWindows: number;
 }

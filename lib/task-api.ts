@@ -63,7 +63,7 @@ export { withRetry } from './util/retry.js';
 export type { RetryOptions } from './util/retry.js';
 export { flatten, orderedMap } from './util/ordered.js';
 export type { FetchWindowStats } from './util/fetch-window.js';
-export { sharedFetchWindow } from './util/fetch-window.js';
+export { fixedFetchWindow, sharedFetchWindow } from './util/fetch-window.js';
 export type { S3BucketSettings, S3Location } from './io/stores/s3-location.js';
 export { resolveS3Location } from './io/stores/s3-location.js';
 export type { ThreadStoreSpec } from './io/stores/thread-store.js';

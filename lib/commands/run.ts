@@ -32,7 +32,7 @@ import { catchInterrupts } from './interrupt.js';
 import type { Interrupts } from './interrupt.js';
 import { preflight, renderPreflight } from '../preflight.js';
 import { sweepScratch } from '../scratch.js';
-import { sharedFetchWindow } from '../util/fetch-window.js';
+import { processFetchCounts, sharedFetchWindow } from '../util/fetch-window.js';
 
 export type { RunOpts } from './run-options.js';
 
@@ -320,22 +320,27 @@ function forcedMatcher(force: boolean | string | undefined): (id: TaskId) => boo
   return (id) => m(id) || parseTaskId(id).stage === force;
 }
 
-/** The fetch window's figures for `run-finished`, when a pack used it. */
+/**
+ * The fetch figures for `run-finished`, when a pack fetched: the GETs of every window of the
+ * process (the shared adaptive one and packs' fixed ones), the adaptive window's state.
+ */
 function fetchSummary(): { fetch?: FetchSummary } {
   const w = sharedFetchWindow();
-  if (!w.used) return {};
+  const all = processFetchCounts();
+  if (!w.used && all.requests === 0) return {};
   const st = w.stats();
   return {
     fetch: {
       ceiling: Number.isFinite(st.ceiling) ? st.ceiling : null,
       max: st.max,
       limit: st.limit,
-      requests: st.requests,
-      peakInFlight: st.peakInFlight,
-      throttles: st.throttles,
+      requests: all.requests,
+      peakInFlight: all.peakInFlight,
+      throttles: all.throttled,
       decreases: st.decreases,
       peakHeldBytes: st.peakHeldBytes,
-      hedged: st.hedged,
+      hedged: all.hedged,
+      fixedWindows: all.fixedWindows,
     },
   };
 }

@@ -109,6 +109,7 @@ export class FetchWindow {
   /** GETs sent a second time because the first was slow (they took slots like any GET). */
   noteHedged(n: number): void {
     this.hedged += n;
+    counts.hedged += n;
   }
 
   /** Whether a pack used the window (joined it, or held fetched blobs). */
@@ -180,6 +181,9 @@ export class FetchWindow {
     this.inFlight++;
     this.requests++;
     this.peak = Math.max(this.peak, this.inFlight);
+    counts.requests++;
+    counts.inFlight++;
+    counts.peakInFlight = Math.max(counts.peakInFlight, counts.inFlight);
     const startedAt = this.now();
     let settled = false;
     return {
@@ -190,7 +194,9 @@ export class FetchWindow {
         const began = latencyMs === undefined ? startedAt : Math.max(startedAt, t - latencyMs);
         if (outcome === 'answered') this.ctl.onAnswer(t - began, t, this.inFlight);
         else if (outcome === 'throttled') this.ctl.onThrottle(began, t, this.inFlight);
+        if (outcome === 'throttled') counts.throttled++;
         this.inFlight--;
+        counts.inFlight--;
         this.pump();
       },
     };
@@ -220,6 +226,44 @@ function abortError(): Error {
   const e = new Error('aborted');
   e.name = 'AbortError';
   return e;
+}
+
+/**
+ * The GETs of every window of this process — the shared adaptive one and each pack's fixed one
+ * (`window: fixed`, {@link fixedFetchWindow}) — for the run's summary.
+ */
+export interface ProcessFetchCounts {
+  requests: number;
+  /** Most GETs in flight at once, over all windows together. */
+  peakInFlight: number;
+  /** Answers that were throttled (503 SlowDown …). */
+  throttled: number;
+  hedged: number;
+  /** Packs that ran with a fixed window of their own. */
+  fixedWindows: number;
+}
+
+const counts = {
+  requests: 0,
+  inFlight: 0,
+  peakInFlight: 0,
+  throttled: 0,
+  hedged: 0,
+  fixedWindows: 0,
+};
+
+/** This process's GETs so far, over every window. */
+export function processFetchCounts(): ProcessFetchCounts {
+  const { inFlight: _now, ...rest } = counts;
+  return rest;
+}
+
+/** A pack's own window: always `bound` slots, whatever the store answers (`window: fixed`). */
+export function fixedFetchWindow(bound: number): FetchWindow {
+  const w = new FetchWindow({ min: bound, initial: bound });
+  w.join(bound);
+  counts.fixedWindows++;
+  return w;
 }
 
 let shared: FetchWindow | undefined;

@@ -32,6 +32,7 @@ import type {
 } from '../../lib/task-api.js';
 import {
   FetchWindow,
+  fixedFetchWindow,
   checkS5cmd,
   ensureDir,
   err,
@@ -165,11 +166,7 @@ function sdkFetcher(
   const spec = store.threadSpec?.();
   let remote: RemoteBlobs | undefined;
   if (spec !== undefined) {
-    let w = window;
-    if (w === undefined) {
-      w = new FetchWindow({ min: concurrency, initial: concurrency });
-      w.join(concurrency);
-    }
+    const w = window ?? fixedFetchWindow(concurrency);
     remote = { store: spec, window: w, ...(ctx.onRetry ? { onRetry: ctx.onRetry } : {}) };
   }
   return {

@@ -3,7 +3,8 @@
  * the CLI: what `run --dry-run` prints is what the run uses. Two pack stages of one pipeline run
  * at once in one process, each allowed the whole window (`concurrency`); their bounds add up to
  * twice the decided window, and the shared window still keeps to the decision (the synthetic
- * Software Heritage counts the GETs in flight). `run-finished` reports the window's figures.
+ * Software Heritage counts the GETs in flight). `run-finished` reports the window's figures, and
+ * those of a pack's own fixed window.
  */
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +84,42 @@ describe('the fetch window keeps to the sizing decision (through the CLI)', () =
       expect(st.maxInFlight).toBeLessThanOrEqual(WINDOW);
       expect(finished.fetch).toMatchObject({ ceiling: WINDOW, requests: 2 * ROWS });
       expect(finished.fetch?.peakInFlight).toBeLessThanOrEqual(WINDOW);
+    } finally {
+      rig.cleanup();
+    }
+  }, 120_000);
+
+  it('a pack with a fixed window keeps to its `concurrency`, and run-finished counts its GETs', async () => {
+    const rig = new Rig();
+    const FIXED = 6;
+    try {
+      rig.writePipeline(
+        [
+          'version: 1',
+          `dataset: { repo: bigcode/the-stack-v2, revision: t, source: "file://${dir}/hf", languages: [Big] }`,
+          `content: { source: "${swh.contentUrl}" }`,
+          's3:',
+          `  ${swh.bucket}: { endpoint: "${swh.endpoint}" }`,
+          'tasks:',
+          '  discover: { kind: discover }',
+          '  fetch: { kind: fetch, needs: [discover] }',
+          `  pack: { kind: pack, needs: [fetch], params: { concurrency: ${String(FIXED)}, window: fixed } }`,
+          '',
+        ].join('\n'),
+      );
+      await swh.resetStats();
+      const r = await rig.run(['run', '--window', String(WINDOW), '--cache-dir', 'cache']);
+      expect(r.code, r.stderr).toBe(0);
+      const finished = r.events.find((e) => e.type === 'run-finished') as {
+        fetch?: { requests: number; peakInFlight: number; fixedWindows: number; throttles: number };
+      };
+      const st = await swh.stats();
+      expect(st.requests).toBe(ROWS);
+      expect(st.maxInFlight).toBeLessThanOrEqual(FIXED);
+      // Counted as the server saw them (it was 0 before: a fixed window was not in the figures).
+      expect(finished.fetch).toMatchObject({ requests: ROWS, fixedWindows: 1, throttles: 0 });
+      expect(finished.fetch?.peakInFlight).toBeGreaterThan(1);
+      expect(finished.fetch?.peakInFlight).toBeLessThanOrEqual(FIXED);
     } finally {
       rig.cleanup();
     }
