@@ -8,7 +8,7 @@
  *   capacity  GETs/s the synthetic SWH serves here (plain http clients in 1–3 processes) against
  *             what one SDK client takes: the server must not be the limit
  *   sweep     latency × window: pack's GET rate against a bare SDK GET loop at the same latency
- *             and window (bare, pack, bare per cell). Target ≥ 0.8×           (scale-sweep.ts)
+ *             and window (bare, then 3 × (pack, bare) per cell; median). Target ≥ 0.8× (scale-sweep.ts)
  *   adaptive  the AIMD window against the server's rate limit R, R raised mid-run (scale-adaptive.ts)
  *   scaling   the same pack, its servers with it, pinned (taskset) to 1 core and to 2 cores;
  *             target ≥ 1.7×
@@ -17,6 +17,7 @@
  *
  *   npm run bench -- --only scale [--part sweep,full] [--quick] [--rows 300000,3000000]
  *       [--cell-rows 20000] [--bare-seconds 8] [--latency 5,20,60] [--window 64,256,1024]
+ *       [--sweep-repeats 3]
  *       [--scaling-rows 30000] [--rates R1,R2] [--adaptive-latency 60] [--data-dir DIR] [--dry-run]
  *
  * Writes bench/results/scale.json: each part its own key with its inputs, the machine, the load
@@ -57,6 +58,7 @@ const { values } = parseArgs({
     latency: { type: 'string' },
     window: { type: 'string' },
     'sweep-window-mode': { type: 'string', default: 'fixed' },
+    'sweep-repeats': { type: 'string' },
     'scaling-rows': { type: 'string' },
     'scaling-repeats': { type: 'string' },
     rates: { type: 'string' },
@@ -105,6 +107,7 @@ const inputs = {
     cellRows: one('cell-rows', values['cell-rows'], quick ? 5000 : 20_000),
     bareSeconds: one('bare-seconds', values['bare-seconds'], quick ? 3 : 8),
     windowMode: windowMode(values['sweep-window-mode']),
+    repeats: one('sweep-repeats', values['sweep-repeats'], quick ? 1 : 3),
   },
   adaptive: {
     // 60 ms: R1 (~0.5× what pack takes here, a few hundred GETs/s) is then a window of ~15 or

@@ -98,7 +98,11 @@ export function estimateSeconds(
   if (part === 'sweep') {
     const len = (v: unknown) => (Array.isArray(v) ? v.length : 0);
     const n = len(i.latenciesMs) * len(i.windows);
-    return n * (2 * ((num(i.bareSeconds) ?? 8) + 4) + packS(num(i.cellRows) ?? 20_000));
+    const repeats = num(i.repeats) ?? 1;
+    return (
+      n *
+      ((repeats + 1) * ((num(i.bareSeconds) ?? 8) + 4) + repeats * packS(num(i.cellRows) ?? 20_000))
+    );
   }
   if (part === 'adaptive') {
     return packS(num(i.calibrationRows) ?? 10_000) + 2.3 * (num(i.phaseSeconds) ?? 40) + 15;
@@ -127,6 +131,13 @@ function capacityLines(c: Json): string[] {
   ];
 }
 
+/** How a cell was measured: one bare-pack-bare, or the median of several repeats. */
+function sweepMethod(repeats: number | undefined): string {
+  return repeats === undefined || repeats <= 1
+    ? 'each cell bare, pack, bare'
+    : `each cell bare, then ${String(repeats)} × (pack, bare), the median repeat shown; all repeats in the results`;
+}
+
 function sweepTable(s: Json): string[] {
   const cells = arr(s.cells);
   if (cells.length === 0) return [];
@@ -134,7 +145,7 @@ function sweepTable(s: Json): string[] {
   const win = [...new Set(cells.map((c) => num(c.window) ?? 0))];
   const i = obj(s.inputs);
   const out = [
-    `**Sweep** (${when(s)}; ${fmt(num(i.cellRows), 0)} rows a cell, window \`${String(i.windowMode)}\`; each cell bare, pack, bare): pack GETs/s / bare SDK loop GETs/s = ratio (target ≥ 0.8×)`,
+    `**Sweep** (${when(s)}; ${fmt(num(i.cellRows), 0)} rows a cell, window \`${String(i.windowMode)}\`; ${sweepMethod(num(i.repeats))}): pack GETs/s / bare SDK loop GETs/s = ratio (target ≥ 0.8×)`,
     '',
     `| latency | ${win.map((w) => `window ${String(w)}`).join(' | ')} |`,
     `| ------- | ${win.map(() => '---').join(' | ')} |`,
