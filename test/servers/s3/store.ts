@@ -171,7 +171,8 @@ export class ObjectFiles {
     // Every write renames the ETag file before the object, so a missing one means no object.
     if (md5 === undefined) return null;
     const etag = `"${md5.trim()}"`;
-    const stored = JSON.parse(readOptional(p.metadata) ?? '{}') as StoredMetadata;
+    // Frozen: the memo hands the same object to every later HEAD, GET and listing.
+    const stored = Object.freeze(JSON.parse(readOptional(p.metadata) ?? '{}') as StoredMetadata);
     this.heads.set(p.object, {
       ino: st.ino,
       size: st.size,
