@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwhStats, SwhTestServer } from '../servers/swh/harness.js';
 import { startSwhServer } from '../servers/swh/harness.js';
 import { Rig } from '../helpers/rig.js';
-import { makeSwhShard } from '../helpers/swh-shard.js';
+import { makeSwhShard, swhPipeline } from '../helpers/swh-shard.js';
 
 const ROWS = 2400;
 const R1 = 40;
@@ -51,18 +51,9 @@ afterAll(async () => {
 async function packUnderLimit(window: 'adaptive' | 'fixed') {
   const rig = new Rig();
   rig.writePipeline(
-    [
-      'version: 1',
-      `dataset: { repo: bigcode/the-stack-v2, revision: t, source: "file://${dir}/hf", languages: [Big] }`,
-      `content: { source: "${swh.contentUrl}" }`,
-      's3:',
-      `  ${swh.bucket}: { endpoint: "${swh.endpoint}" }`,
-      'tasks:',
-      '  discover: { kind: discover }',
-      '  fetch: { kind: fetch, needs: [discover] }',
+    swhPipeline(dir, swh, [
       `  pack: { kind: pack, needs: [fetch], params: { concurrency: 256, window: ${window} } }`,
-      '',
-    ].join('\n'),
+    ]),
   );
   await swh.setConfig({ rateLimit: { perSecond: R1, burst: R1 / 2 } });
   await swh.resetStats();

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwhTestServer } from '../servers/swh/harness.js';
 import { startSwhServer } from '../servers/swh/harness.js';
 import { Rig } from '../helpers/rig.js';
-import { makeSwhShard } from '../helpers/swh-shard.js';
+import { makeSwhShard, swhPipeline } from '../helpers/swh-shard.js';
 
 const ROWS = 1500;
 
@@ -35,18 +35,9 @@ afterAll(async () => {
 async function packOnce(): Promise<Map<string, string>> {
   const rig = new Rig();
   rig.writePipeline(
-    [
-      'version: 1',
-      `dataset: { repo: bigcode/the-stack-v2, revision: t, source: "file://${dir}/hf", languages: [Big] }`,
-      `content: { source: "${swh.contentUrl}" }`,
-      's3:',
-      `  ${swh.bucket}: { endpoint: "${swh.endpoint}" }`,
-      'tasks:',
-      '  discover: { kind: discover }',
-      '  fetch: { kind: fetch, needs: [discover] }',
+    swhPipeline(dir, swh, [
       '  pack: { kind: pack, needs: [fetch], params: { rows_per_part: 400, concurrency: 32, max_missing_rate: 0.2 } }',
-      '',
-    ].join('\n'),
+    ]),
   );
   await swh.resetStats();
   try {

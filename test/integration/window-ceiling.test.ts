@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwhTestServer } from '../servers/swh/harness.js';
 import { startSwhServer } from '../servers/swh/harness.js';
 import { Rig } from '../helpers/rig.js';
-import { makeSwhShard } from '../helpers/swh-shard.js';
+import { makeSwhShard, swhPipeline } from '../helpers/swh-shard.js';
 
 const ROWS = 800;
 const WINDOW = 8;
@@ -40,19 +40,10 @@ describe('the fetch window keeps to the sizing decision (through the CLI)', () =
     const rig = new Rig();
     try {
       rig.writePipeline(
-        [
-          'version: 1',
-          `dataset: { repo: bigcode/the-stack-v2, revision: t, source: "file://${dir}/hf", languages: [Big] }`,
-          `content: { source: "${swh.contentUrl}" }`,
-          's3:',
-          `  ${swh.bucket}: { endpoint: "${swh.endpoint}" }`,
-          'tasks:',
-          '  discover: { kind: discover }',
-          '  fetch: { kind: fetch, needs: [discover] }',
+        swhPipeline(dir, swh, [
           '  pack: { kind: pack, needs: [fetch], params: { concurrency: 64 } }',
           '  pack_b: { kind: pack, needs: [fetch], params: { concurrency: 64, prefix: packed-b/ } }',
-          '',
-        ].join('\n'),
+        ]),
       );
       const flags = ['--window', String(WINDOW), '--packs', '1', '-j', '3', '--cache-dir', 'cache'];
       const dry = await rig.run(['run', '--dry-run', '--json', ...flags]);
@@ -94,18 +85,9 @@ describe('the fetch window keeps to the sizing decision (through the CLI)', () =
     const FIXED = 6;
     try {
       rig.writePipeline(
-        [
-          'version: 1',
-          `dataset: { repo: bigcode/the-stack-v2, revision: t, source: "file://${dir}/hf", languages: [Big] }`,
-          `content: { source: "${swh.contentUrl}" }`,
-          's3:',
-          `  ${swh.bucket}: { endpoint: "${swh.endpoint}" }`,
-          'tasks:',
-          '  discover: { kind: discover }',
-          '  fetch: { kind: fetch, needs: [discover] }',
+        swhPipeline(dir, swh, [
           `  pack: { kind: pack, needs: [fetch], params: { concurrency: ${String(FIXED)}, window: fixed } }`,
-          '',
-        ].join('\n'),
+        ]),
       );
       await swh.resetStats();
       const r = await rig.run(['run', '--window', String(WINDOW), '--cache-dir', 'cache']);
