@@ -83,6 +83,28 @@ async function put(bucket: string, key: string, body: string | Buffer, extra = {
   return c.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...extra }));
 }
 
+/** A multipart upload of one part, completed with the conditions in `cond` (if any). */
+async function onePartUpload(
+  bucket: string,
+  key: string,
+  body: string,
+  cond: { IfNoneMatch?: string; IfMatch?: string } = {},
+) {
+  const { UploadId } = await c.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  const part = await c.send(
+    new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: body }),
+  );
+  return c.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      UploadId,
+      MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      ...cond,
+    }),
+  );
+}
+
 describe('conditional writes, as AWS enforces them', () => {
   it('lets exactly one of 50 concurrent create-only PUTs win; the rest get 412', async () => {
     const b = await freshBucket();
@@ -144,21 +166,8 @@ describe('conditional writes, as AWS enforces them', () => {
   it('applies If-None-Match and If-Match on CompleteMultipartUpload', async () => {
     const b = await freshBucket();
     const { ETag: existing = '' } = await put(b, 'k', 'old');
-    const complete = async (cond: { IfNoneMatch?: string; IfMatch?: string }) => {
-      const { UploadId } = await c.send(new CreateMultipartUploadCommand({ Bucket: b, Key: 'k' }));
-      const part = await c.send(
-        new UploadPartCommand({ Bucket: b, Key: 'k', UploadId, PartNumber: 1, Body: 'new' }),
-      );
-      return c.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: b,
-          Key: 'k',
-          UploadId,
-          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
-          ...cond,
-        }),
-      );
-    };
+    const complete = (cond: { IfNoneMatch?: string; IfMatch?: string }) =>
+      onePartUpload(b, 'k', 'new', cond);
     expect((await failure(complete({ IfNoneMatch: '*' }))).status).toBe(412);
     expect((await failure(complete({ IfMatch: '"0"' }))).status).toBe(412);
     expect(await getText(b, 'k')).toBe('old');
@@ -328,18 +337,7 @@ describe("listing from the key index (kept by the server's own writes)", () => {
     // An overwrite: the new size and ETag, not the ones read before.
     await put(b, 'a/1', 'zzz');
     await c.send(new CopyObjectCommand({ Bucket: b, Key: 'a/0', CopySource: `${b}/a/2` }));
-    const { UploadId } = await c.send(new CreateMultipartUploadCommand({ Bucket: b, Key: 'a/3' }));
-    const part = await c.send(
-      new UploadPartCommand({ Bucket: b, Key: 'a/3', UploadId, PartNumber: 1, Body: 'mp' }),
-    );
-    await c.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: b,
-        Key: 'a/3',
-        UploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
-      }),
-    );
+    await onePartUpload(b, 'a/3', 'mp');
     expect((await listed(b)).map((e) => e.slice(0, 2))).toEqual([
       ['a/0', 2],
       ['a/1', 3],
