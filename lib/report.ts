@@ -104,9 +104,11 @@ export function renderFailureSummary(e: Extract<RunEvent, { type: 'run-finished'
  * totals not yet written go out as one last progress line before its end event.
  */
 class JsonPrinter implements Printer {
-  private lastProgress = new Map<string, number>();
-  /** Per task: its totals so far, and whether a progress line has shown them all. */
-  private acc = new Map<string, { rows: number; bytes: number; written: boolean }>();
+  /**
+   * Per running task: its totals so far, when a progress line last went out (ms), and whether
+   * that line showed them all.
+   */
+  private tasks = new Map<string, { rows: number; bytes: number; at: number; shown: boolean }>();
   constructor(
     private readonly out: Writable,
     /** Gets the failure summary as text too, for whoever reads the log (stdout stays JSON). */
@@ -118,31 +120,29 @@ class JsonPrinter implements Printer {
   }
   emit(e: RunEvent): void {
     if (e.type === 'progress') {
-      const a = this.acc.get(e.task) ?? { rows: 0, bytes: 0, written: false };
-      a.rows += e.rows;
-      a.bytes += e.bytes;
-      a.written = false;
-      this.acc.set(e.task, a);
+      const t = this.tasks.get(e.task) ?? { rows: 0, bytes: 0, at: 0, shown: false };
+      t.rows += e.rows;
+      t.bytes += e.bytes;
+      this.tasks.set(e.task, t);
       const now = Date.now();
-      if (now - (this.lastProgress.get(e.task) ?? 0) < 1000) return;
-      this.lastProgress.set(e.task, now);
-      a.written = true;
-      this.write({ ...e, rows: a.rows, bytes: a.bytes });
+      t.shown = now - t.at >= 1000;
+      if (!t.shown) return;
+      t.at = now;
+      this.write({ ...e, rows: t.rows, bytes: t.bytes });
       return;
     }
     if (e.type === 'task-succeeded' || e.type === 'task-failed') {
-      const a = this.acc.get(e.task);
-      if (a !== undefined && !a.written) {
+      const t = this.tasks.get(e.task);
+      if (t !== undefined && !t.shown) {
         this.write({
           type: 'progress',
           task: e.task,
           stage: e.stage,
-          rows: a.rows,
-          bytes: a.bytes,
+          rows: t.rows,
+          bytes: t.bytes,
         });
       }
-      this.acc.delete(e.task);
-      this.lastProgress.delete(e.task);
+      this.tasks.delete(e.task);
     }
     this.write(shown(e, this.debug));
     if (e.type === 'run-finished') this.err.write(renderFailureSummary(e));

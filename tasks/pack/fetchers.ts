@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type {
   Failure,
+  FetchWindow,
   ThreadStoreSpec,
   ObjectStore,
   Result,
@@ -31,11 +32,10 @@ import type {
   TaskContext,
 } from '../../lib/task-api.js';
 import {
-  FetchWindow,
-  fixedFetchWindow,
   checkS5cmd,
   ensureDir,
   err,
+  fixedFetchWindow,
   judgeBatch,
   objectKey,
   ok,

@@ -196,7 +196,7 @@ export class ObjectFiles {
     opts: WriteOptions = {},
   ): Promise<{ etag: string; size: number }> {
     const p = this.paths(bucket, key);
-    this.heads.delete(p.object);
+    // No HEAD of this key runs meanwhile (the caller holds its write lock).
     const written = await writeFileSet(p, source, metadata, opts);
     this.heads.delete(p.object);
     this.index.added(bucket, key);
